@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package deps pins the project's dependencies before their first use.
+package deps
+
+import (
+	_ "github.com/fxamacker/cbor/v2"
+	_ "github.com/spf13/cobra"
+	_ "go.uber.org/goleak"
+	_ "pgregory.net/rapid"
+)
