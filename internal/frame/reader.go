@@ -1,0 +1,251 @@
+package frame
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Reader reads messages from a connection. It allocates only its read
+// buffer (Config.ReadBufferSize) and, for fragmented messages, exactly the
+// announced size once validated against MaxMessageSize and MaxReassembly.
+//
+// Concurrency: a Reader is used by one goroutine at a time. It owns no
+// goroutine and needs no Close.
+type Reader struct {
+	cfg     Config
+	src     io.Reader
+	dl      readDeadliner // nil when src has no read deadline
+	buf     []byte
+	r, w    int // unread bytes are buf[r:w]
+	lanes   map[uint16]*partial
+	pending int // bytes allocated for partial messages
+
+	ctx  context.Context // context whose cancellation is wired to dl
+	stop func() bool
+	err  error // sticky
+}
+
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+type partial struct {
+	kind  Kind
+	flags Flags
+	buf   []byte // len is bytes received, cap is the total
+}
+
+// NewReader returns a Reader on src. cfg must be valid (see
+// Config.Validate); zero fields take defaults.
+func NewReader(src io.Reader, cfg Config) *Reader {
+	cfg = cfg.withDefaults()
+	r := &Reader{cfg: cfg, src: src, buf: make([]byte, cfg.ReadBufferSize)}
+	r.dl, _ = src.(readDeadliner)
+	return r
+}
+
+// Next returns the next message. Its Payload aliases the Reader's buffer
+// and is valid until the next call. Ticks are consumed silently.
+//
+// Errors: io.EOF at a clean end of stream, io.ErrUnexpectedEOF in the
+// middle of a frame or message, *MalformedError and *LimitError for bad
+// input, ErrTimeout when ReadTimeout passes without input, ctx's error when
+// ctx ends (this needs a source with a read deadline, such as a net.Conn),
+// or the source's error. Every error is final: the stream cannot be
+// resynchronised and the Reader keeps returning it.
+//
+// Cancelling ctx sets the source's read deadline to the past; pass the
+// same ctx to every call (the wiring is done once per distinct ctx).
+func (r *Reader) Next(ctx context.Context) (Message, error) {
+	if r.err != nil {
+		return Message{}, r.err
+	}
+	if ctx != r.ctx {
+		r.watch(ctx)
+	}
+	m, err := r.next()
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = ctx.Err()
+		}
+		r.err = err
+		r.release()
+	}
+	return m, err
+}
+
+func (r *Reader) watch(ctx context.Context) {
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+	r.ctx = ctx
+	if r.dl != nil && ctx.Done() != nil {
+		dl := r.dl
+		r.stop = context.AfterFunc(ctx, func() { _ = dl.SetReadDeadline(time.Unix(1, 0)) })
+	}
+}
+
+func (r *Reader) release() {
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+	r.lanes = nil
+	r.pending = 0
+}
+
+func (r *Reader) next() (Message, error) {
+	for {
+		if err := r.fill(HeaderSize); err != nil {
+			if err == io.ErrUnexpectedEOF && r.w == r.r && len(r.lanes) == 0 {
+				err = io.EOF
+			}
+			return Message{}, err
+		}
+		h := parseHeader(r.buf[r.r:])
+		if err := r.check(h); err != nil {
+			return Message{}, err
+		}
+		n := int(h.n)
+		if err := r.fill(HeaderSize + n); err != nil {
+			return Message{}, err
+		}
+		p := r.buf[r.r+HeaderSize : r.r+HeaderSize+n : r.r+HeaderSize+n]
+		r.r += HeaderSize + n
+		if h.kind == KindTick {
+			continue
+		}
+		if pt := r.lanes[h.lane]; pt != nil {
+			m, ok, err := r.continuation(h, pt, p)
+			if err != nil || ok {
+				return m, err
+			}
+			continue
+		}
+		if h.flags&flagAbort != 0 {
+			return Message{}, &MalformedError{Reason: "abort without a message in progress"}
+		}
+		if h.flags&flagMore == 0 {
+			return Message{Kind: h.kind, Flags: h.flags, Lane: h.lane, Payload: p}, nil
+		}
+		if err := r.start(h, p); err != nil {
+			return Message{}, err
+		}
+	}
+}
+
+func (r *Reader) check(h header) error {
+	if int64(h.n) > int64(r.cfg.MaxFrameSize) {
+		return &LimitError{What: "frame", Size: int(min(int64(h.n), maxLen)), Limit: r.cfg.MaxFrameSize}
+	}
+	if h.flags&FlagsReserved&^(flagMore|flagAbort) != 0 {
+		return &MalformedError{Reason: fmt.Sprintf("reserved flags %#x", uint8(h.flags))}
+	}
+	switch {
+	case h.kind == KindTick:
+		if h.n != 0 || h.flags != 0 || h.lane != 0 {
+			return &MalformedError{Reason: "tick with payload, flags or lane"}
+		}
+	case h.kind < FirstUserKind:
+		return &MalformedError{Reason: fmt.Sprintf("reserved kind %d", h.kind)}
+	case h.flags&flagAbort != 0 && (h.flags&flagMore != 0 || h.n != 0):
+		return &MalformedError{Reason: "abort frame with payload or more flag"}
+	}
+	return nil
+}
+
+func (r *Reader) start(h header, p []byte) error {
+	if len(p) < 8 {
+		return &MalformedError{Reason: "first fragment without total length"}
+	}
+	total := binary.BigEndian.Uint64(p)
+	p = p[8:]
+	if total > uint64(r.cfg.MaxMessageSize) {
+		return &LimitError{What: "message", Size: int(min(total, maxLen)), Limit: r.cfg.MaxMessageSize}
+	}
+	if int(total) <= len(p) {
+		return &MalformedError{Reason: "fragmented message no longer than its first fragment"}
+	}
+	if r.pending+int(total) > r.cfg.MaxReassembly {
+		return &LimitError{What: "reassembly", Size: r.pending + int(total), Limit: r.cfg.MaxReassembly}
+	}
+	pt := &partial{kind: h.kind, flags: h.flags &^ FlagsReserved, buf: make([]byte, 0, int(total))}
+	pt.buf = append(pt.buf, p...)
+	r.pending += int(total)
+	if r.lanes == nil {
+		r.lanes = make(map[uint16]*partial)
+	}
+	r.lanes[h.lane] = pt
+	return nil
+}
+
+// continuation handles a frame on a lane with a message in progress.
+func (r *Reader) continuation(h header, pt *partial, p []byte) (Message, bool, error) {
+	if h.kind != pt.kind {
+		return Message{}, false, &MalformedError{Reason: "fragment kind differs from its message"}
+	}
+	if h.flags&flagAbort != 0 {
+		r.drop(h.lane, pt)
+		return Message{}, false, nil
+	}
+	if h.flags&^FlagsReserved != pt.flags {
+		return Message{}, false, &MalformedError{Reason: "fragment flags differ from its message"}
+	}
+	if len(p) > cap(pt.buf)-len(pt.buf) {
+		return Message{}, false, &MalformedError{Reason: "fragments exceed announced length"}
+	}
+	pt.buf = append(pt.buf, p...)
+	more := h.flags&flagMore != 0
+	full := len(pt.buf) == cap(pt.buf)
+	switch {
+	case more && !full:
+		return Message{}, false, nil
+	case more != !full:
+		return Message{}, false, &MalformedError{Reason: "last fragment does not complete the message"}
+	}
+	r.drop(h.lane, pt)
+	return Message{Kind: pt.kind, Flags: pt.flags, Lane: h.lane, Payload: pt.buf}, true, nil
+}
+
+func (r *Reader) drop(lane uint16, pt *partial) {
+	r.pending -= cap(pt.buf)
+	delete(r.lanes, lane)
+}
+
+// fill makes at least need unread bytes available in r.buf.
+func (r *Reader) fill(need int) error {
+	if r.w-r.r >= need {
+		return nil
+	}
+	if len(r.buf)-r.r < need {
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+	if r.dl != nil && r.cfg.ReadTimeout > 0 {
+		if r.ctx != nil && r.ctx.Err() != nil {
+			return r.ctx.Err()
+		}
+		_ = r.dl.SetReadDeadline(time.Now().Add(r.cfg.ReadTimeout))
+	}
+	for r.w-r.r < need {
+		n, err := r.src.Read(r.buf[r.w:])
+		r.w += n
+		if err != nil {
+			if r.w-r.r >= need {
+				return nil
+			}
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && (r.ctx == nil || r.ctx.Err() == nil) {
+				return fmt.Errorf("%w: %w", ErrTimeout, err)
+			}
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,437 @@
+package frame
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Writer sends messages as frames over a connection, batching them.
+//
+// Concurrency: Write and Flush are safe for concurrent use by any number of
+// goroutines; the Writer owns one goroutine that performs all writes to the
+// connection. Close is idempotent and stops that goroutine. Messages written
+// from one goroutine on one lane are sent in order.
+type Writer struct {
+	cfg  Config
+	w    io.Writer
+	dl   writeDeadliner // nil when w has no write deadline
+	wake chan struct{}  // capacity 1: work was queued
+	stop chan struct{}  // closed by Close
+	done chan struct{}  // closed when the writer goroutine exits
+	once sync.Once
+
+	mu struct {
+		sync.Mutex
+		buf      []byte                  // frames for the next batch
+		active   []*bigMsg               // fragmented messages in progress, one per busy lane
+		lanes    map[uint16]*laneBacklog // lanes held by a fragmented message
+		backlog  int                     // bytes queued in lane backlogs
+		err      error                   // sticky: ErrClosed or the write error
+		progress chan struct{}           // closed on progress; nil while nobody waits
+		queued   uint64                  // bytes handed to batches so far
+		written  uint64                  // bytes written to the connection so far
+	}
+}
+
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+type bigMsg struct {
+	kind    Kind
+	flags   Flags
+	lane    uint16
+	payload []byte
+	off     int  // bytes of payload already sent
+	aborted bool // the writer gave up; payload must not be touched
+	over    bool // finished, aborted or failed; done is closed
+	err     error
+	done    chan struct{}
+}
+
+type laneBacklog struct {
+	items []backlogItem
+}
+
+type backlogItem struct {
+	frame []byte  // a copied small frame, header included
+	big   *bigMsg // or a fragmented message
+}
+
+// NewWriter returns a Writer on w and starts its goroutine. cfg must be
+// valid (see Config.Validate); zero fields take defaults.
+func NewWriter(w io.Writer, cfg Config) *Writer {
+	cfg = cfg.withDefaults()
+	fw := &Writer{
+		cfg:  cfg,
+		w:    w,
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	fw.dl, _ = w.(writeDeadliner)
+	fw.mu.buf = make([]byte, 0, cfg.WriteBufferSize+HeaderSize)
+	go fw.loop()
+	return fw
+}
+
+// Write queues m. A message up to ChunkSize is copied into the current
+// batch and Write returns at once, blocking only while WriteBufferSize
+// bytes are already queued. A bigger message is fragmented: Write then
+// returns once its last fragment is queued, and the Writer reads m.Payload
+// until then. If ctx ends first, a fragmented message is abandoned (the
+// peer drops the part it received) and ctx's error is returned.
+//
+// A nil error means the message was queued, not that it was delivered; a
+// later failure of the connection makes subsequent calls fail.
+func (w *Writer) Write(ctx context.Context, m Message) error {
+	if m.Kind < FirstUserKind || m.Flags&FlagsReserved != 0 {
+		return ErrInvalid
+	}
+	n := len(m.Payload)
+	if n > w.cfg.ChunkSize {
+		return w.writeBig(ctx, m)
+	}
+	w.mu.Lock()
+	for {
+		if w.mu.err != nil {
+			err := w.mu.err
+			w.mu.Unlock()
+			return err
+		}
+		if w.mu.lanes != nil {
+			if lb := w.mu.lanes[m.Lane]; lb != nil {
+				if w.mu.backlog+n+HeaderSize <= w.cfg.WriteBufferSize || w.mu.backlog == 0 {
+					f := make([]byte, 0, HeaderSize+n)
+					f = appendHeader(f, n, m.Kind, m.Flags, m.Lane)
+					f = append(f, m.Payload...)
+					lb.items = append(lb.items, backlogItem{frame: f})
+					w.mu.backlog += len(f)
+					w.mu.Unlock()
+					return nil
+				}
+				if err := w.waitLocked(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		b := w.mu.buf
+		if len(b)+HeaderSize+n <= w.cfg.WriteBufferSize+HeaderSize || len(b) == 0 {
+			wasEmpty := len(b) == 0
+			b = appendHeader(b, n, m.Kind, m.Flags, m.Lane)
+			w.mu.buf = append(b, m.Payload...)
+			w.mu.Unlock()
+			if wasEmpty {
+				w.signal()
+			}
+			return nil
+		}
+		if err := w.waitLocked(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// waitLocked waits for the writer goroutine to make progress. It is called
+// with w.mu held and returns with it held, or unlocked with an error.
+func (w *Writer) waitLocked(ctx context.Context) error {
+	if w.mu.progress == nil {
+		w.mu.progress = make(chan struct{})
+	}
+	ch := w.mu.progress
+	w.mu.Unlock()
+	w.signal()
+	select {
+	case <-ch:
+		w.mu.Lock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Writer) notifyLocked() {
+	if w.mu.progress != nil {
+		close(w.mu.progress)
+		w.mu.progress = nil
+	}
+}
+
+func (w *Writer) writeBig(ctx context.Context, m Message) error {
+	if len(m.Payload) > w.cfg.MaxMessageSize {
+		return &LimitError{What: "message", Size: len(m.Payload), Limit: w.cfg.MaxMessageSize}
+	}
+	bm := &bigMsg{kind: m.Kind, flags: m.Flags, lane: m.Lane, payload: m.Payload, done: make(chan struct{})}
+	w.mu.Lock()
+	if w.mu.err != nil {
+		err := w.mu.err
+		w.mu.Unlock()
+		return err
+	}
+	if w.mu.lanes == nil {
+		w.mu.lanes = make(map[uint16]*laneBacklog)
+	}
+	if lb := w.mu.lanes[m.Lane]; lb != nil {
+		lb.items = append(lb.items, backlogItem{big: bm})
+	} else {
+		w.mu.lanes[m.Lane] = &laneBacklog{}
+		w.mu.active = append(w.mu.active, bm)
+	}
+	w.mu.Unlock()
+	w.signal()
+	select {
+	case <-bm.done:
+		return bm.err
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bm.over {
+		return bm.err
+	}
+	bm.aborted = true
+	w.signal()
+	return ctx.Err()
+}
+
+// Flush blocks until every message queued before the call has been written
+// to the connection, ctx ends, or the Writer fails.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.Lock()
+	target := w.mu.queued + uint64(len(w.mu.buf))
+	for {
+		if w.mu.written >= target && len(w.mu.active) == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		if w.mu.err != nil {
+			err := w.mu.err
+			w.mu.Unlock()
+			return err
+		}
+		if err := w.waitLocked(ctx); err != nil {
+			return err
+		}
+		if len(w.mu.active) > 0 {
+			// Fragments queued since the call count too; recompute.
+			target = max(target, w.mu.queued+uint64(len(w.mu.buf)))
+		}
+	}
+}
+
+// Close stops the Writer: queued messages that were not yet written are
+// dropped, and blocked or later calls return ErrClosed. Close does not close
+// the connection, but if a write to it is blocked and the connection has a
+// write deadline, Close sets that deadline to now to unblock it; otherwise
+// close the connection first. Close is idempotent.
+func (w *Writer) Close() error {
+	w.once.Do(func() {
+		w.fail(ErrClosed)
+		close(w.stop)
+		if w.dl != nil {
+			_ = w.dl.SetWriteDeadline(time.Now())
+		}
+		<-w.done
+	})
+	return nil
+}
+
+// Err returns the error that stopped the Writer, or nil while it runs.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.err
+}
+
+// fail makes err sticky and releases every waiter.
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.err != nil {
+		return
+	}
+	w.mu.err = err
+	for _, bm := range w.mu.active {
+		bm.finish(err)
+	}
+	for _, lb := range w.mu.lanes {
+		for _, it := range lb.items {
+			if it.big != nil {
+				it.big.finish(err)
+			}
+		}
+	}
+	w.mu.active = nil
+	w.mu.lanes = nil
+	w.mu.backlog = 0
+	w.notifyLocked()
+}
+
+func (bm *bigMsg) finish(err error) {
+	if bm.over {
+		return
+	}
+	bm.over = true
+	bm.err = err
+	bm.payload = nil
+	close(bm.done)
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	var tick <-chan time.Time
+	if w.cfg.TickInterval > 0 {
+		t := time.NewTicker(w.cfg.TickInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	out := make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
+	wrote := false
+	for {
+		select {
+		case <-w.wake:
+		case <-w.stop:
+			return
+		case <-tick:
+			if !wrote {
+				out = appendHeader(out[:0], 0, KindTick, 0, 0)
+				if !w.writeOut(out) {
+					return
+				}
+			}
+			wrote = false
+			continue
+		}
+		for {
+			w.mu.Lock()
+			if w.mu.err != nil {
+				w.mu.Unlock()
+				return
+			}
+			out, w.mu.buf = w.mu.buf, out[:0]
+			if len(w.mu.active) > 0 {
+				out = w.appendFragmentsLocked(out)
+			}
+			w.mu.queued += uint64(len(out))
+			w.notifyLocked()
+			w.mu.Unlock()
+			if len(out) == 0 {
+				break
+			}
+			if !w.writeOut(out) {
+				return
+			}
+			wrote = true
+			w.mu.Lock()
+			w.mu.written += uint64(len(out))
+			w.notifyLocked()
+			w.mu.Unlock()
+			if cap(out) > 4*(w.cfg.WriteBufferSize+w.cfg.ChunkSize+HeaderSize) {
+				out = make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
+			}
+		}
+	}
+}
+
+func (w *Writer) writeOut(b []byte) bool {
+	if w.dl != nil && w.cfg.WriteTimeout > 0 {
+		_ = w.dl.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
+	}
+	_, err := w.w.Write(b)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		w.fail(fmt.Errorf("frame: write: %w", err))
+		return false
+	}
+	return true
+}
+
+// appendFragmentsLocked appends one fragment of every active message, and
+// whatever their completion releases from the lane backlogs.
+func (w *Writer) appendFragmentsLocked(out []byte) []byte {
+	active := w.mu.active
+	kept := active[:0]
+	var next []*bigMsg
+	for _, bm := range active {
+		if bm.aborted {
+			if bm.off > 0 {
+				out = appendHeader(out, 0, bm.kind, flagAbort, bm.lane)
+			}
+			bm.finish(nil)
+		} else {
+			out = w.appendFragment(out, bm)
+			if bm.off < len(bm.payload) {
+				kept = append(kept, bm)
+				continue
+			}
+			bm.finish(nil)
+		}
+		// Release the lane: copy its small frames, start its next big one.
+		var nb *bigMsg
+		out, nb = w.releaseLaneLocked(out, bm.lane)
+		if nb != nil {
+			next = append(next, nb)
+		}
+	}
+	for i := len(kept); i < len(active); i++ {
+		active[i] = nil
+	}
+	w.mu.active = append(kept, next...)
+	return out
+}
+
+func (w *Writer) appendFragment(out []byte, bm *bigMsg) []byte {
+	chunk := w.cfg.ChunkSize
+	if bm.off == 0 {
+		k := min(chunk-8, len(bm.payload))
+		out = appendHeader(out, 8+k, bm.kind, bm.flags|flagMore, bm.lane)
+		out = binary.BigEndian.AppendUint64(out, uint64(len(bm.payload)))
+		out = append(out, bm.payload[:k]...)
+		bm.off = k
+		return out
+	}
+	k := min(chunk, len(bm.payload)-bm.off)
+	f := bm.flags
+	if bm.off+k < len(bm.payload) {
+		f |= flagMore
+	}
+	out = appendHeader(out, k, bm.kind, f, bm.lane)
+	out = append(out, bm.payload[bm.off:bm.off+k]...)
+	bm.off += k
+	return out
+}
+
+func (w *Writer) releaseLaneLocked(out []byte, lane uint16) ([]byte, *bigMsg) {
+	lb := w.mu.lanes[lane]
+	if lb == nil {
+		return out, nil
+	}
+	for i, it := range lb.items {
+		if it.big != nil {
+			if it.big.aborted {
+				it.big.finish(nil)
+				continue
+			}
+			lb.items = lb.items[i+1:]
+			return out, it.big
+		}
+		out = append(out, it.frame...)
+		w.mu.backlog -= len(it.frame)
+	}
+	delete(w.mu.lanes, lane)
+	return out, nil
+}
