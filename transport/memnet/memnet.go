@@ -253,7 +253,7 @@ func (e *Endpoint) Close() error {
 	}
 	var cs []*Conn
 	for c := range n.mu.conns {
-		if c.local.Name == e.name || c.remote.Name == e.name {
+		if c.local.Name == e.name {
 			cs = append(cs, c)
 		}
 	}
