@@ -335,16 +335,16 @@ func TestStrictDecoding(t *testing.T) {
 	bad := [][]byte{
 		{},
 		{0xff},
-		{0, 1},                 // nil with trailing bytes
-		{5, 0x80},              // truncated varint
-		{6, 0x80, 0x02},        // int8 out of range
-		{15, 1, 2},             // short float32
-		{19, 10, 'a'},          // PID with short node
-		{0x40, 1, 2, 3},        // short type ID
+		{0, 1},                                 // nil with trailing bytes
+		{5, 0x80},                              // truncated varint
+		{6, 0x80, 0x02},                        // int8 out of range
+		{15, 1, 2},                             // short float32
+		{19, 10, 'a'},                          // PID with short node
+		{0x40, 1, 2, 3},                        // short type ID
 		{24, 0xa2, 0x61, 'a', 1, 0x61, 'a', 2}, // duplicate map key
-		{24, 0xbf, 0xff},       // indefinite-length map
-		{23, 0xc1, 0x01},       // tag
-		{3 + 0x42 - 3, 0x80},   // error record: empty array
+		{24, 0xbf, 0xff},                       // indefinite-length map
+		{23, 0xc1, 0x01},                       // tag
+		{3 + 0x42 - 3, 0x80},                   // error record: empty array
 	}
 	for _, b := range bad {
 		if v, err := r.Decode(b); err == nil {
