@@ -2,7 +2,6 @@ package vclock
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -94,11 +93,12 @@ func (c Clock) Dominates(other Clock) bool {
 	return true
 }
 
-// String formats c as {node:counter ...} in node order.
+// String formats c as {node:counter ...} in node order, without zero
+// counters.
 func (c Clock) String() string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, n := range slices.Sorted(maps.Keys(c)) {
+	for i, n := range c.Nodes() {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
@@ -106,4 +106,16 @@ func (c Clock) String() string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// Nodes returns the nodes with a non-zero counter, sorted.
+func (c Clock) Nodes() []string {
+	out := make([]string, 0, len(c))
+	for n, v := range c {
+		if v != 0 {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
