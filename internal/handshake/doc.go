@@ -1,0 +1,50 @@
+// Package handshake authenticates a new connection between two nodes and
+// exchanges their identities before any frame flows.
+//
+// Two modes, which can be combined:
+//
+//   - Shared secret (the "cookie"), for connections without TLS: both
+//     sides prove they know the secret with HMAC-SHA256 over a transcript
+//     of the exchange (protocol version, both node names and incarnations,
+//     and a fresh 32-byte nonce from each side). The secret never crosses
+//     the wire, proofs are compared in constant time, and each side's proof
+//     is bound to its role, so a proof cannot be reflected back.
+//   - TLS 1.3 with mutual certificates (crypto/tls only): both sides
+//     present a certificate signed by a trusted CA, and a node's certificate
+//     must name the node with a URI SAN "grove:<node name>" (see NodeURI;
+//     DNS SANs are not used for node identity, since node names such as
+//     "api@10.0.0.5" are not DNS names). The name a peer claims in the
+//     exchange must appear in its certificate. With a secret set too, the
+//     secret proofs run inside TLS.
+//
+// # Exchange
+//
+// The dialer (Client) and the acceptor (Server) exchange small
+// length-prefixed messages:
+//
+//	client → server  hello      magic, version, name, creation, nonce
+//	server → client  challenge  version, name, creation, nonce
+//	client → server  proof      HMAC(secret, "client" ‖ transcript)
+//	server → client  accept     HMAC(secret, "server" ‖ transcript)
+//
+// Either side may answer with a refusal instead. The refused peer learns
+// only that it was refused (ErrRefused); the refusing side returns a
+// *RefusedError saying why: bad secret, untrusted certificate, name and
+// certificate mismatch, version mismatch, duplicate name (decided by the
+// Config.IsDuplicate callback, after authentication), or a malformed
+// message. Every handshake is bounded by its context and Config.Timeout,
+// so a peer that sends nothing cannot hang it.
+//
+// Node names are 1 to 255 bytes of ASCII letters, digits and "._-@:".
+//
+// # Usage
+//
+//	cfg := &handshake.Config{Name: "a@host1", Creation: c, Secret: cookie}
+//	peer, err := handshake.Client(ctx, conn, cfg, "b@host2")
+//	if err != nil { conn.Close(); ... }
+//	// use peer.Conn from now on (it is the TLS connection with TLS on)
+//
+// and on the accepting side handshake.Server(ctx, conn, cfg). Package
+// testcerts makes a throwaway CA and node certificates for tests and
+// examples.
+package handshake

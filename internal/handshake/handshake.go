@@ -1,0 +1,519 @@
+package handshake
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"time"
+)
+
+// ProtocolVersion is the distribution protocol version this package
+// speaks. Peers must speak the same version.
+const ProtocolVersion uint16 = 1
+
+// DefaultTimeout bounds a handshake when Config.Timeout is zero.
+const DefaultTimeout = 5 * time.Second
+
+// Config describes this node for handshakes. It is read-only once in use
+// and may be shared by concurrent handshakes.
+type Config struct {
+	// Name is this node's name (see the package documentation for the
+	// allowed characters).
+	Name string
+	// Creation is this node's incarnation, sent to peers.
+	Creation uint64
+	// Secret is the shared cookie. Required unless TLS is set; with TLS it
+	// adds a second, independent proof.
+	Secret []byte
+	// TLS turns on TLS 1.3 with mutual certificates.
+	TLS *TLSConfig
+	// Timeout bounds each handshake in addition to its context. Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+	// Version overrides the protocol version announced; zero means
+	// ProtocolVersion. Only tests need it.
+	Version uint16
+	// IsDuplicate, if set, is called by Server once the peer is
+	// authenticated; returning true refuses the peer with
+	// ErrDuplicateName. It may be called concurrently from handshakes in
+	// flight, must not block, and is only advisory: the caller must still
+	// register the accepted peer atomically.
+	IsDuplicate func(name string, creation uint64) bool
+	// Rand is the source of nonces; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// TLSConfig holds this node's certificate and the CAs it trusts for peers.
+type TLSConfig struct {
+	// Certificate is this node's certificate chain and private key. Its
+	// leaf must carry the URI SAN NodeURI(Config.Name) and allow both
+	// server and client authentication.
+	Certificate tls.Certificate
+	// Roots are the CAs that sign node certificates, trusted in both
+	// directions.
+	Roots *x509.CertPool
+}
+
+// Validate reports whether c can be used.
+func (c *Config) Validate() error {
+	if err := ValidName(c.Name); err != nil {
+		return err
+	}
+	if len(c.Secret) == 0 && c.TLS == nil {
+		return errors.New("handshake: need a Secret or TLS")
+	}
+	if c.TLS != nil {
+		if len(c.TLS.Certificate.Certificate) == 0 || c.TLS.Roots == nil {
+			return errors.New("handshake: TLS needs a Certificate and Roots")
+		}
+	}
+	if c.Timeout < 0 {
+		return errors.New("handshake: negative Timeout")
+	}
+	return nil
+}
+
+// ValidName reports whether name is a valid node name.
+func ValidName(name string) error {
+	if len(name) == 0 || len(name) > 255 {
+		return fmt.Errorf("handshake: node name of %d bytes (want 1 to 255)", len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		switch c {
+		case '.', '_', '-', '@', ':':
+			continue
+		}
+		return fmt.Errorf("handshake: node name %q has a forbidden character %q", name, c)
+	}
+	return nil
+}
+
+// NodeURI returns the URI SAN that identifies node name in a certificate:
+// "grove:" followed by the name.
+func NodeURI(name string) *url.URL { return &url.URL{Scheme: "grove", Opaque: name} }
+
+// CertNames returns the node names a certificate vouches for.
+func CertNames(cert *x509.Certificate) []string {
+	var names []string
+	for _, u := range cert.URIs {
+		if u.Scheme == "grove" && u.Opaque != "" && ValidName(u.Opaque) == nil {
+			names = append(names, u.Opaque)
+		}
+	}
+	return names
+}
+
+func certHasName(cert *x509.Certificate, name string) bool {
+	for _, n := range CertNames(cert) {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Peer is the outcome of a successful handshake.
+type Peer struct {
+	Name     string
+	Creation uint64
+	Version  uint16
+	// Conn is the connection to use from now on: the *tls.Conn with TLS
+	// on, the original connection otherwise. Its deadlines are cleared.
+	Conn net.Conn
+	// Certificate is the peer's leaf certificate, nil without TLS.
+	Certificate *x509.Certificate
+}
+
+// Errors.
+var (
+	// ErrRefused is what a refused node sees: the peer declined the
+	// connection and said nothing more.
+	ErrRefused = errors.New("handshake: refused by peer")
+	// ErrTimeout is returned when Config.Timeout passes before the
+	// handshake completes.
+	ErrTimeout = errors.New("handshake: timed out")
+
+	// The reasons of a *RefusedError, for errors.Is.
+	ErrBadSecret       = errors.New("handshake: bad secret")
+	ErrUntrustedCert   = errors.New("handshake: untrusted certificate")
+	ErrNameMismatch    = errors.New("handshake: node name does not match")
+	ErrVersionMismatch = errors.New("handshake: protocol version mismatch")
+	ErrDuplicateName   = errors.New("handshake: duplicate node name")
+	ErrProtocol        = errors.New("handshake: protocol violation")
+)
+
+// Reason says why a handshake was refused locally.
+type Reason uint8
+
+// Refusal reasons.
+const (
+	ReasonBadSecret       Reason = iota + 1 // the peer's proof of the secret is wrong or missing
+	ReasonUntrustedCert                     // the peer's certificate does not verify
+	ReasonNameMismatch                      // the peer's name is not in its certificate, or not the expected one
+	ReasonVersionMismatch                   // the peer speaks another protocol version
+	ReasonDuplicateName                     // IsDuplicate refused the peer
+	ReasonProtocol                          // the peer sent a malformed or unexpected message
+)
+
+var reasonErrs = [...]error{
+	ReasonBadSecret:       ErrBadSecret,
+	ReasonUntrustedCert:   ErrUntrustedCert,
+	ReasonNameMismatch:    ErrNameMismatch,
+	ReasonVersionMismatch: ErrVersionMismatch,
+	ReasonDuplicateName:   ErrDuplicateName,
+	ReasonProtocol:        ErrProtocol,
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonErrs) && reasonErrs[r] != nil {
+		return reasonErrs[r].Error()
+	}
+	return fmt.Sprintf("handshake: reason %d", uint8(r))
+}
+
+// RefusedError is returned by the side that refused a peer.
+type RefusedError struct {
+	Reason Reason
+	Peer   string // the name the peer claimed, if it got that far
+	Err    error  // detail, may be nil
+}
+
+func (e *RefusedError) Error() string {
+	s := e.Reason.String()
+	if e.Peer != "" {
+		s += " (peer " + e.Peer + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is matches the sentinel of the reason.
+func (e *RefusedError) Is(target error) bool {
+	return int(e.Reason) < len(reasonErrs) && target == reasonErrs[e.Reason]
+}
+
+// Unwrap returns the detail.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+func refused(r Reason, peer string, err error) *RefusedError {
+	return &RefusedError{Reason: r, Peer: peer, Err: err}
+}
+
+// session holds one handshake in progress.
+type session struct {
+	cfg     *Config
+	conn    net.Conn // raw or TLS
+	ctx     context.Context
+	parent  context.Context
+	version uint16
+	buf     [maxMessage + 2]byte
+}
+
+// Client runs the dialing side of a handshake on conn. If expect is not
+// empty, the peer must be the node of that name. On error the caller
+// closes conn.
+func Client(ctx context.Context, conn net.Conn, cfg *Config, expect string) (*Peer, error) {
+	return run(ctx, conn, cfg, func(s *session) (*Peer, error) { return s.client(expect) })
+}
+
+// Server runs the accepting side of a handshake on conn. On error the
+// caller closes conn.
+func Server(ctx context.Context, conn net.Conn, cfg *Config) (*Peer, error) {
+	return run(ctx, conn, cfg, func(s *session) (*Peer, error) { return s.server() })
+}
+
+func run(ctx context.Context, conn net.Conn, cfg *Config, f func(*session) (*Peer, error)) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dl, _ := hctx.Deadline()
+	if err := conn.SetDeadline(dl); err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	stop := context.AfterFunc(hctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	s := &session{cfg: cfg, conn: conn, ctx: hctx, parent: ctx, version: cfg.Version}
+	if s.version == 0 {
+		s.version = ProtocolVersion
+	}
+	p, err := f(s)
+	if !stop() && err == nil {
+		// The deadline fired as we finished: the connection's deadline
+		// may have been set to the past behind our back.
+		err = s.ioErr(context.DeadlineExceeded)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Conn.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	return p, nil
+}
+
+// ioErr classifies an error from reading, writing or the TLS handshake.
+func (s *session) ioErr(err error) error {
+	if perr := s.parent.Err(); perr != nil {
+		return fmt.Errorf("handshake: %w", perr)
+	}
+	if s.ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return s.refuse(re)
+	}
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return refused(ReasonUntrustedCert, "", err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The peer hung up or sent a TLS alert: it refused us.
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return fmt.Errorf("handshake: %w", err)
+}
+
+func (s *session) nonce() ([32]byte, error) {
+	var n [32]byte
+	r := s.cfg.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return n, fmt.Errorf("handshake: nonce: %w", err)
+	}
+	return n, nil
+}
+
+// refuse tells the peer no, best effort, and returns the local error.
+func (s *session) refuse(e *RefusedError) error {
+	_ = s.write(msgRefuse, nil)
+	return e
+}
+
+func (s *session) client(expect string) (*Peer, error) {
+	cfg := s.cfg
+	var leaf *x509.Certificate
+	if cfg.TLS != nil {
+		tc := tls.Client(s.conn, cfg.TLS.clientConfig())
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return nil, s.ioErr(err)
+		}
+		s.conn = tc
+		leaf = tc.ConnectionState().PeerCertificates[0]
+	}
+	nc, err := s.nonce()
+	if err != nil {
+		return nil, err
+	}
+	hello := hello{version: s.version, creation: cfg.Creation, nonce: nc, name: cfg.Name}
+	if err := s.write(msgHello, hello.append(nil)); err != nil {
+		return nil, s.ioErr(err)
+	}
+	typ, body, err := s.read()
+	if err != nil {
+		return nil, s.ioErr(err)
+	}
+	switch typ {
+	case msgRefuse:
+		return nil, ErrRefused
+	case msgChallenge:
+	default:
+		return nil, s.refuse(refused(ReasonProtocol, "", fmt.Errorf("got message %d, want challenge", typ)))
+	}
+	ch, err := parseChallenge(body)
+	if err != nil {
+		return nil, s.refuse(refused(ReasonProtocol, "", err))
+	}
+	if ch.version != s.version {
+		return nil, s.refuse(refused(ReasonVersionMismatch, ch.name, fmt.Errorf("peer speaks %d, we speak %d", ch.version, s.version)))
+	}
+	if leaf != nil && !certHasName(leaf, ch.name) {
+		return nil, s.refuse(refused(ReasonNameMismatch, ch.name, fmt.Errorf("certificate names %v", CertNames(leaf))))
+	}
+	if expect != "" && ch.name != expect {
+		return nil, s.refuse(refused(ReasonNameMismatch, ch.name, fmt.Errorf("dialled %q", expect)))
+	}
+	tr := transcript(s.version, hello, ch)
+	var proof []byte
+	if len(cfg.Secret) > 0 {
+		proof = mac(cfg.Secret, labelClient, tr)
+	}
+	if err := s.write(msgProof, proof); err != nil {
+		return nil, s.ioErr(err)
+	}
+	typ, body, err = s.read()
+	if err != nil {
+		return nil, s.ioErr(err)
+	}
+	switch typ {
+	case msgRefuse:
+		return nil, ErrRefused
+	case msgAccept:
+	default:
+		return nil, s.refuse(refused(ReasonProtocol, ch.name, fmt.Errorf("got message %d, want accept", typ)))
+	}
+	if len(cfg.Secret) > 0 && !hmac.Equal(body, mac(cfg.Secret, labelServer, tr)) {
+		return nil, s.refuse(refused(ReasonBadSecret, ch.name, nil))
+	}
+	return &Peer{Name: ch.name, Creation: ch.creation, Version: ch.version, Conn: s.conn, Certificate: leaf}, nil
+}
+
+func (s *session) server() (*Peer, error) {
+	cfg := s.cfg
+	var leaf *x509.Certificate
+	if cfg.TLS != nil {
+		tc := tls.Server(s.conn, cfg.TLS.serverConfig())
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return nil, s.ioErr(err)
+		}
+		s.conn = tc
+		leaf = tc.ConnectionState().PeerCertificates[0]
+	}
+	typ, body, err := s.read()
+	if err != nil {
+		return nil, s.ioErr(err)
+	}
+	if typ != msgHello {
+		return nil, s.refuse(refused(ReasonProtocol, "", fmt.Errorf("got message %d, want hello", typ)))
+	}
+	h, err := parseHello(body)
+	if err != nil {
+		if errors.Is(err, errVersion) {
+			return nil, s.refuse(refused(ReasonVersionMismatch, "", err))
+		}
+		return nil, s.refuse(refused(ReasonProtocol, "", err))
+	}
+	if h.version != s.version {
+		return nil, s.refuse(refused(ReasonVersionMismatch, h.name, fmt.Errorf("peer speaks %d, we speak %d", h.version, s.version)))
+	}
+	if leaf != nil && !certHasName(leaf, h.name) {
+		return nil, s.refuse(refused(ReasonNameMismatch, h.name, fmt.Errorf("certificate names %v", CertNames(leaf))))
+	}
+	ns, err := s.nonce()
+	if err != nil {
+		return nil, err
+	}
+	ch := hello{version: s.version, creation: cfg.Creation, nonce: ns, name: cfg.Name}
+	if err := s.write(msgChallenge, ch.appendChallenge(nil)); err != nil {
+		return nil, s.ioErr(err)
+	}
+	typ, body, err = s.read()
+	if err != nil {
+		return nil, s.ioErr(err)
+	}
+	switch typ {
+	case msgRefuse:
+		return nil, ErrRefused
+	case msgProof:
+	default:
+		return nil, s.refuse(refused(ReasonProtocol, h.name, fmt.Errorf("got message %d, want proof", typ)))
+	}
+	tr := transcript(s.version, h, ch)
+	if len(cfg.Secret) > 0 && !hmac.Equal(body, mac(cfg.Secret, labelClient, tr)) {
+		return nil, s.refuse(refused(ReasonBadSecret, h.name, nil))
+	}
+	if cfg.IsDuplicate != nil && cfg.IsDuplicate(h.name, h.creation) {
+		return nil, s.refuse(refused(ReasonDuplicateName, h.name, nil))
+	}
+	var proof []byte
+	if len(cfg.Secret) > 0 {
+		proof = mac(cfg.Secret, labelServer, tr)
+	}
+	if err := s.write(msgAccept, proof); err != nil {
+		return nil, s.ioErr(err)
+	}
+	return &Peer{Name: h.name, Creation: h.creation, Version: h.version, Conn: s.conn, Certificate: leaf}, nil
+}
+
+const (
+	labelClient = "grove handshake v1 client proof"
+	labelServer = "grove handshake v1 server proof"
+)
+
+func transcript(version uint16, c, s hello) []byte {
+	b := make([]byte, 0, 2+2*(1+255+8+32))
+	b = binary.BigEndian.AppendUint16(b, version)
+	for _, h := range [2]hello{c, s} {
+		b = append(b, byte(len(h.name)))
+		b = append(b, h.name...)
+		b = binary.BigEndian.AppendUint64(b, h.creation)
+		b = append(b, h.nonce[:]...)
+	}
+	return b
+}
+
+func mac(secret []byte, label string, tr []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	m.Write(tr)
+	return m.Sum(nil)
+}
+
+func (c *TLSConfig) base() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{c.Certificate},
+	}
+}
+
+func (c *TLSConfig) clientConfig() *tls.Config {
+	tc := c.base()
+	// Node names are not DNS names, so the standard host name check does
+	// not apply: verify the chain here and the name in the exchange.
+	tc.InsecureSkipVerify = true
+	// Always present our certificate, even when the server's list of
+	// acceptable CAs does not name our issuer, so that the server decides
+	// (and reports an untrusted certificate rather than a missing one).
+	cert := c.Certificate
+	tc.Certificates = nil
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("handshake: peer sent no certificate")
+		}
+		opts := x509.VerifyOptions{
+			Roots:         c.Roots,
+			Intermediates: x509.NewCertPool(),
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}
+		for _, ic := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(ic)
+		}
+		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+		}
+		return nil
+	}
+	return tc
+}
+
+func (c *TLSConfig) serverConfig() *tls.Config {
+	tc := c.base()
+	tc.ClientAuth = tls.RequireAndVerifyClientCert
+	tc.ClientCAs = c.Roots
+	return tc
+}
