@@ -40,15 +40,16 @@ type UnknownTypeError struct {
 	ID uint64 // wire ID of the type; Registry.Name on the sender maps it back
 }
 
+// Error names the unknown ID.
 func (e *UnknownTypeError) Error() string {
 	return fmt.Sprintf("codec: unknown message type %#016x", e.ID)
 }
 
 // Defaults for Config fields left zero.
 const (
-	DefaultMaxBytes    = 128 << 20
-	DefaultMaxDepth    = 32
-	DefaultMaxElements = 1 << 20
+	DefaultMaxBytes    = 128 << 20 // Config.MaxBytes
+	DefaultMaxDepth    = 32        // Config.MaxDepth
+	DefaultMaxElements = 1 << 20   // Config.MaxElements
 )
 
 // Config holds the limits of a Registry. Zero fields mean the defaults.

@@ -76,6 +76,7 @@ type RemoteError struct {
 	sentinel error
 }
 
+// Error returns the original message.
 func (e *RemoteError) Error() string { return e.Message }
 
 // Unwrap returns the sentinel registered for Code on this node, or nil.

@@ -49,12 +49,12 @@ type Message struct {
 
 // Defaults for Config fields left zero.
 const (
-	DefaultChunkSize       = 64 << 10
-	DefaultMaxFrameSize    = 64 << 10
-	DefaultMaxMessageSize  = 128 << 20
-	DefaultMaxReassembly   = 256 << 20
-	DefaultWriteBufferSize = 512 << 10
-	DefaultReadBufferSize  = 256 << 10
+	DefaultChunkSize       = 64 << 10  // Config.ChunkSize
+	DefaultMaxFrameSize    = 64 << 10  // Config.MaxFrameSize
+	DefaultMaxMessageSize  = 128 << 20 // Config.MaxMessageSize
+	DefaultMaxReassembly   = 256 << 20 // Config.MaxReassembly
+	DefaultWriteBufferSize = 512 << 10 // Config.WriteBufferSize
+	DefaultReadBufferSize  = 256 << 10 // Config.ReadBufferSize
 )
 
 // Config holds the limits and tuning of a Reader and a Writer. Zero fields
@@ -159,6 +159,7 @@ type MalformedError struct {
 	Reason string
 }
 
+// Error describes the malformation.
 func (e *MalformedError) Error() string { return "frame: malformed frame: " + e.Reason }
 
 // Is makes errors.Is(err, ErrMalformed) true.
@@ -171,6 +172,7 @@ type LimitError struct {
 	Limit int
 }
 
+// Error describes the violated limit.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("frame: %s of %d bytes exceeds limit %d", e.What, e.Size, e.Limit)
 }

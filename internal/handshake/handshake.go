@@ -147,13 +147,18 @@ var (
 	// handshake completes.
 	ErrTimeout = errors.New("handshake: timed out")
 
-	// The reasons of a *RefusedError, for errors.Is.
-	ErrBadSecret       = errors.New("handshake: bad secret")
-	ErrUntrustedCert   = errors.New("handshake: untrusted certificate")
-	ErrNameMismatch    = errors.New("handshake: node name does not match")
+	// ErrBadSecret matches a *RefusedError with ReasonBadSecret.
+	ErrBadSecret = errors.New("handshake: bad secret")
+	// ErrUntrustedCert matches a *RefusedError with ReasonUntrustedCert.
+	ErrUntrustedCert = errors.New("handshake: untrusted certificate")
+	// ErrNameMismatch matches a *RefusedError with ReasonNameMismatch.
+	ErrNameMismatch = errors.New("handshake: node name does not match")
+	// ErrVersionMismatch matches a *RefusedError with ReasonVersionMismatch.
 	ErrVersionMismatch = errors.New("handshake: protocol version mismatch")
-	ErrDuplicateName   = errors.New("handshake: duplicate node name")
-	ErrProtocol        = errors.New("handshake: protocol violation")
+	// ErrDuplicateName matches a *RefusedError with ReasonDuplicateName.
+	ErrDuplicateName = errors.New("handshake: duplicate node name")
+	// ErrProtocol matches a *RefusedError with ReasonProtocol.
+	ErrProtocol = errors.New("handshake: protocol violation")
 )
 
 // Reason says why a handshake was refused locally.
@@ -178,6 +183,7 @@ var reasonErrs = [...]error{
 	ReasonProtocol:        ErrProtocol,
 }
 
+// String returns the reason's description.
 func (r Reason) String() string {
 	if int(r) < len(reasonErrs) && reasonErrs[r] != nil {
 		return reasonErrs[r].Error()
@@ -192,6 +198,7 @@ type RefusedError struct {
 	Err    error  // detail, may be nil
 }
 
+// Error describes the refusal.
 func (e *RefusedError) Error() string {
 	s := e.Reason.String()
 	if e.Peer != "" {
