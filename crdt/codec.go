@@ -119,10 +119,10 @@ type wireDot struct {
 // wireContext is a causal context on the wire: the node table, the version
 // vector as counters parallel to the table, and the cloud.
 type wireContext struct {
-	_      struct{} `cbor:",toarray"`
-	Nodes  []string
-	VV     []uint64
-	Cloud  []wireDot
+	_     struct{} `cbor:",toarray"`
+	Nodes []string
+	VV    []uint64
+	Cloud []wireDot
 }
 
 // dotEncoder turns dots into wire dots against a context's node table.

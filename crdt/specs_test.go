@@ -31,8 +31,8 @@ func liveAdds(ops []opRecord, adds, removes map[string]bool, sameTarget func(a, 
 	return live
 }
 
-func sameElem(a, r opRecord) bool { return r.kind == "clear" || a.elem == r.elem }
-func sameKey(a, r opRecord) bool  { return a.key == r.key }
+func sameElem(a, r opRecord) bool       { return r.kind == "clear" || a.elem == r.elem }
+func sameKey(a, r opRecord) bool        { return a.key == r.key }
 func anyTarget(opRecord, opRecord) bool { return true }
 
 var set = func(kinds ...string) map[string]bool {
