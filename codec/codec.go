@@ -220,12 +220,19 @@ func Register[T any](r *Registry, name string) error {
 			dst = binary.BigEndian.AppendUint64(dst, e.id)
 			return v.(encoding.BinaryAppender).AppendBinary(dst)
 		}
-		e.decode = func(r *Registry, body []byte) (any, error) {
-			var v T
-			if err := any(&v).(encoding.BinaryUnmarshaler).UnmarshalBinary(body); err != nil {
+		e.decode = func(r *Registry, body []byte) (v any, err error) {
+			// Input comes from the network: a panicking UnmarshalBinary
+			// must not take the node down.
+			defer func() {
+				if p := recover(); p != nil {
+					v, err = nil, fmt.Errorf("UnmarshalBinary panicked: %v", p)
+				}
+			}()
+			var x T
+			if err := any(&x).(encoding.BinaryUnmarshaler).UnmarshalBinary(body); err != nil {
 				return nil, err
 			}
-			return v, nil
+			return x, nil
 		}
 	} else {
 		e.encode = func(r *Registry, dst []byte, v any) ([]byte, error) {
@@ -465,8 +472,10 @@ const (
 	fmtError  = 0x42 // CBOR error record
 )
 
-// Decode decodes one message. The result does not alias data. Errors wrap
-// ErrMalformed or ErrLimit, or are an *UnknownTypeError.
+// Decode decodes one message. The result does not alias data (provided
+// the UnmarshalBinary methods of registered types copy what they keep, as
+// encoding.BinaryUnmarshaler requires). Errors wrap ErrMalformed or
+// ErrLimit, or are an *UnknownTypeError.
 func (r *Registry) Decode(data []byte) (any, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrMalformed)

@@ -421,3 +421,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestNilPointerErrors(t *testing.T) {
+	r := newRegistry(t, codec.Config{})
+	for _, err := range []error{(*proc.CrashError)(nil), (*proc.ExitError)(nil), (*codec.RemoteError)(nil)} {
+		b, encErr := r.Encode(err)
+		if encErr != nil {
+			t.Fatalf("%T: %v", err, encErr)
+		}
+		if _, decErr := r.Decode(b); decErr != nil {
+			t.Fatalf("%T: %v", err, decErr)
+		}
+	}
+}
+
+type Fragile struct{ b []byte }
+
+func (f Fragile) AppendBinary(b []byte) ([]byte, error) { return append(b, f.b...), nil }
+func (f *Fragile) UnmarshalBinary(b []byte) error {
+	_ = b[3] // panics on short input
+	f.b = append([]byte(nil), b...)
+	return nil
+}
+
+func TestPanickingUnmarshalIsAnError(t *testing.T) {
+	r := newRegistry(t, codec.Config{})
+	codec.MustRegister[Fragile](r, "test.Fragile")
+	b, err := r.Encode(Fragile{b: []byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Decode(b); !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -119,7 +119,7 @@ func (r *Registry) errorRecord(t *table, err error, depth int) *wireError {
 	}
 	if reflect.TypeOf(err).Comparable() {
 		if code, ok := t.codeByErr[err]; ok {
-			return &wireError{Kind: errSentinel, Code: code, Msg: err.Error()}
+			return &wireError{Kind: errSentinel, Code: code, Msg: errorString(err)}
 		}
 	}
 	if depth < maxErrorDepth {
@@ -158,14 +158,23 @@ func (r *Registry) errorRecord(t *table, err error, depth int) *wireError {
 			return &wireError{Kind: errRemote, Code: e.Code, Msg: e.Message}
 		}
 	}
-	w := &wireError{Kind: errRemote, Msg: err.Error()}
-	for _, code := range t.codeOrder {
-		if errors.Is(err, t.errByCode[code]) {
-			w.Code = code
-			break
+	return &wireError{Kind: errRemote, Msg: errorString(err), Code: matchCode(t, err)}
+}
+
+// matchCode returns the code of the first registered sentinel err matches,
+// surviving Unwrap or Is methods that panic (as nil pointer errors do).
+func matchCode(t *table, err error) (code uint32) {
+	defer func() {
+		if recover() != nil {
+			code = CodeUnknown
+		}
+	}()
+	for _, c := range t.codeOrder {
+		if errors.Is(err, t.errByCode[c]) {
+			return c
 		}
 	}
-	return w
+	return CodeUnknown
 }
 
 func (r *Registry) decodeError(body []byte) (any, error) {
@@ -220,4 +229,15 @@ func (r *Registry) fromRecord(t *table, w *wireError) (error, error) {
 		return &UnknownTypeError{ID: w.ID}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown error kind %d", ErrMalformed, w.Kind)
+}
+
+// errorString calls err.Error, surviving the panic of a nil pointer error
+// or a buggy Error method.
+func errorString(err error) (s string) {
+	defer func() {
+		if p := recover(); p != nil {
+			s = fmt.Sprintf("%T: Error panicked: %v", err, p)
+		}
+	}()
+	return err.Error()
 }

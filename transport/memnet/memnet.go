@@ -90,6 +90,21 @@ func (n *Network) Endpoint(name string) *Endpoint {
 	return e
 }
 
+// Close closes every endpoint of the network (see Endpoint.Close). The
+// network stays usable: Endpoint creates fresh endpoints afterwards.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	eps := make([]*Endpoint, 0, len(n.mu.endpoints))
+	for _, e := range n.mu.endpoints {
+		eps = append(eps, e)
+	}
+	n.mu.Unlock()
+	for _, e := range eps {
+		_ = e.Close()
+	}
+	return nil
+}
+
 // Block stalls the direction from → to: bytes written by endpoint from on
 // connections to endpoint to stay buffered and are not readable by to until
 // Unblock. New dials between the two endpoints fail with ErrUnreachable.

@@ -1,0 +1,60 @@
+package testcerts_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/grovedev/grove/internal/handshake"
+	"github.com/grovedev/grove/internal/handshake/testcerts"
+)
+
+func TestIssueAndVerify(t *testing.T) {
+	ca, err := testcerts.NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueWith("a@host", testcerts.IssueOptions{DNSNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	if names := handshake.CertNames(leaf); len(names) != 1 || names[0] != "a@host" {
+		t.Fatalf("node names %v", names)
+	}
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "localhost" {
+		t.Fatalf("DNS names %v", leaf.DNSNames)
+	}
+}
+
+func TestWriteFiles(t *testing.T) {
+	ca, err := testcerts.NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := ca.WriteFiles(dir, "a@h1", "b@h2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, "b@h2.pem"), filepath.Join(dir, "b@h2-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		t.Fatal("ca.pem does not parse")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "a@h1-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", fi.Mode(), err)
+	}
+}
