@@ -229,3 +229,89 @@ func BenchmarkPipelineTCP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPingPongTCP measures the round trip of a small message over
+// loopback TCP through Writers and Readers on both sides, with Write (the
+// Writer's goroutine writes) and WriteNow (the caller writes when idle).
+func BenchmarkPingPongTCP(b *testing.B) {
+	b.Run("Write", func(b *testing.B) { benchPingPong(b, (*Writer).Write) })
+	b.Run("WriteNow", func(b *testing.B) { benchPingPong(b, (*Writer).WriteNow) })
+}
+
+func benchPingPong(b *testing.B, write func(*Writer, context.Context, Message) error) {
+	a, c := tcpPair(b)
+	wa, wc := NewWriter(a, Config{}), NewWriter(c, Config{})
+	defer wa.Close()
+	defer wc.Close()
+	ra, rc := NewReader(a, Config{}), NewReader(c, Config{})
+	ctx := context.Background()
+	payload := make([]byte, 16)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			m, err := rc.Next(ctx)
+			if err != nil {
+				done <- err
+				return
+			}
+			if m.Kind == 17 {
+				done <- nil
+				return
+			}
+			if err := write(wc, ctx, Message{Kind: 16, Payload: m.Payload}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := write(wa, ctx, Message{Kind: 16, Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ra.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := wa.Write(ctx, Message{Kind: 17}); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRawPingPongTCP is the baseline round trip: direct writes and
+// reads of length-prefixed messages on the sockets.
+func BenchmarkRawPingPongTCP(b *testing.B) {
+	a, c := tcpPair(b)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 20)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				done <- nil
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 20)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := a.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	a.Close()
+	<-done
+}

@@ -47,6 +47,8 @@
 // The Writer batches: Write copies a small message into a shared buffer and
 // returns; one goroutine writes everything queued with a single write call
 // whenever the previous call finished, so one syscall carries many frames
-// under load, and a lone message goes out at once when idle. The Reader
-// reads large blocks and returns payloads that alias its buffer.
+// under load, and a lone message goes out at once when idle. WriteNow lets
+// a caller that is about to wait for an answer (a call, a reply) write the
+// batch itself when the link is idle, saving a goroutine hand-off. The
+// Reader reads large blocks and returns payloads that alias its buffer.
 package frame

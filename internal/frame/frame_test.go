@@ -459,3 +459,47 @@ func FuzzFrameReader(f *testing.F) {
 		t.Fatal("reader did not terminate")
 	})
 }
+
+func TestWriteNowInterleavesWithWrite(t *testing.T) {
+	a, b := tcpPair(t)
+	w := NewWriter(a, Config{TickInterval: time.Millisecond})
+	defer w.Close()
+	ctx := context.Background()
+	const per = 2000
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				m := Message{Kind: 16, Lane: uint16(g), Payload: binary.BigEndian.AppendUint32(nil, uint32(i))}
+				var err error
+				if (i+g)%2 == 0 {
+					err = w.WriteNow(ctx, m)
+				} else {
+					err = w.Write(ctx, m)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	r := NewReader(b, Config{})
+	next := make([]uint32, 4)
+	for range 4 * per {
+		m, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.BigEndian.Uint32(m.Payload); got != next[m.Lane] {
+			t.Fatalf("lane %d: got %d want %d", m.Lane, got, next[m.Lane])
+		}
+		next[m.Lane]++
+	}
+	wg.Wait()
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

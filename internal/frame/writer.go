@@ -36,6 +36,9 @@ type Writer struct {
 		progress chan struct{}           // closed on progress; nil while nobody waits
 		queued   uint64                  // bytes handed to batches so far
 		written  uint64                  // bytes written to the connection so far
+		spare    []byte                  // the other batch buffer, nil while in use
+		writing  bool                    // a batch is being written (the writing token)
+		wrote    bool                    // a batch was written since the last tick
 	}
 }
 
@@ -75,6 +78,7 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 	}
 	fw.dl, _ = w.(writeDeadliner)
 	fw.mu.buf = make([]byte, 0, cfg.WriteBufferSize+HeaderSize)
+	fw.mu.spare = make([]byte, 0, cfg.WriteBufferSize+HeaderSize)
 	go fw.loop()
 	return fw
 }
@@ -89,6 +93,20 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 // A nil error means the message was queued, not that it was delivered; a
 // later failure of the connection makes subsequent calls fail.
 func (w *Writer) Write(ctx context.Context, m Message) error {
+	return w.write(ctx, m, false)
+}
+
+// WriteNow is Write for a caller about to wait for an answer, such as a
+// request or a reply in a call: if no write is in progress, the calling
+// goroutine writes the batch itself instead of waking the Writer's
+// goroutine, saving a goroutine hand-off (a few microseconds) at the cost
+// of blocking for the write system call. Streams should use Write, which
+// lets the caller run on while the Writer's goroutine writes.
+func (w *Writer) WriteNow(ctx context.Context, m Message) error {
+	return w.write(ctx, m, true)
+}
+
+func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 	if m.Kind < FirstUserKind || m.Flags&FlagsReserved != 0 {
 		return ErrInvalid
 	}
@@ -125,6 +143,14 @@ func (w *Writer) Write(ctx context.Context, m Message) error {
 			wasEmpty := len(b) == 0
 			b = appendHeader(b, n, m.Kind, m.Flags, m.Lane)
 			w.mu.buf = append(b, m.Payload...)
+			if now && !w.mu.writing && len(w.mu.active) == 0 {
+				out := w.takeBatchLocked()
+				w.mu.Unlock()
+				if !w.writeBatch(out) {
+					return w.Err()
+				}
+				return nil
+			}
 			w.mu.Unlock()
 			if wasEmpty {
 				w.signal()
@@ -212,14 +238,14 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.mu.Lock()
 	target := w.mu.queued + uint64(len(w.mu.buf))
 	for {
-		if w.mu.written >= target && len(w.mu.active) == 0 {
-			w.mu.Unlock()
-			return nil
-		}
 		if w.mu.err != nil {
 			err := w.mu.err
 			w.mu.Unlock()
 			return err
+		}
+		if w.mu.written >= target && len(w.mu.active) == 0 {
+			w.mu.Unlock()
+			return nil
 		}
 		if err := w.waitLocked(ctx); err != nil {
 			return err
@@ -297,21 +323,15 @@ func (w *Writer) loop() {
 		defer t.Stop()
 		tick = t.C
 	}
-	out := make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
-	wrote := false
 	for {
 		select {
 		case <-w.wake:
 		case <-w.stop:
 			return
 		case <-tick:
-			if !wrote {
-				out = appendHeader(out[:0], 0, KindTick, 0, 0)
-				if !w.writeOut(out) {
-					return
-				}
+			if !w.tick() {
+				return
 			}
-			wrote = false
 			continue
 		}
 		for {
@@ -320,29 +340,84 @@ func (w *Writer) loop() {
 				w.mu.Unlock()
 				return
 			}
-			out, w.mu.buf = w.mu.buf, out[:0]
-			if len(w.mu.active) > 0 {
-				out = w.appendFragmentsLocked(out)
-			}
-			w.mu.queued += uint64(len(out))
-			w.notifyLocked()
-			w.mu.Unlock()
-			if len(out) == 0 {
+			if w.mu.writing {
+				// A WriteNow caller holds the connection; it wakes us
+				// when it is done if more is queued.
+				w.mu.Unlock()
 				break
 			}
-			if !w.writeOut(out) {
-				return
-			}
-			wrote = true
-			w.mu.Lock()
-			w.mu.written += uint64(len(out))
-			w.notifyLocked()
+			out := w.takeBatchLocked()
 			w.mu.Unlock()
-			if cap(out) > 4*(w.cfg.WriteBufferSize+w.cfg.ChunkSize+HeaderSize) {
-				out = make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
+			if out == nil {
+				break
+			}
+			if !w.writeBatch(out) {
+				return
 			}
 		}
 	}
+}
+
+// takeBatchLocked swaps the queued frames out, adds a fragment of every
+// big message, and takes the writing token. It returns nil if there is
+// nothing to write.
+func (w *Writer) takeBatchLocked() []byte {
+	out := w.mu.buf
+	w.mu.buf = w.mu.spare[:0]
+	w.mu.spare = nil
+	if len(w.mu.active) > 0 {
+		out = w.appendFragmentsLocked(out)
+	}
+	if len(out) == 0 {
+		w.mu.spare, w.mu.buf = w.mu.buf, out
+		return nil
+	}
+	w.mu.writing = true
+	w.mu.queued += uint64(len(out))
+	w.mu.wrote = true
+	w.notifyLocked()
+	return out
+}
+
+// writeBatch writes out, then returns the writing token and the buffer. It
+// reports whether the Writer is still healthy.
+func (w *Writer) writeBatch(out []byte) bool {
+	ok := w.writeOut(out)
+	w.mu.Lock()
+	w.mu.writing = false
+	if ok {
+		w.mu.written += uint64(len(out))
+	}
+	if cap(out) > 4*(w.cfg.WriteBufferSize+w.cfg.ChunkSize+HeaderSize) {
+		out = make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
+	}
+	w.mu.spare = out[:0]
+	more := len(w.mu.buf) > 0 || len(w.mu.active) > 0
+	w.notifyLocked()
+	w.mu.Unlock()
+	if ok && more {
+		w.signal()
+	}
+	return ok
+}
+
+// tick sends a heartbeat if nothing was written since the last tick.
+func (w *Writer) tick() bool {
+	w.mu.Lock()
+	if w.mu.err != nil {
+		w.mu.Unlock()
+		return false
+	}
+	if w.mu.wrote || w.mu.writing || len(w.mu.buf) > 0 {
+		w.mu.wrote = false
+		w.mu.Unlock()
+		return true
+	}
+	w.mu.buf = appendHeader(w.mu.buf, 0, KindTick, 0, 0)
+	out := w.takeBatchLocked()
+	w.mu.wrote = false
+	w.mu.Unlock()
+	return w.writeBatch(out)
 }
 
 func (w *Writer) writeOut(b []byte) bool {
