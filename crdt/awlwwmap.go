@@ -21,6 +21,7 @@ import (
 type AWLWWMap[K comparable, V any] struct {
 	entries map[K]dotFun[lwwValue[V]]
 	cc      *vclock.CausalContext
+	touched touchSet[K] // nil for a full state
 }
 
 // lwwValue is a value with the timestamp of its write, encoded as an
@@ -59,7 +60,7 @@ func (m *AWLWWMap[K, V]) Set(node string, k K, v V, ts hlc.Timestamp) *AWLWWMap[
 	}
 	w := dotFun[lwwValue[V]]{d: {Value: v, Wall: ts.WallNanos, Logical: ts.Logical}}
 	m.entries[k] = w
-	return &AWLWWMap[K, V]{entries: map[K]dotFun[lwwValue[V]]{k: maps.Clone(w)}, cc: dc}
+	return &AWLWWMap[K, V]{entries: map[K]dotFun[lwwValue[V]]{k: maps.Clone(w)}, cc: dc, touched: touch(k)}
 }
 
 // Remove removes key k, undoing every write of it this replica has seen,
@@ -68,7 +69,7 @@ func (m *AWLWWMap[K, V]) Remove(k K) *AWLWWMap[K, V] {
 	dc := new(vclock.CausalContext)
 	m.entries[k].addTo(dc)
 	delete(m.entries, k)
-	return &AWLWWMap[K, V]{cc: dc}
+	return &AWLWWMap[K, V]{cc: dc, touched: touch(k)}
 }
 
 // Get returns the value of key k: of the concurrent writes, the one with
@@ -134,9 +135,18 @@ func (m *AWLWWMap[K, V]) All() iter.Seq2[K, V] {
 	}
 }
 
-// Merge joins other, a full state or a delta, into m.
+// Merge joins other, a full state or a delta, into m. Joining a delta
+// costs the size of the delta, not of m.
 func (m *AWLWWMap[K, V]) Merge(other *AWLWWMap[K, V]) {
-	m.joinStore(other, orEmpty(m.cc), orEmpty(other.cc))
+	sc, oc := orEmpty(m.cc), orEmpty(other.cc)
+	if other.touched == nil {
+		m.joinStore(other, sc, oc)
+	} else {
+		for k := range other.touched {
+			m.joinKey(k, other, sc, oc)
+		}
+	}
+	m.touched = m.touched.merge(other.touched)
 	m.ctx().Merge(other.cc)
 }
 
@@ -144,7 +154,11 @@ func (m *AWLWWMap[K, V]) Merge(other *AWLWWMap[K, V]) {
 func (m *AWLWWMap[K, V]) Join(other State) error { return joinAs(m, other) }
 
 // Clone returns an independent copy of m. Values are copied shallowly.
-func (m *AWLWWMap[K, V]) Clone() *AWLWWMap[K, V] { return m.cloneStore(orEmpty(m.cc).Clone()) }
+func (m *AWLWWMap[K, V]) Clone() *AWLWWMap[K, V] {
+	c := m.cloneStore(orEmpty(m.cc).Clone())
+	c.touched = maps.Clone(m.touched)
+	return c
+}
 
 // Context returns a copy of the causal context.
 func (m *AWLWWMap[K, V]) Context() *vclock.CausalContext { return orEmpty(m.cc).Clone() }
@@ -159,16 +173,27 @@ func (m *AWLWWMap[K, V]) GC(stable vclock.Clock) { m.ctx().Stabilize(stable) }
 
 // MarshalBinary encodes m.
 func (m *AWLWWMap[K, V]) MarshalBinary() ([]byte, error) {
-	return marshalCausal(codeAWLWWMap, m, m.cc)
+	touched, err := m.touched.encode()
+	if err != nil {
+		return nil, err
+	}
+	return marshalCausal(codeAWLWWMap, m, m.cc, touched)
 }
 
 // UnmarshalBinary replaces m with the decoded state.
 func (m *AWLWWMap[K, V]) UnmarshalBinary(data []byte) error {
-	v, err := unmarshalCausal[*AWLWWMap[K, V]](codeAWLWWMap, data)
-	if err == nil {
-		*m = *v
+	v, raw, err := unmarshalCausal[*AWLWWMap[K, V]](codeAWLWWMap, data, true)
+	if err != nil {
+		return err
 	}
-	return err
+	if v.touched, err = decodeTouched[K](raw); err != nil {
+		return err
+	}
+	if err := checkCovers(v.touched, v.entries); err != nil {
+		return err
+	}
+	*m = *v
+	return nil
 }
 
 func (*AWLWWMap[K, V]) empty() *AWLWWMap[K, V] { return &AWLWWMap[K, V]{} }
@@ -176,23 +201,26 @@ func (*AWLWWMap[K, V]) empty() *AWLWWMap[K, V] { return &AWLWWMap[K, V]{} }
 func (m *AWLWWMap[K, V]) shareContext(cc *vclock.CausalContext) { m.cc = cc }
 
 func (m *AWLWWMap[K, V]) joinStore(other *AWLWWMap[K, V], sc, oc *vclock.CausalContext) {
-	for k, f := range m.entries {
-		if f = joinDotFun(f, sc, other.entries[k], oc); len(f) == 0 {
-			delete(m.entries, k)
-		} else {
-			m.entries[k] = f
+	for k := range m.entries {
+		m.joinKey(k, other, sc, oc)
+	}
+	for k := range other.entries {
+		if _, ok := m.entries[k]; !ok {
+			m.joinKey(k, other, sc, oc)
 		}
 	}
-	for k, of := range other.entries {
-		if _, ok := m.entries[k]; ok {
-			continue
-		}
-		if f := joinDotFun(nil, sc, of, oc); len(f) > 0 {
-			if m.entries == nil {
-				m.entries = make(map[K]dotFun[lwwValue[V]])
-			}
-			m.entries[k] = f
-		}
+}
+
+// joinKey joins other's writes of k into m's.
+func (m *AWLWWMap[K, V]) joinKey(k K, other *AWLWWMap[K, V], sc, oc *vclock.CausalContext) {
+	f := joinDotFun(m.entries[k], sc, other.entries[k], oc)
+	switch {
+	case len(f) > 0 && m.entries == nil:
+		m.entries = map[K]dotFun[lwwValue[V]]{k: f}
+	case len(f) > 0:
+		m.entries[k] = f
+	default:
+		delete(m.entries, k)
 	}
 }
 

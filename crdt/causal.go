@@ -61,10 +61,13 @@ type wireCausal struct {
 	Code    uint8
 	Context wireContext
 	Store   cbor.RawMessage
+	// Touched is the key set of a delta of a keyed type, null otherwise.
+	Touched cbor.RawMessage
 }
 
-// marshalCausal encodes a causal value with type code and context cc.
-func marshalCausal[T Causal[T]](code uint8, v T, cc *vclock.CausalContext) ([]byte, error) {
+// marshalCausal encodes a causal value with type code, context cc and, for
+// a delta of a keyed type, the encoded key set touched.
+func marshalCausal[T Causal[T]](code uint8, v T, cc *vclock.CausalContext, touched cbor.RawMessage) ([]byte, error) {
 	wc, enc := encodeContext(orEmpty(cc))
 	store, err := v.encodeStore(enc)
 	if err != nil {
@@ -74,29 +77,33 @@ func marshalCausal[T Causal[T]](code uint8, v T, cc *vclock.CausalContext) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("crdt: encode: %w", err)
 	}
-	return encMode.Marshal(wireCausal{Code: code, Context: wc, Store: raw})
+	return encMode.Marshal(wireCausal{Code: code, Context: wc, Store: raw, Touched: touched})
 }
 
 // unmarshalCausal decodes data as a causal value of type code into a new
 // value, so that the receiver of UnmarshalBinary is only replaced on
-// success.
-func unmarshalCausal[T Causal[T]](code uint8, data []byte) (T, error) {
+// success. It returns the encoded key set for keyed types to decode, and
+// rejects one for the others (keyed false).
+func unmarshalCausal[T Causal[T]](code uint8, data []byte, keyed bool) (T, cbor.RawMessage, error) {
 	var zero T
 	var w wireCausal
 	if err := decode(data, &w); err != nil {
-		return zero, err
+		return zero, nil, err
 	}
 	if w.Code != code {
-		return zero, malformed("type code %d, want %d", w.Code, code)
+		return zero, nil, malformed("type code %d, want %d", w.Code, code)
+	}
+	if !keyed && !isNull(w.Touched) {
+		return zero, nil, malformed("key set on an unkeyed type")
 	}
 	cc, dec, err := decodeContext(w.Context)
 	if err != nil {
-		return zero, err
+		return zero, nil, err
 	}
 	v := zero.empty()
 	v.shareContext(cc)
 	if err := v.decodeStore(dec, w.Store); err != nil {
-		return zero, err
+		return zero, nil, err
 	}
-	return v, nil
+	return v, w.Touched, nil
 }

@@ -41,7 +41,7 @@ func TestDecodeRejectsInvalidStates(t *testing.T) {
 		"element wrong type": orsetBytes(t, ctx, []orsetEntry[int]{{Elem: 1, Dots: dot(0, 1)}}),
 		"unsorted nodes": orsetBytes(t, wireContext{Nodes: []string{"b", "a"}, VV: []uint64{1, 1}},
 			[]orsetEntry[string]{}),
-		"vv length": orsetBytes(t, wireContext{Nodes: []string{"a"}, VV: []uint64{1, 1}}, []orsetEntry[string]{}),
+		"vv length":         orsetBytes(t, wireContext{Nodes: []string{"a"}, VV: []uint64{1, 1}}, []orsetEntry[string]{}),
 		"indefinite length": {0x9f, 0x05, 0xff},
 		"tag":               {0xc1, 0x00},
 		"too deep":          deepArray(MaxNesting + 1),
@@ -101,5 +101,25 @@ func TestEncodingIsCompact(t *testing.T) {
 	// The node id is written once, in the node table, not per dot.
 	if len(data) > 60 {
 		t.Fatalf("4-element set encodes to %d bytes: %x", len(data), data)
+	}
+}
+
+func TestDecodeRejectsInvalidKeySets(t *testing.T) {
+	ctx := wireContext{Nodes: []string{"a"}, VV: []uint64{1}}
+	store := mustEncode(t, []orsetEntry[string]{{Elem: "x", Dots: []wireDot{{Node: 0, Counter: 1}}}})
+	outside := mustEncode(t, wireCausal{Code: codeORSet, Context: ctx, Store: store,
+		Touched: mustEncode(t, []cbor.RawMessage{mustEncode(t, "y")})})
+	if err := NewORSet[string]().UnmarshalBinary(outside); !errors.Is(err, ErrMalformed) {
+		t.Errorf("delta entry outside its key set: err = %v", err)
+	}
+	inside := mustEncode(t, wireCausal{Code: codeORSet, Context: ctx, Store: store,
+		Touched: mustEncode(t, []cbor.RawMessage{mustEncode(t, "x"), mustEncode(t, "y")})})
+	if err := NewORSet[string]().UnmarshalBinary(inside); err != nil {
+		t.Errorf("valid delta rejected: %v", err)
+	}
+	flag := mustEncode(t, wireCausal{Code: codeEWFlag, Context: ctx, Store: mustEncode(t, []wireDot{}),
+		Touched: mustEncode(t, []cbor.RawMessage{})})
+	if err := NewEWFlag().UnmarshalBinary(flag); !errors.Is(err, ErrMalformed) {
+		t.Errorf("key set on a flag: err = %v", err)
 	}
 }

@@ -23,7 +23,9 @@
 // into any replica that has seen the mutator's prior state gives the same
 // result as joining the mutated replica's full state, and joining deltas
 // (Merge) yields a delta group. Deltas can be lost, duplicated and
-// reordered; a periodic full-state join repairs any loss.
+// reordered; a periodic full-state join repairs any loss. A delta of a
+// keyed type (ORSet, AWLWWMap, ORMap) records the keys it touches, so
+// joining it costs the size of the delta rather than of the replica.
 //
 // # Dots and garbage collection
 //

@@ -115,11 +115,11 @@ func (x *EWFlag) TypeName() string { return "ewflag" }
 func (x *EWFlag) GC(stable vclock.Clock) { x.f.ctx().Stabilize(stable) }
 
 // MarshalBinary encodes x.
-func (x *EWFlag) MarshalBinary() ([]byte, error) { return marshalCausal(codeEWFlag, x, x.f.cc) }
+func (x *EWFlag) MarshalBinary() ([]byte, error) { return marshalCausal(codeEWFlag, x, x.f.cc, nil) }
 
 // UnmarshalBinary replaces x with the decoded state.
 func (x *EWFlag) UnmarshalBinary(data []byte) error {
-	v, err := unmarshalCausal[*EWFlag](codeEWFlag, data)
+	v, _, err := unmarshalCausal[*EWFlag](codeEWFlag, data, false)
 	if err == nil {
 		*x = *v
 	}
@@ -181,11 +181,11 @@ func (x *DWFlag) TypeName() string { return "dwflag" }
 func (x *DWFlag) GC(stable vclock.Clock) { x.f.ctx().Stabilize(stable) }
 
 // MarshalBinary encodes x.
-func (x *DWFlag) MarshalBinary() ([]byte, error) { return marshalCausal(codeDWFlag, x, x.f.cc) }
+func (x *DWFlag) MarshalBinary() ([]byte, error) { return marshalCausal(codeDWFlag, x, x.f.cc, nil) }
 
 // UnmarshalBinary replaces x with the decoded state.
 func (x *DWFlag) UnmarshalBinary(data []byte) error {
-	v, err := unmarshalCausal[*DWFlag](codeDWFlag, data)
+	v, _, err := unmarshalCausal[*DWFlag](codeDWFlag, data, false)
 	if err == nil {
 		*x = *v
 	}

@@ -85,12 +85,12 @@ func (r *MVRegister[V]) GC(stable vclock.Clock) { r.ctx().Stabilize(stable) }
 
 // MarshalBinary encodes r.
 func (r *MVRegister[V]) MarshalBinary() ([]byte, error) {
-	return marshalCausal(codeMVRegister, r, r.cc)
+	return marshalCausal(codeMVRegister, r, r.cc, nil)
 }
 
 // UnmarshalBinary replaces r with the decoded state.
 func (r *MVRegister[V]) UnmarshalBinary(data []byte) error {
-	v, err := unmarshalCausal[*MVRegister[V]](codeMVRegister, data)
+	v, _, err := unmarshalCausal[*MVRegister[V]](codeMVRegister, data, false)
 	if err == nil {
 		*r = *v
 	}

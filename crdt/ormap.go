@@ -21,6 +21,7 @@ import (
 type ORMap[K comparable, V Causal[V]] struct {
 	entries map[K]V
 	cc      *vclock.CausalContext
+	touched touchSet[K] // nil for a full state
 }
 
 var _ Causal[*ORMap[string, *ORSet[string]]] = (*ORMap[string, *ORSet[string]])(nil)
@@ -64,7 +65,7 @@ func (m *ORMap[K, V]) Update(k K, fn func(V) V) *ORMap[K, V] {
 		}
 		m.entries[k] = v
 	}
-	delta := &ORMap[K, V]{cc: new(vclock.CausalContext)}
+	delta := &ORMap[K, V]{cc: new(vclock.CausalContext), touched: touch(k)}
 	if any(d) == nil || isNilPointer(d) {
 		return delta
 	}
@@ -83,7 +84,7 @@ func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
 		v.addDots(dc)
 		delete(m.entries, k)
 	}
-	return &ORMap[K, V]{cc: dc}
+	return &ORMap[K, V]{cc: dc, touched: touch(k)}
 }
 
 // Get returns the value of key k. The value belongs to the map: read it,
@@ -106,10 +107,20 @@ func (m *ORMap[K, V]) Len() int { return len(m.entries) }
 // belong to the map, as for Get.
 func (m *ORMap[K, V]) All() iter.Seq2[K, V] { return maps.All(m.entries) }
 
-// Merge joins other, a full state or a delta, into m.
+// Merge joins other, a full state or a delta, into m. Joining a delta
+// visits only the keys it touches (joining their values in full).
 func (m *ORMap[K, V]) Merge(other *ORMap[K, V]) {
-	m.ctx()
-	m.joinStore(other, m.cc, orEmpty(other.cc))
+	sc, oc := m.ctx(), orEmpty(other.cc)
+	if other.touched == nil {
+		m.joinStore(other, sc, oc)
+	} else {
+		var zero V
+		none := zero.empty()
+		for k := range other.touched {
+			m.joinKey(k, other, none, sc, oc)
+		}
+	}
+	m.touched = m.touched.merge(other.touched)
 	m.cc.Merge(other.cc)
 }
 
@@ -117,7 +128,11 @@ func (m *ORMap[K, V]) Merge(other *ORMap[K, V]) {
 func (m *ORMap[K, V]) Join(other State) error { return joinAs(m, other) }
 
 // Clone returns an independent copy of m.
-func (m *ORMap[K, V]) Clone() *ORMap[K, V] { return m.cloneStore(orEmpty(m.cc).Clone()) }
+func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
+	c := m.cloneStore(orEmpty(m.cc).Clone())
+	c.touched = maps.Clone(m.touched)
+	return c
+}
 
 // Context returns a copy of the causal context.
 func (m *ORMap[K, V]) Context() *vclock.CausalContext { return orEmpty(m.cc).Clone() }
@@ -130,15 +145,28 @@ func (m *ORMap[K, V]) TypeName() string { return "ormap" }
 func (m *ORMap[K, V]) GC(stable vclock.Clock) { m.ctx().Stabilize(stable) }
 
 // MarshalBinary encodes m.
-func (m *ORMap[K, V]) MarshalBinary() ([]byte, error) { return marshalCausal(codeORMap, m, m.cc) }
+func (m *ORMap[K, V]) MarshalBinary() ([]byte, error) {
+	touched, err := m.touched.encode()
+	if err != nil {
+		return nil, err
+	}
+	return marshalCausal(codeORMap, m, m.cc, touched)
+}
 
 // UnmarshalBinary replaces m with the decoded state.
 func (m *ORMap[K, V]) UnmarshalBinary(data []byte) error {
-	v, err := unmarshalCausal[*ORMap[K, V]](codeORMap, data)
-	if err == nil {
-		*m = *v
+	v, raw, err := unmarshalCausal[*ORMap[K, V]](codeORMap, data, true)
+	if err != nil {
+		return err
 	}
-	return err
+	if v.touched, err = decodeTouched[K](raw); err != nil {
+		return err
+	}
+	if err := checkCovers(v.touched, v.entries); err != nil {
+		return err
+	}
+	*m = *v
+	return nil
 }
 
 func (*ORMap[K, V]) empty() *ORMap[K, V] { return &ORMap[K, V]{} }
@@ -152,28 +180,38 @@ func (m *ORMap[K, V]) shareContext(cc *vclock.CausalContext) {
 
 func (m *ORMap[K, V]) joinStore(other *ORMap[K, V], sc, oc *vclock.CausalContext) {
 	var zero V
-	none := zero.empty() // stands for the value of a key other lacks
-	for k, v := range m.entries {
-		ov, ok := other.entries[k]
-		if !ok {
-			ov = none
-		}
-		if v.joinStore(ov, sc, oc); v.isBottom() {
-			delete(m.entries, k)
+	none := zero.empty()
+	for k := range m.entries {
+		m.joinKey(k, other, none, sc, oc)
+	}
+	for k := range other.entries {
+		if _, ok := m.entries[k]; !ok {
+			m.joinKey(k, other, none, sc, oc)
 		}
 	}
-	for k, ov := range other.entries {
-		if _, ok := m.entries[k]; ok {
-			continue
-		}
-		v := zero.empty()
+}
+
+// joinKey joins other's value of k into m's. none is an empty value that
+// stands for the value of a key a side lacks; it is never changed.
+func (m *ORMap[K, V]) joinKey(k K, other *ORMap[K, V], none V, sc, oc *vclock.CausalContext) {
+	ov, ok := other.entries[k]
+	if !ok {
+		ov = none
+	}
+	v, ok := m.entries[k]
+	if !ok {
+		var zero V
+		v = zero.empty()
 		v.shareContext(m.cc)
-		if v.joinStore(ov, sc, oc); !v.isBottom() {
-			if m.entries == nil {
-				m.entries = make(map[K]V)
-			}
-			m.entries[k] = v
-		}
+	}
+	v.joinStore(ov, sc, oc)
+	switch {
+	case v.isBottom():
+		delete(m.entries, k)
+	case !ok && m.entries == nil:
+		m.entries = map[K]V{k: v}
+	case !ok:
+		m.entries[k] = v
 	}
 }
 

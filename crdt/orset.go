@@ -19,6 +19,7 @@ import (
 type ORSet[E comparable] struct {
 	entries map[E]dotSet
 	cc      *vclock.CausalContext
+	touched touchSet[E] // nil for a full state
 }
 
 var _ Causal[*ORSet[string]] = (*ORSet[string])(nil)
@@ -44,7 +45,7 @@ func (s *ORSet[E]) Add(node string, e E) *ORSet[E] {
 		s.entries = make(map[E]dotSet)
 	}
 	s.entries[e] = singleDot(d)
-	return &ORSet[E]{entries: map[E]dotSet{e: singleDot(d)}, cc: dc}
+	return &ORSet[E]{entries: map[E]dotSet{e: singleDot(d)}, cc: dc, touched: touch(e)}
 }
 
 // Remove removes e, undoing every add of e this replica has seen, and
@@ -53,15 +54,16 @@ func (s *ORSet[E]) Remove(e E) *ORSet[E] {
 	dc := new(vclock.CausalContext)
 	s.entries[e].addTo(dc)
 	delete(s.entries, e)
-	return &ORSet[E]{cc: dc}
+	return &ORSet[E]{cc: dc, touched: touch(e)}
 }
 
 // Clear removes every element and returns the delta.
 func (s *ORSet[E]) Clear() *ORSet[E] {
 	dc := new(vclock.CausalContext)
 	s.addDots(dc)
+	touched := touch(s.Elements()...)
 	clear(s.entries)
-	return &ORSet[E]{cc: dc}
+	return &ORSet[E]{cc: dc, touched: touched}
 }
 
 // Contains reports whether e is in the set.
@@ -79,9 +81,18 @@ func (s *ORSet[E]) All() iter.Seq[E] { return maps.Keys(s.entries) }
 // Elements returns the elements in a new slice, in no particular order.
 func (s *ORSet[E]) Elements() []E { return slices.Collect(s.All()) }
 
-// Merge joins other, a full state or a delta, into s.
+// Merge joins other, a full state or a delta, into s. Joining a delta
+// costs the size of the delta, not of s.
 func (s *ORSet[E]) Merge(other *ORSet[E]) {
-	s.joinStore(other, orEmpty(s.cc), orEmpty(other.cc))
+	sc, oc := orEmpty(s.cc), orEmpty(other.cc)
+	if other.touched == nil {
+		s.joinStore(other, sc, oc)
+	} else {
+		for e := range other.touched {
+			s.joinKey(e, other, sc, oc)
+		}
+	}
+	s.touched = s.touched.merge(other.touched)
 	s.ctx().Merge(other.cc)
 }
 
@@ -89,7 +100,11 @@ func (s *ORSet[E]) Merge(other *ORSet[E]) {
 func (s *ORSet[E]) Join(other State) error { return joinAs(s, other) }
 
 // Clone returns an independent copy of s.
-func (s *ORSet[E]) Clone() *ORSet[E] { return s.cloneStore(orEmpty(s.cc).Clone()) }
+func (s *ORSet[E]) Clone() *ORSet[E] {
+	c := s.cloneStore(orEmpty(s.cc).Clone())
+	c.touched = maps.Clone(s.touched)
+	return c
+}
 
 // Context returns a copy of the causal context.
 func (s *ORSet[E]) Context() *vclock.CausalContext { return orEmpty(s.cc).Clone() }
@@ -102,15 +117,28 @@ func (s *ORSet[E]) TypeName() string { return "orset" }
 func (s *ORSet[E]) GC(stable vclock.Clock) { s.ctx().Stabilize(stable) }
 
 // MarshalBinary encodes s.
-func (s *ORSet[E]) MarshalBinary() ([]byte, error) { return marshalCausal(codeORSet, s, s.cc) }
+func (s *ORSet[E]) MarshalBinary() ([]byte, error) {
+	touched, err := s.touched.encode()
+	if err != nil {
+		return nil, err
+	}
+	return marshalCausal(codeORSet, s, s.cc, touched)
+}
 
 // UnmarshalBinary replaces s with the decoded state.
 func (s *ORSet[E]) UnmarshalBinary(data []byte) error {
-	v, err := unmarshalCausal[*ORSet[E]](codeORSet, data)
-	if err == nil {
-		*s = *v
+	v, raw, err := unmarshalCausal[*ORSet[E]](codeORSet, data, true)
+	if err != nil {
+		return err
 	}
-	return err
+	if v.touched, err = decodeTouched[E](raw); err != nil {
+		return err
+	}
+	if err := checkCovers(v.touched, v.entries); err != nil {
+		return err
+	}
+	*s = *v
+	return nil
 }
 
 func (*ORSet[E]) empty() *ORSet[E] { return &ORSet[E]{} }
@@ -118,23 +146,26 @@ func (*ORSet[E]) empty() *ORSet[E] { return &ORSet[E]{} }
 func (s *ORSet[E]) shareContext(cc *vclock.CausalContext) { s.cc = cc }
 
 func (s *ORSet[E]) joinStore(other *ORSet[E], sc, oc *vclock.CausalContext) {
-	for e, ds := range s.entries {
-		if ds = joinDotFun(ds, sc, other.entries[e], oc); len(ds) == 0 {
-			delete(s.entries, e)
-		} else {
-			s.entries[e] = ds
+	for e := range s.entries {
+		s.joinKey(e, other, sc, oc)
+	}
+	for e := range other.entries {
+		if _, ok := s.entries[e]; !ok {
+			s.joinKey(e, other, sc, oc)
 		}
 	}
-	for e, ods := range other.entries {
-		if _, ok := s.entries[e]; ok {
-			continue
-		}
-		if ds := joinDotFun(nil, sc, ods, oc); len(ds) > 0 {
-			if s.entries == nil {
-				s.entries = make(map[E]dotSet)
-			}
-			s.entries[e] = ds
-		}
+}
+
+// joinKey joins other's dots for e into s's.
+func (s *ORSet[E]) joinKey(e E, other *ORSet[E], sc, oc *vclock.CausalContext) {
+	ds := joinDotFun(s.entries[e], sc, other.entries[e], oc)
+	switch {
+	case len(ds) > 0 && s.entries == nil:
+		s.entries = map[E]dotSet{e: ds}
+	case len(ds) > 0:
+		s.entries[e] = ds
+	default:
+		delete(s.entries, e)
 	}
 }
 
