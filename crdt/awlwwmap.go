@@ -35,8 +35,6 @@ type lwwValue[V any] struct {
 
 func (w lwwValue[V]) ts() hlc.Timestamp { return hlc.Timestamp{WallNanos: w.Wall, Logical: w.Logical} }
 
-var _ Causal[*AWLWWMap[string, int]] = (*AWLWWMap[string, int])(nil)
-
 // NewAWLWWMap returns an empty map.
 func NewAWLWWMap[K comparable, V any]() *AWLWWMap[K, V] { return &AWLWWMap[K, V]{} }
 

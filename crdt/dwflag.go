@@ -14,8 +14,6 @@ import (
 // concurrent use.
 type DWFlag struct{ f flag }
 
-var _ Causal[*DWFlag] = (*DWFlag)(nil)
-
 // NewDWFlag returns an enabled flag.
 func NewDWFlag() *DWFlag { return &DWFlag{} }
 

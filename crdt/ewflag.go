@@ -12,8 +12,6 @@ import (
 // concurrent use.
 type EWFlag struct{ f flag }
 
-var _ Causal[*EWFlag] = (*EWFlag)(nil)
-
 // NewEWFlag returns a disabled flag.
 func NewEWFlag() *EWFlag { return &EWFlag{} }
 

@@ -17,8 +17,6 @@ type GCounter struct {
 	counts map[string]uint64
 }
 
-var _ State = (*GCounter)(nil)
-
 // NewGCounter returns a zero counter.
 func NewGCounter() *GCounter { return &GCounter{} }
 

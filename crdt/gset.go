@@ -17,8 +17,6 @@ type GSet[E comparable] struct {
 	elems map[E]struct{}
 }
 
-var _ State = (*GSet[string])(nil)
-
 // NewGSet returns an empty set.
 func NewGSet[E comparable]() *GSet[E] { return &GSet[E]{} }
 

@@ -22,8 +22,6 @@ type LWWRegister[V any] struct {
 	set   bool
 }
 
-var _ State = (*LWWRegister[int])(nil)
-
 // NewLWWRegister returns an unset register.
 func NewLWWRegister[V any]() *LWWRegister[V] { return &LWWRegister[V]{} }
 

@@ -18,8 +18,6 @@ type MVRegister[V any] struct {
 	cc     *vclock.CausalContext
 }
 
-var _ Causal[*MVRegister[int]] = (*MVRegister[int])(nil)
-
 // NewMVRegister returns an empty register.
 func NewMVRegister[V any]() *MVRegister[V] { return &MVRegister[V]{} }
 

@@ -24,8 +24,6 @@ type ORMap[K comparable, V Causal[V]] struct {
 	touched touchSet[K] // nil for a full state
 }
 
-var _ Causal[*ORMap[string, *ORSet[string]]] = (*ORMap[string, *ORSet[string]])(nil)
-
 // NewORMap returns an empty map.
 func NewORMap[K comparable, V Causal[V]]() *ORMap[K, V] { return &ORMap[K, V]{} }
 

@@ -22,8 +22,6 @@ type ORSet[E comparable] struct {
 	touched touchSet[E] // nil for a full state
 }
 
-var _ Causal[*ORSet[string]] = (*ORSet[string])(nil)
-
 // NewORSet returns an empty set.
 func NewORSet[E comparable]() *ORSet[E] { return &ORSet[E]{} }
 

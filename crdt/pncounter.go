@@ -13,8 +13,6 @@ type PNCounter struct {
 	p, n GCounter
 }
 
-var _ State = (*PNCounter)(nil)
-
 // NewPNCounter returns a zero counter.
 func NewPNCounter() *PNCounter { return &PNCounter{} }
 

@@ -24,8 +24,6 @@ type TwoPSet[E comparable] struct {
 	removed map[E]struct{}
 }
 
-var _ State = (*TwoPSet[string])(nil)
-
 // NewTwoPSet returns an empty set.
 func NewTwoPSet[E comparable]() *TwoPSet[E] { return &TwoPSet[E]{} }
 
