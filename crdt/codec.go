@@ -21,6 +21,10 @@ const (
 	// MaxNesting is the deepest nesting of CBOR arrays and maps accepted,
 	// including the values of the user's element types.
 	MaxNesting = 32
+	// MaxCounter is the largest dot counter accepted. No replica gets
+	// near it by counting; a peer claiming more could make a replica's
+	// next dot counter wrap around.
+	MaxCounter = 1<<63 - 1
 )
 
 // Type codes, the first item of every encoding, so that decoding the
@@ -193,6 +197,9 @@ func decodeContext(w wireContext) (*vclock.CausalContext, *dotDecoder, error) {
 	}
 	vv := make(vclock.Clock, len(w.Nodes))
 	for i, n := range w.Nodes {
+		if w.VV[i] > MaxCounter {
+			return nil, nil, malformed("counter %d of node %q too large", w.VV[i], n)
+		}
 		if w.VV[i] != 0 {
 			vv[n] = w.VV[i]
 		}
@@ -213,8 +220,8 @@ func (dec *dotDecoder) resolve(wd wireDot) (vclock.Dot, error) {
 	if int(wd.Node) >= len(dec.nodes) {
 		return vclock.Dot{}, malformed("dot node index %d out of range", wd.Node)
 	}
-	if wd.Counter == 0 {
-		return vclock.Dot{}, malformed("dot with zero counter")
+	if wd.Counter == 0 || wd.Counter > MaxCounter {
+		return vclock.Dot{}, malformed("dot counter %d out of range", wd.Counter)
 	}
 	return vclock.Dot{Node: dec.nodes[wd.Node], Counter: wd.Counter}, nil
 }

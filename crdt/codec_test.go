@@ -37,6 +37,8 @@ func TestDecodeRejectsInvalidStates(t *testing.T) {
 		"element twice":      orsetBytes(t, ctx, []orsetEntry[string]{{Elem: "x", Dots: dot(0, 1)}, {Elem: "x", Dots: dot(0, 2)}}),
 		"element no dots":    orsetBytes(t, ctx, []orsetEntry[string]{{Elem: "x"}}),
 		"zero counter":       orsetBytes(t, ctx, []orsetEntry[string]{{Elem: "x", Dots: dot(0, 0)}}),
+		"huge cloud counter": orsetBytes(t, wireContext{Nodes: []string{"a"}, VV: []uint64{0}, Cloud: dot(0, 1<<63)}, []orsetEntry[string]{}),
+		"huge vv counter":    orsetBytes(t, wireContext{Nodes: []string{"a"}, VV: []uint64{1 << 63}}, []orsetEntry[string]{}),
 		"node out of range":  orsetBytes(t, ctx, []orsetEntry[string]{{Elem: "x", Dots: dot(7, 1)}}),
 		"element wrong type": orsetBytes(t, ctx, []orsetEntry[int]{{Elem: 1, Dots: dot(0, 1)}}),
 		"unsorted nodes": orsetBytes(t, wireContext{Nodes: []string{"b", "a"}, VV: []uint64{1, 1}},
