@@ -1,0 +1,142 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+)
+
+// Status tells what a process is doing.
+type Status string
+
+// Process statuses.
+const (
+	StatusIdle    Status = "idle"    // waiting for messages, holding no goroutine
+	StatusRunning Status = "running" // handling messages
+	StatusDead    Status = "dead"    // exited
+)
+
+// Info describes a process, for tools and tests.
+type Info struct {
+	PID         PID
+	Name        string // registered name, if any
+	Parent      PID
+	Behavior    string // Go type of the behaviour
+	Status      Status
+	MailboxLen  int
+	TrapExit    bool
+	Links       []PID
+	Monitors    []PID // processes this one monitors
+	MonitoredBy []PID // processes monitoring this one
+	Timers      int
+}
+
+// Info returns a description of the local process pid.
+func (rt *Runtime) Info(pid PID) (Info, error) {
+	p := rt.table.get(pid)
+	if p == nil {
+		return Info{}, rt.notLocal(pid)
+	}
+	return p.info(), nil
+}
+
+// Processes returns the PIDs of all live processes, in spawn order.
+func (rt *Runtime) Processes() []PID {
+	ps := rt.table.all()
+	out := make([]PID, len(ps))
+	for i, p := range ps {
+		out[i] = p.pid
+	}
+	slices.SortFunc(out, func(a, b PID) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (p *Process) info() Info {
+	in := Info{
+		PID:        p.pid,
+		Parent:     p.parent,
+		Behavior:   reflect.TypeOf(p.beh).String(),
+		MailboxLen: p.mbox.len(),
+		TrapExit:   p.trap.Load(),
+	}
+	switch p.mbox.status.Load() {
+	case statusIdle:
+		in.Status = StatusIdle
+	case statusRunning:
+		in.Status = StatusRunning
+	default:
+		in.Status = StatusDead
+	}
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if m := p.meta; m != nil {
+		in.Name = m.name
+		for pid := range m.links {
+			in.Links = append(in.Links, pid)
+		}
+		for _, pid := range m.monitors {
+			in.Monitors = append(in.Monitors, pid)
+		}
+		for _, w := range m.watchers {
+			if !w.pid.IsZero() {
+				in.MonitoredBy = append(in.MonitoredBy, w.pid)
+			}
+		}
+		in.Timers = len(m.timers)
+	}
+	return in
+}
+
+// Inspect asks the process for its behaviour's state through the Inspector
+// interface; the question jumps ahead of queued user messages but waits for
+// the callback in progress. It returns nil for behaviours without Inspect.
+func (rt *Runtime) Inspect(ctx context.Context, pid PID) (any, error) {
+	p := rt.table.get(pid)
+	if p == nil {
+		return nil, rt.notLocal(pid)
+	}
+	reply := make(chan any, 1)
+	if err := p.pushSys(sysInspect{reply: reply}); err != nil {
+		return nil, fmt.Errorf("%w: %v", err, pid)
+	}
+	select {
+	case v := <-reply:
+		return v, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Stop asks pid to stop with reason, running its Terminate, and waits until
+// it has exited or ctx is done, like gen_server:stop. The request jumps ahead
+// of queued user messages.
+func (rt *Runtime) Stop(ctx context.Context, pid PID, reason error) error {
+	p := rt.table.get(pid)
+	if p == nil {
+		return rt.notLocal(pid)
+	}
+	done := make(chan struct{})
+	cancel := rt.Watch(pid, func(PID, error) { close(done) })
+	defer cancel()
+	if reason == nil {
+		reason = ErrNormal
+	}
+	if err := p.pushSys(sysStop{reason: reason}); err != nil {
+		return fmt.Errorf("%w: %v", err, pid)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,208 @@
+package proc
+
+import "fmt"
+
+// addLink records a link to pid. It reports false if p is dead.
+func (p *Process) addLink(pid PID) bool {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	m := p.metaLocked()
+	if m.dead {
+		return false
+	}
+	if m.links == nil {
+		m.links = make(map[PID]struct{}, 1)
+	}
+	m.links[pid] = struct{}{}
+	return true
+}
+
+func (p *Process) removeLink(pid PID) {
+	p.metaMu.Lock()
+	if p.meta != nil {
+		delete(p.meta.links, pid)
+	}
+	p.metaMu.Unlock()
+}
+
+func (p *Process) removeWatcher(ref Ref) {
+	p.metaMu.Lock()
+	if p.meta != nil {
+		delete(p.meta.watchers, ref)
+	}
+	p.metaMu.Unlock()
+}
+
+func (p *Process) removeMonitor(ref Ref) {
+	p.metaMu.Lock()
+	if p.meta != nil {
+		delete(p.meta.monitors, ref)
+	}
+	p.metaMu.Unlock()
+}
+
+// addWatcher installs a monitor on p. It reports false if p is dead.
+func (p *Process) addWatcher(ref Ref, w watcher) bool {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	m := p.metaLocked()
+	if m.dead {
+		return false
+	}
+	if m.watchers == nil {
+		m.watchers = make(map[Ref]watcher, 1)
+	}
+	m.watchers[ref] = w
+	return true
+}
+
+// Link links p and the process pid: when either exits with an abnormal
+// reason, the other receives an exit signal. Linking twice is the same as
+// once. Link fails with ErrNotAlive when pid does not exist.
+func (p *Process) Link(pid PID) error {
+	if pid == p.pid {
+		return nil
+	}
+	t := p.rt.table.get(pid)
+	if t == nil {
+		return p.rt.notLocal(pid)
+	}
+	if !t.addLink(p.pid) {
+		return fmt.Errorf("%w: %v", ErrNotAlive, pid)
+	}
+	if !p.addLink(pid) {
+		// p died meanwhile and its exit did not see the new link.
+		t.removeLink(p.pid)
+		t.exitSignal(p.pid, p.exitReason(), true)
+	}
+	return nil
+}
+
+// Unlink removes the link between p and pid, if any.
+func (p *Process) Unlink(pid PID) {
+	p.removeLink(pid)
+	if t := p.rt.table.get(pid); t != nil {
+		t.removeLink(p.pid)
+	}
+}
+
+// Links returns the processes linked to p.
+func (p *Process) Links() []PID {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if p.meta == nil {
+		return nil
+	}
+	out := make([]PID, 0, len(p.meta.links))
+	for pid := range p.meta.links {
+		out = append(out, pid)
+	}
+	return out
+}
+
+// Monitor starts monitoring pid: when it exits, p receives a Down message
+// with the returned reference. If pid does not exist, the Down (reason
+// ErrNoProc) arrives at once.
+func (p *Process) Monitor(pid PID) Ref {
+	t := p.rt.table.get(pid)
+	if t == nil {
+		ref := p.rt.MakeRef()
+		p.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: pid, Reason: p.rt.noProcReason(pid)}})
+		return ref
+	}
+	return p.rt.monitor(p, t)
+}
+
+// monitor makes watcher monitor target.
+func (rt *Runtime) monitor(w, target *Process) Ref {
+	ref := rt.MakeRef()
+	w.metaMu.Lock()
+	m := w.metaLocked()
+	if m.monitors == nil {
+		m.monitors = make(map[Ref]PID, 1)
+	}
+	m.monitors[ref] = target.pid
+	w.metaMu.Unlock()
+	if !target.addWatcher(ref, watcher{pid: w.pid}) {
+		w.removeMonitor(ref)
+		w.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: target.pid, Reason: target.exitReason()}})
+	}
+	return ref
+}
+
+// Demonitor stops a monitor. A Down for it that is already queued is not
+// removed. It reports whether the monitor was active.
+func (p *Process) Demonitor(ref Ref) bool {
+	p.metaMu.Lock()
+	var target PID
+	var ok bool
+	if p.meta != nil {
+		target, ok = p.meta.monitors[ref]
+		delete(p.meta.monitors, ref)
+	}
+	p.metaMu.Unlock()
+	if !ok {
+		return false
+	}
+	if t := p.rt.table.get(target); t != nil {
+		t.removeWatcher(ref)
+	}
+	return true
+}
+
+// Exit sends an exit signal with reason to pid, as Erlang's exit/2: a
+// process that traps exits receives it as an Exit message; otherwise an
+// abnormal reason kills it and ErrNormal is ignored. ErrKill kills even a
+// process that traps exits.
+func (p *Process) Exit(pid PID, reason error) error {
+	return p.rt.exitFrom(p.pid, pid, reason)
+}
+
+// Exit sends an exit signal with reason to pid from outside any process.
+func (rt *Runtime) Exit(pid PID, reason error) error {
+	return rt.exitFrom(PID{}, pid, reason)
+}
+
+func (rt *Runtime) exitFrom(from, to PID, reason error) error {
+	t := rt.table.get(to)
+	if t == nil {
+		return rt.notLocal(to)
+	}
+	t.exitSignal(from, reason, false)
+	return nil
+}
+
+// Watch calls fn(pid, reason) once, when the local process pid exits; if it
+// does not exist, fn runs at once with ErrNoProc. fn runs on the exiting
+// process's goroutine and must not block. The returned function cancels the
+// watch.
+func (rt *Runtime) Watch(pid PID, fn func(PID, error)) (cancel func()) {
+	t := rt.table.get(pid)
+	if t == nil {
+		fn(pid, rt.noProcReason(pid))
+		return func() {}
+	}
+	ref := rt.MakeRef()
+	if !t.addWatcher(ref, watcher{fn: fn}) {
+		fn(pid, t.exitReason())
+		return func() {}
+	}
+	return func() { t.removeWatcher(ref) }
+}
+
+// noProcReason is the reason given for a PID that names no live process.
+func (rt *Runtime) noProcReason(pid PID) error {
+	if !rt.IsLocal(pid) && !pid.IsZero() {
+		return ErrNoConnection
+	}
+	return ErrNoProc
+}
+
+// notLocal is the error for an operation on a PID that is not a live local
+// process.
+func (rt *Runtime) notLocal(pid PID) error {
+	if !rt.IsLocal(pid) && !pid.IsZero() && pid.Node != rt.name {
+		return fmt.Errorf("%w: %s", ErrNoRoute, pid.Node)
+	}
+	return fmt.Errorf("%w: %v", ErrNotAlive, pid)
+}

@@ -1,0 +1,373 @@
+package proc
+
+import (
+	"context"
+	"log/slog"
+		"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/grovedev/grove/clock"
+)
+
+// Process is a running process as seen from its own callbacks: the self
+// handle passed to every Behavior method. Its methods that act on other
+// processes (Send, Call, Link, Monitor, Spawn...) are safe from any
+// goroutine; Stop and Continue only make sense inside a callback.
+type Process struct {
+	rt     *Runtime
+	pid    PID
+	beh    Behavior
+	parent PID
+	mbox   mailbox
+	trap   atomic.Bool
+
+	// Fields below are owned by the goroutine running the process.
+	buf, sysBuf []envelope
+	batch       []envelope   // user messages taken from the mailbox, not yet handled
+	inCall      *callRequest // the call being handled, answered if the callback panics
+	stopping    bool
+	stopReason  error
+	conts       []any
+
+	wake   chan struct{} // wakes the parked goroutine; created by its first run
+	swept  atomic.Bool   // on the sweeper's list of parked processes
+
+	metaMu sync.Mutex
+	meta   *procMeta // nil until the process links, monitors, names or times anything
+}
+
+// procMeta is the rarely used part of a process, allocated on first use so
+// that an idle process stays small. Guarded by Process.metaMu.
+type procMeta struct {
+	dead     bool
+	reason   error
+	name     string
+	links    map[PID]struct{}
+	monitors map[Ref]PID            // monitors held by this process: ref → target
+	watchers map[Ref]watcher        // monitors on this process: ref → who to tell
+	timers   map[uint64]clock.Timer // live timers by Ref.ID
+	deferred map[*replySlot]uint64  // calls answered later: slot → generation
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// watcher is a monitor on a process: either another process (pid) or a
+// function (fn) installed with Runtime.Watch.
+type watcher struct {
+	pid PID
+	fn  func(PID, error)
+}
+
+// metaLocked returns p.meta, allocating it. p.metaMu must be held.
+func (p *Process) metaLocked() *procMeta {
+	if p.meta == nil {
+		p.meta = &procMeta{}
+	}
+	return p.meta
+}
+
+// Self returns the process's PID.
+func (p *Process) Self() PID { return p.pid }
+
+// Parent returns the PID of the process that spawned this one, or the zero
+// PID for a process spawned from outside any process.
+func (p *Process) Parent() PID { return p.parent }
+
+// Runtime returns the runtime the process lives in.
+func (p *Process) Runtime() *Runtime { return p.rt }
+
+// Logger returns the runtime's logger.
+func (p *Process) Logger() *slog.Logger { return p.rt.log }
+
+// Behavior returns the process's callback module.
+func (p *Process) Behavior() Behavior { return p.beh }
+
+// Context returns a context that is cancelled when the process exits, for
+// blocking work inside callbacks: a callback cannot be pre-empted, so
+// long-running callbacks should watch this context to stop promptly when the
+// process is killed.
+func (p *Process) Context() context.Context {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	m := p.metaLocked()
+	if m.ctx == nil {
+		m.ctx, m.cancel = context.WithCancel(p.rt.ctx)
+		if m.dead {
+			m.cancel()
+		}
+	}
+	return m.ctx
+}
+
+// TrapExit sets whether exit signals from linked processes arrive as Exit
+// messages (true) or kill the process when abnormal (false, the default).
+func (p *Process) TrapExit(on bool) { p.trap.Store(on) }
+
+// TrappingExits reports whether the process traps exits.
+func (p *Process) TrappingExits() bool { return p.trap.Load() }
+
+// Stop makes the process stop with reason once the current callback returns.
+// Terminate is called first. Use ErrNormal for a clean stop.
+func (p *Process) Stop(reason error) {
+	if reason == nil {
+		reason = ErrNormal
+	}
+	p.stopping = true
+	p.stopReason = reason
+}
+
+// Continue asks for HandleContinue(cont) to run right after the current
+// callback, before any other message. The behaviour must implement Continuer.
+func (p *Process) Continue(cont any) { p.conts = append(p.conts, cont) }
+
+// Alive reports whether the process has not exited.
+func (p *Process) Alive() bool { return p.mbox.status.Load() != statusDead }
+
+// schedule starts the goroutine that runs p. The caller has moved p from
+// idle to running.
+func (p *Process) schedule() {
+	p.rt.active.Add(1)
+	go p.run()
+}
+
+// activate gets a goroutine handling p's messages after a push found p with
+// status prev: it starts one for an idle process and wakes a parked one.
+func (p *Process) activate(prev uint32) {
+	switch prev {
+	case statusIdle:
+		p.schedule()
+	case statusParked:
+		select {
+		case p.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// run handles messages until the process exits or stays without messages
+// for a while. It is the only goroutine that runs callbacks of p.
+func (p *Process) run() {
+	defer p.rt.active.Done()
+	defer p.recoverCrash()
+	if p.wake == nil {
+		p.wake = make(chan struct{}, 1)
+	}
+	for {
+		user, sys, ok := p.mbox.take(p.buf[:0], p.sysBuf[:0], statusParked)
+		if !ok {
+			if p.park() {
+				continue
+			}
+			return
+		}
+		p.batch, p.sysBuf = user, sys
+		if !p.handleSys(sys) {
+			p.failBatch()
+			return
+		}
+		for len(p.batch) > 0 {
+			if p.mbox.hasSys.Load() {
+				p.sysBuf = p.mbox.takeSys(p.sysBuf[:0])
+				if !p.handleSys(p.sysBuf) {
+					p.failBatch()
+					return
+				}
+			}
+			e := p.batch[0]
+			p.batch[0] = envelope{}
+			p.batch = p.batch[1:]
+			p.mbox.queued.Add(-1)
+			if !p.dispatch(e) {
+				p.failBatch()
+				return
+			}
+		}
+		p.buf = user
+	}
+}
+
+// park waits for a message with the goroutine kept, so that a busy exchange
+// of messages does not pay for starting goroutines. A process parked for a
+// whole retirement period goes idle and gives its goroutine up. park
+// reports whether there is work again; false means the goroutine must end.
+//
+// Every token on p.wake means "look at the status again": senders send one
+// after taking the process out of parked, the sweeper sends one to nudge a
+// parked process to consider retiring. A spare token only costs a spurious
+// look.
+func (p *Process) park() bool {
+	if p.mbox.status.Load() == statusDead {
+		return false
+	}
+	since := p.rt.sweep.epoch.Load()
+	p.rt.sweep.track(p)
+	for {
+		<-p.wake
+		switch p.mbox.status.Load() {
+		case statusParked:
+			if p.rt.sweep.epoch.Load() < since+2 {
+				continue
+			}
+			// The buffers are ours until retire lets the process go.
+			p.release()
+			if p.mbox.retire() {
+				return false
+			}
+		case statusDead:
+			return false
+		default:
+			return true
+		}
+	}
+}
+
+// release drops the buffers of a process going idle when they have grown
+// large, so that many idle processes stay small.
+func (p *Process) release() {
+	if cap(p.buf) > 256 {
+		p.buf = nil
+	}
+	if cap(p.sysBuf) > 16 {
+		p.sysBuf = nil
+	}
+}
+
+// recoverCrash turns a panic in a callback into the process's exit.
+func (p *Process) recoverCrash() {
+	if v := recover(); v != nil {
+		reason := &CrashError{Value: v, Stack: debug.Stack()}
+		p.rt.log.Error("process crashed", slog.String("pid", p.pid.String()), slog.Any("panic", v))
+		p.terminate(reason)
+		if c := p.inCall; c != nil {
+			p.inCall = nil
+			p.failCall(c)
+		}
+		p.failBatch()
+	}
+}
+
+// dispatch runs the callback for one message and the continuations it asks
+// for. It reports false when the process has exited.
+func (p *Process) dispatch(e envelope) bool {
+	if p.mbox.status.Load() == statusDead {
+		if e.kind == kindCall {
+			p.failCall(e.msg.(*callRequest))
+		}
+		return false
+	}
+	switch e.kind {
+	case kindInfo:
+		p.beh.HandleInfo(p, e.msg)
+	case kindCast:
+		p.beh.HandleCast(p, e.msg)
+	case kindCall:
+		p.handleCall(e.msg.(*callRequest))
+	}
+	return p.afterCallback()
+}
+
+// afterCallback runs pending continuations and a requested stop.
+func (p *Process) afterCallback() bool {
+	for len(p.conts) > 0 && !p.stopping {
+		c := p.conts[0]
+		p.conts = p.conts[1:]
+		if k, ok := p.beh.(Continuer); ok {
+			k.HandleContinue(p, c)
+		} else {
+			p.rt.log.Warn("Continue without HandleContinue", slog.String("pid", p.pid.String()))
+		}
+	}
+	if p.stopping {
+		p.terminate(p.stopReason)
+		return false
+	}
+	return p.mbox.status.Load() != statusDead
+}
+
+func (p *Process) handleCall(c *callRequest) {
+	p.inCall = c
+	reply, err := p.beh.HandleCall(p, c.from, c.req)
+	p.inCall = nil
+	if _, deferred := reply.(noReply); deferred && err == nil {
+		p.deferCall(c.from)
+		return
+	}
+	c.from.Reply(reply, err)
+}
+
+// handleSys handles system messages. It reports false when the process has
+// exited.
+func (p *Process) handleSys(sys []envelope) bool {
+	for i := range sys {
+		m := sys[i].msg
+		sys[i] = envelope{}
+		switch m := m.(type) {
+		case sysInspect:
+			var v any
+			if in, ok := p.beh.(Inspector); ok {
+				v = in.Inspect()
+			}
+			m.reply <- v
+		case sysStop:
+			p.terminate(m.reason)
+			return false
+		case sysContinue:
+			if !p.afterCallback() {
+				return false
+			}
+		case Exit:
+			// An exit signal from the parent to a process trapping exits:
+			// OTP behaviours terminate rather than see it as a message.
+			p.terminate(m.Reason)
+			return false
+		}
+	}
+	return p.mbox.status.Load() != statusDead
+}
+
+// terminate calls Terminate (when the behaviour has it) and exits.
+func (p *Process) terminate(reason error) {
+	if t, ok := p.beh.(Terminator); ok && p.mbox.status.Load() != statusDead {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					reason = &CrashError{Value: v, Stack: debug.Stack()}
+				}
+			}()
+			t.Terminate(p, reason)
+		}()
+	}
+	p.exit(reason)
+}
+
+// failBatch answers the calls left in the batch of a process that exited.
+func (p *Process) failBatch() {
+	failCalls(p, p.batch)
+	p.batch = nil
+}
+
+// failCalls answers the calls among envelopes with p's exit.
+func failCalls(p *Process, envelopes []envelope) {
+	for i := range envelopes {
+		if envelopes[i].kind == kindCall {
+			p.failCall(envelopes[i].msg.(*callRequest))
+		}
+		envelopes[i] = envelope{}
+	}
+}
+
+func (p *Process) failCall(c *callRequest) {
+	c.from.Reply(nil, &ExitError{PID: p.pid, Reason: p.exitReason()})
+}
+
+// exitReason returns the reason the process exited with, ErrNoProc if it is
+// unknown.
+func (p *Process) exitReason() error {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if p.meta != nil && p.meta.reason != nil {
+		return p.meta.reason
+	}
+	return ErrNoProc
+}

@@ -1,0 +1,182 @@
+package proc
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grovedev/grove/clock"
+)
+
+// Config tunes a Runtime. The zero value is usable: every field has a
+// default.
+type Config struct {
+	// Node is the node name that PIDs carry, "name@host". Default
+	// "nonode@nohost", as on an Erlang node without distribution.
+	Node string
+	// Clock is the source of time for timers. Default clock.Real.
+	Clock clock.Clock
+	// Logger receives crash reports and warnings. Default slog.Default().
+	Logger *slog.Logger
+	// DefaultMailboxBound bounds the mailbox of processes spawned without
+	// their own bound. 0 means unbounded.
+	DefaultMailboxBound int
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.DefaultMailboxBound < 0 {
+		return fmt.Errorf("proc: DefaultMailboxBound %d is negative", c.DefaultMailboxBound)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Node == "" {
+		c.Node = "nonode@nohost"
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Runtime runs the processes of one node. It is safe for concurrent use.
+//
+// A runtime owns every goroutine it starts: a process has a goroutine only
+// while it has messages to handle, and Close stops every process and waits
+// for those goroutines.
+type Runtime struct {
+	cfg      Config
+	name     string
+	creation uint64
+	clock    clock.Clock
+	log      *slog.Logger
+
+	nextID  atomic.Uint64
+	nextRef atomic.Uint64
+	table   table
+	names   names
+	active  sync.WaitGroup // goroutines running processes or timers' work
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closing atomic.Bool
+	closed  chan struct{}
+	sweep   sweeper
+}
+
+// New starts a runtime.
+func New(cfg Config) (*Runtime, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	rt := &Runtime{
+		cfg:    cfg,
+		name:   cfg.Node,
+		clock:  cfg.Clock,
+		log:    cfg.Logger,
+		closed: make(chan struct{}),
+	}
+	rt.creation = newCreation(cfg.Clock.Now())
+	rt.ctx, rt.cancel = context.WithCancel(context.Background())
+	rt.sweep.start(rt.ctx)
+	return rt, nil
+}
+
+// Node returns the node name.
+func (rt *Runtime) Node() string { return rt.name }
+
+// Creation returns the runtime's incarnation number, part of every PID it
+// hands out.
+func (rt *Runtime) Creation() uint64 { return rt.creation }
+
+// Clock returns the runtime's clock.
+func (rt *Runtime) Clock() clock.Clock { return rt.clock }
+
+// Logger returns the runtime's logger.
+func (rt *Runtime) Logger() *slog.Logger { return rt.log }
+
+// NumProcesses returns the number of live processes.
+func (rt *Runtime) NumProcesses() int { return rt.table.count() }
+
+// IsLocal reports whether pid was spawned by this runtime (in this
+// incarnation).
+func (rt *Runtime) IsLocal(pid PID) bool {
+	return pid.Node == rt.name && pid.Creation == rt.creation
+}
+
+// MakeRef returns a reference unique across the cluster.
+func (rt *Runtime) MakeRef() Ref {
+	return Ref{Node: rt.name, Creation: rt.creation, ID: rt.nextRef.Add(1)}
+}
+
+// Alive reports whether pid names a live local process.
+func (rt *Runtime) Alive(pid PID) bool { return rt.table.get(pid) != nil }
+
+// Close stops every process and waits for their goroutines, or until ctx is
+// done. Processes get a shutdown stop (Terminate runs) in reverse order of
+// spawning; those still alive when ctx ends are killed. Close is idempotent:
+// later calls wait for the first to finish.
+func (rt *Runtime) Close(ctx context.Context) error {
+	if !rt.closing.CompareAndSwap(false, true) {
+		select {
+		case <-rt.closed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer close(rt.closed)
+	procs := rt.table.all()
+	sortByIDDesc(procs)
+	for _, p := range procs {
+		_ = p.pushSys(sysStop{reason: ErrShutdown})
+	}
+	err := rt.waitEmpty(ctx)
+	for _, p := range rt.table.all() {
+		p.exit(ErrKilled)
+	}
+	rt.cancel()
+	rt.sweep.wait()
+	done := make(chan struct{})
+	go func() {
+		rt.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("proc: close: callbacks still running: %w", ctx.Err()))
+	}
+	return err
+}
+
+// waitEmpty polls until no process is left or ctx is done.
+func (rt *Runtime) waitEmpty(ctx context.Context) error {
+	wait := 50 * time.Microsecond
+	for rt.table.count() > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("proc: close: %d processes did not stop: %w", rt.table.count(), ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 10*time.Millisecond)
+	}
+	return nil
+}
+
+func sortByIDDesc(ps []*Process) {
+	slices.SortFunc(ps, func(a, b *Process) int { return cmp.Compare(b.pid.ID, a.pid.ID) })
+}

@@ -1,0 +1,237 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Sender is what both a Runtime (from outside any process) and a Process
+// (from inside one) can do to reach processes; generic helpers such as Call
+// accept either.
+type Sender interface {
+	Send(to PID, msg any) error
+	SendTo(to Dest, msg any) error
+	Cast(to Dest, msg any) error
+	CallTo(ctx context.Context, to Dest, req any) (any, error)
+}
+
+var (
+	_ Sender = (*Runtime)(nil)
+	_ Sender = (*Process)(nil)
+)
+
+// Send delivers msg to the mailbox of pid, to be handled by HandleInfo.
+// Messages from one sender to one receiver arrive in the order sent. Send
+// fails with ErrNotAlive for a process that does not exist and with
+// ErrMailboxFull for a full bounded mailbox; a message is never dropped
+// silently.
+func (rt *Runtime) Send(to PID, msg any) error { return rt.push(to, envelope{kind: kindInfo, msg: msg}) }
+
+// SendTo is Send to a PID, a registered Name or a Via name.
+func (rt *Runtime) SendTo(to Dest, msg any) error {
+	pid, err := rt.resolve(to)
+	if err != nil {
+		return err
+	}
+	return rt.push(pid, envelope{kind: kindInfo, msg: msg})
+}
+
+// Cast delivers msg to be handled by HandleCast.
+func (rt *Runtime) Cast(to Dest, msg any) error {
+	pid, err := rt.resolve(to)
+	if err != nil {
+		return err
+	}
+	return rt.push(pid, envelope{kind: kindCast, msg: msg})
+}
+
+// Send delivers msg to pid; see Runtime.Send.
+func (p *Process) Send(to PID, msg any) error { return p.rt.Send(to, msg) }
+
+// SendTo delivers msg to a PID or a name; see Runtime.SendTo.
+func (p *Process) SendTo(to Dest, msg any) error { return p.rt.SendTo(to, msg) }
+
+// Cast delivers msg to be handled by HandleCast; see Runtime.Cast.
+func (p *Process) Cast(to Dest, msg any) error { return p.rt.Cast(to, msg) }
+
+func (rt *Runtime) push(to PID, e envelope) error {
+	t := rt.table.get(to)
+	if t == nil {
+		return rt.notLocal(to)
+	}
+	prev, err := t.mbox.push(e, pushUser)
+	if err != nil {
+		return fmt.Errorf("%w: %v", err, to)
+	}
+	t.activate(prev)
+	return nil
+}
+
+// callRequest is the message of a call.
+type callRequest struct {
+	from From
+	req  any
+}
+
+// From identifies a pending call, for answering it later with Reply.
+type From struct {
+	caller PID
+	slot   *replySlot
+	gen    uint64
+}
+
+// Caller returns the PID of the calling process, zero for a caller outside
+// any process.
+func (f From) Caller() PID { return f.caller }
+
+// Reply answers the call. Only the first answer counts; answering a call
+// whose caller gave up is a no-op. Safe from any goroutine.
+func (f From) Reply(v any, err error) {
+	if f.slot == nil {
+		return
+	}
+	if srv := f.slot.deferredBy.Swap(nil); srv != nil {
+		srv.undeferCall(f.slot)
+	}
+	f.slot.reply(f.gen, v, err)
+}
+
+// replySlot is where a call's answer lands. Slots are pooled; the
+// generation number makes late or repeated answers to an earlier call on
+// the same slot harmless.
+type replySlot struct {
+	gen        atomic.Uint64
+	ch         chan callResult
+	deferredBy atomic.Pointer[Process] // the server holding the call, if it deferred the answer
+}
+
+type callResult struct {
+	v   any
+	err error
+}
+
+var slotPool = sync.Pool{New: func() any { return &replySlot{ch: make(chan callResult, 1)} }}
+
+// reply delivers the answer of the call of generation gen.
+func (s *replySlot) reply(gen uint64, v any, err error) {
+	if s.gen.CompareAndSwap(gen, gen+1) {
+		s.ch <- callResult{v, err}
+	}
+}
+
+func (p *Process) deferCall(f From) {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	m := p.metaLocked()
+	if m.dead {
+		f.slot.reply(f.gen, nil, &ExitError{PID: p.pid, Reason: m.reason})
+		return
+	}
+	if m.deferred == nil {
+		m.deferred = make(map[*replySlot]uint64)
+	}
+	m.deferred[f.slot] = f.gen
+	f.slot.deferredBy.Store(p)
+}
+
+func (p *Process) undeferCall(s *replySlot) {
+	p.metaMu.Lock()
+	if p.meta != nil {
+		delete(p.meta.deferred, s)
+	}
+	p.metaMu.Unlock()
+}
+
+// Call sends req to pid and waits for the answer of HandleCall, or until ctx
+// is done. The error tells what went wrong: the callee's own error, an
+// *ExitError if it exited before answering (ErrNoProc if it did not exist),
+// ErrMailboxFull, or the context's error on timeout.
+func (rt *Runtime) Call(ctx context.Context, to PID, req any) (any, error) {
+	return rt.call(ctx, PID{}, to, req)
+}
+
+// CallTo is Call to a PID, a registered Name or a Via name.
+func (rt *Runtime) CallTo(ctx context.Context, to Dest, req any) (any, error) {
+	pid, err := rt.resolve(to)
+	if err != nil {
+		return nil, err
+	}
+	return rt.call(ctx, PID{}, pid, req)
+}
+
+// Call calls pid from p; see Runtime.Call. A process cannot call itself.
+func (p *Process) Call(ctx context.Context, to PID, req any) (any, error) {
+	return p.rt.call(ctx, p.pid, to, req)
+}
+
+// CallTo calls a PID or a name from p; see Runtime.CallTo.
+func (p *Process) CallTo(ctx context.Context, to Dest, req any) (any, error) {
+	pid, err := p.rt.resolve(to)
+	if err != nil {
+		return nil, err
+	}
+	return p.rt.call(ctx, p.pid, pid, req)
+}
+
+func (rt *Runtime) call(ctx context.Context, caller, to PID, req any) (any, error) {
+	if caller == to && !caller.IsZero() {
+		return nil, ErrCallToSelf
+	}
+	t := rt.table.get(to)
+	if t == nil {
+		if rt.IsLocal(to) || to.Node == rt.name {
+			return nil, &ExitError{PID: to, Reason: ErrNoProc}
+		}
+		return nil, rt.notLocal(to)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	slot := slotPool.Get().(*replySlot)
+	gen := slot.gen.Load()
+	c := &callRequest{from: From{caller: caller, slot: slot, gen: gen}, req: req}
+	prev, err := t.mbox.push(envelope{kind: kindCall, msg: c}, pushUser)
+	if err != nil {
+		slotPool.Put(slot)
+		if err == ErrNotAlive {
+			return nil, &ExitError{PID: to, Reason: t.exitReason()}
+		}
+		return nil, fmt.Errorf("%w: %v", err, to)
+	}
+	t.activate(prev)
+	select {
+	case r := <-slot.ch:
+		slotPool.Put(slot)
+		return r.v, r.err
+	case <-ctx.Done():
+		if slot.gen.CompareAndSwap(gen, gen+1) {
+			// No answer will land on this slot any more.
+			slotPool.Put(slot)
+		} else {
+			// The answer is on its way: take it so the slot is clean.
+			<-slot.ch
+			slotPool.Put(slot)
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// Call is Sender.CallTo with the answer converted to R. A nil answer gives
+// R's zero value; an answer of another type is an error.
+func Call[R any](ctx context.Context, s Sender, to Dest, req any) (R, error) {
+	var zero R
+	v, err := s.CallTo(ctx, to, req)
+	if err != nil {
+		return zero, err
+	}
+	if v == nil {
+		return zero, nil
+	}
+	r, ok := v.(R)
+	if !ok {
+		return zero, fmt.Errorf("proc: call answered %T, want %T", v, zero)
+	}
+	return r, nil
+}
