@@ -3,7 +3,7 @@ package proc
 import (
 	"context"
 	"log/slog"
-		"runtime/debug"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -30,8 +30,8 @@ type Process struct {
 	stopReason  error
 	conts       []any
 
-	wake   chan struct{} // wakes the parked goroutine; created by its first run
-	swept  atomic.Bool   // on the sweeper's list of parked processes
+	wake  chan struct{} // wakes the parked goroutine; created by its first run
+	swept atomic.Bool   // on the sweeper's list of parked processes
 
 	metaMu sync.Mutex
 	meta   *procMeta // nil until the process links, monitors, names or times anything

@@ -27,7 +27,9 @@ var (
 // fails with ErrNotAlive for a process that does not exist and with
 // ErrMailboxFull for a full bounded mailbox; a message is never dropped
 // silently.
-func (rt *Runtime) Send(to PID, msg any) error { return rt.push(to, envelope{kind: kindInfo, msg: msg}) }
+func (rt *Runtime) Send(to PID, msg any) error {
+	return rt.push(to, envelope{kind: kindInfo, msg: msg})
+}
 
 // SendTo is Send to a PID, a registered Name or a Via name.
 func (rt *Runtime) SendTo(to Dest, msg any) error {
