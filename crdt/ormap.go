@@ -41,7 +41,8 @@ func (m *ORMap[K, V]) ctx() *vclock.CausalContext {
 // and returns the delta of the map. fn must change the value only through
 // its mutators, with this replica's node id, and return the delta they
 // return; to make several changes, Merge their deltas and return the
-// result. A nil delta means no change.
+// result. A nil delta means no change. If fn returns the value itself, the
+// delta is a copy of the whole map: correct, but as large as the state.
 //
 //	m.Update("cart", func(s *crdt.ORSet[string]) *crdt.ORSet[string] {
 //		return s.Add("n1", "apple")
@@ -66,6 +67,9 @@ func (m *ORMap[K, V]) Update(k K, fn func(V) V) *ORMap[K, V] {
 	delta := &ORMap[K, V]{cc: new(vclock.CausalContext), touched: touch(k)}
 	if any(d) == nil || isNilPointer(d) {
 		return delta
+	}
+	if any(d) == any(v) {
+		return m.Clone()
 	}
 	delta.cc = d.Context()
 	if !d.isBottom() {

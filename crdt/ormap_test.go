@@ -47,3 +47,19 @@ func TestORMapNilDeltaAndEmptyValue(t *testing.T) {
 		t.Fatal("a key whose value became empty is still present")
 	}
 }
+
+func TestORMapUpdateReturningTheValueGivesAFullDelta(t *testing.T) {
+	a, b := NewORMap[string, *ORSet[int]](), NewORMap[string, *ORSet[int]]()
+	b.Merge(a.Update("k", func(s *ORSet[int]) *ORSet[int] { return s.Add("n1", 1) }))
+	b.Merge(a.Update("j", func(s *ORSet[int]) *ORSet[int] { return s.Add("n1", 7) }))
+	d := a.Update("k", func(s *ORSet[int]) *ORSet[int] {
+		s.Remove(1)
+		s.Add("n1", 2)
+		return s
+	})
+	b.Merge(d)
+	got, _ := b.Get("k")
+	if got.Contains(1) || !got.Contains(2) || !b.Contains("j") {
+		t.Fatalf("after full delta: k = %v, j present %v", got.Elements(), b.Contains("j"))
+	}
+}
