@@ -30,8 +30,9 @@ type Process struct {
 	stopReason  error
 	conts       []any
 
-	wake  chan struct{} // wakes the parked goroutine; created by its first run
-	swept atomic.Bool   // on the sweeper's list of parked processes
+	wake  chan struct{}           // wakes the parked goroutine; created by its first run
+	swept atomic.Bool             // on the sweeper's list of parked processes
+	peer  atomic.Pointer[Process] // the process p last sent to, to skip the table next time
 
 	metaMu sync.Mutex
 	meta   *procMeta // nil until the process links, monitors, names or times anything
@@ -177,12 +178,14 @@ func (p *Process) run() {
 			e := p.batch[0]
 			p.batch[0] = envelope{}
 			p.batch = p.batch[1:]
-			p.mbox.queued.Add(-1)
 			if !p.dispatch(e) {
 				p.failBatch()
 				return
 			}
 		}
+		// The batch counts as queued until it is done: the bound holds
+		// for everything not yet handled, at one atomic add per batch.
+		p.mbox.queued.Add(-int64(len(user)))
 		p.buf = user
 	}
 }

@@ -50,7 +50,18 @@ func (rt *Runtime) Cast(to Dest, msg any) error {
 }
 
 // Send delivers msg to pid; see Runtime.Send.
-func (p *Process) Send(to PID, msg any) error { return p.rt.Send(to, msg) }
+func (p *Process) Send(to PID, msg any) error {
+	// Processes tend to talk to the same peer again: remember the last one
+	// and skip the table. A dead peer still refuses the message.
+	t := p.peer.Load()
+	if t == nil || t.pid != to {
+		if t = p.rt.table.get(to); t == nil {
+			return p.rt.notLocal(to)
+		}
+		p.peer.Store(t)
+	}
+	return t.push(envelope{kind: kindInfo, msg: msg})
+}
 
 // SendTo delivers msg to a PID or a name; see Runtime.SendTo.
 func (p *Process) SendTo(to Dest, msg any) error { return p.rt.SendTo(to, msg) }
@@ -63,11 +74,16 @@ func (rt *Runtime) push(to PID, e envelope) error {
 	if t == nil {
 		return rt.notLocal(to)
 	}
-	prev, err := t.mbox.push(e, pushUser)
+	return t.push(e)
+}
+
+// push queues a user message on p.
+func (p *Process) push(e envelope) error {
+	prev, err := p.mbox.push(e, pushUser)
 	if err != nil {
-		return fmt.Errorf("%w: %v", err, to)
+		return fmt.Errorf("%w: %v", err, p.pid)
 	}
-	t.activate(prev)
+	p.activate(prev)
 	return nil
 }
 
