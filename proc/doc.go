@@ -1,0 +1,55 @@
+// Package proc is Grove's process runtime: lightweight processes with
+// mailboxes, the GenServer behaviour, links, monitors, exit signals, timers
+// and registered names — Erlang/OTP's process model for Go.
+//
+// A process runs a Behavior: Init once, then one callback per message, never
+// two at a time, so the behaviour's state needs no locks. A process holds a
+// goroutine only while it has messages (and briefly after, in case more
+// come), so a million idle processes cost a few hundred bytes each.
+//
+// # Usage
+//
+//	rt, _ := proc.New(proc.Config{Node: "app@host"})
+//	defer rt.Close(ctx)
+//
+//	type counter struct {
+//		proc.Base
+//		n int
+//	}
+//	func (c *counter) HandleCast(p *proc.Process, msg any) { c.n += msg.(int) }
+//	func (c *counter) HandleCall(p *proc.Process, from proc.From, req any) (any, error) {
+//		return c.n, nil
+//	}
+//
+//	pid, _ := rt.Spawn(&counter{}, proc.WithName("counter"))
+//	rt.Cast(pid, 5)
+//	n, err := proc.Call[int](ctx, rt, proc.Name("counter"), "get")
+//
+// # Guarantees
+//
+//   - Messages from one sender to one receiver are handled in the order sent.
+//   - A send never drops a message silently: it fails with ErrNotAlive for a
+//     process that does not exist and with ErrMailboxFull for a full bounded
+//     mailbox. Messages queued for a process that exits are discarded with
+//     it, as in Erlang; calls among them are answered with an *ExitError.
+//   - Exit signals act at once: an abnormal exit signal (or ErrKill) ends a
+//     process that does not trap exits even with messages queued, and system
+//     requests (Inspect, Stop) are handled before queued user messages.
+//     A message sent before the sender exits arrives before the DOWN or Exit
+//     that its exit causes.
+//   - A panic in a callback ends only that process, with a *CrashError
+//     carrying the panic value and stack; its links and monitors see it.
+//   - A callback cannot be pre-empted. A killed process stops receiving
+//     messages at once and its links and monitors are told at once, but a
+//     callback already running finishes in the background; long callbacks
+//     should watch Process.Context, which is cancelled when the process exits.
+//
+// # Differences from Erlang
+//
+// Spawn runs Init on the caller's goroutine and returns its error, like
+// gen_server:start_link; a failed Init does not signal the links (OTP 26's
+// {error, Reason}). Link to a process that does not exist returns
+// ErrNotAlive instead of sending a noproc exit signal. Calls do not pass
+// through the caller's mailbox, so a process blocked in Call does not handle
+// other messages meanwhile, as in Erlang.
+package proc
