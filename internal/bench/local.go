@@ -256,6 +256,8 @@ type idleServer struct {
 	n int
 }
 
+func (s *idleServer) HandleCast(_ *proc.Process, _ any) { s.n++ }
+
 func spawnIdle(ctx context.Context, n int) (perSec, bytesPer float64, err error) {
 	rt, err := newRuntime()
 	if err != nil {

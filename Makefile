@@ -1,0 +1,29 @@
+# Grove's everyday commands. CI runs .ci/run, which calls the same steps.
+GO        ?= go
+STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages with concurrency, run under the race detector.
+RACE_PKGS ?= ./proc/... ./supervisor/... ./registry/... ./transport/... ./codec/... ./internal/...
+
+.PHONY: test race lint fmt bench fuzz demo
+
+test:
+	$(GO) test ./...
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+lint:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) run ./cmd/grove bench local
+	$(GO) test -run '^$$' -bench . -benchtime 200ms ./...
+
+demo:
+	$(GO) run ./cmd/grove demo
