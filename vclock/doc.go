@@ -10,7 +10,7 @@
 // A Dot names one event: the Counter-th event of Node. A CausalContext is a
 // set of dots stored compactly as a version vector (every dot up to a counter
 // per node) plus a "dot cloud" of dots seen out of order, as in Almeida,
-// Shoker and Baquero, "Delta State Replicated Data Types" (2018), section 7.
+// Shoker and Baquero, "Delta State Replicated Data Types" (2018).
 // Package crdt builds its observed-remove types on it.
 //
 // Nothing in this package is safe for concurrent mutation: guard a Clock or a
