@@ -169,6 +169,8 @@ func checkSpec[T crdtType[T]](t *testing.T, s spec[T]) {
 			same(t, "Join equals Merge", st, join(a, b))
 		})
 	})
+	// The defining law of a delta-mutator (Almeida et al.): m(X) = X ⊔ mδ(X),
+	// and so Y ⊔ mδ(X) = Y ⊔ m(X) for any Y that includes X.
 	t.Run("DeltaEqualsFullState", func(t *testing.T) {
 		rapid.Check(t, func(t *rapid.T) {
 			w := newWorld(t, s, 30)
