@@ -1,0 +1,179 @@
+package registry
+
+import (
+	"hash/maphash"
+	"slices"
+	"sync"
+
+	"github.com/grovedev/grove/proc"
+)
+
+// Entry is one registration: the key, the process that registered it and
+// the value it registered with.
+type Entry struct {
+	Key   any
+	PID   proc.PID
+	Value any
+}
+
+// slot is an entry as stored under its key.
+type slot struct {
+	pid   proc.PID
+	value any
+}
+
+// dupKey holds the entries of one duplicate key. Entries are unordered:
+// removal moves the last entry into the hole, and idx keeps, for every
+// process, the positions of its entries so that removing them costs their
+// number, not the number of entries of the key.
+type dupKey struct {
+	slots []slot
+	idx   map[proc.PID][]int
+}
+
+func (d *dupKey) add(pid proc.PID, value any) {
+	d.idx[pid] = append(d.idx[pid], len(d.slots))
+	d.slots = append(d.slots, slot{pid, value})
+}
+
+// remove deletes the entries of pid whose value satisfies match (all of
+// them when match is nil) and appends them to out.
+func (d *dupKey) remove(pid proc.PID, match func(any) bool, out []slot) []slot {
+	pos := d.idx[pid]
+	if len(pos) == 0 {
+		return out
+	}
+	var del []int
+	if match == nil {
+		del = slices.Clone(pos)
+	} else {
+		for _, i := range pos {
+			if match(d.slots[i].value) {
+				del = append(del, i)
+			}
+		}
+	}
+	// Going from the highest position down, the entry moved into a hole
+	// always comes from above it, so the positions still to delete stay
+	// valid.
+	slices.Sort(del)
+	for j := len(del) - 1; j >= 0; j-- {
+		out = append(out, d.slots[del[j]])
+		d.removeAt(del[j])
+	}
+	return out
+}
+
+func (d *dupKey) removeAt(i int) {
+	pid := d.slots[i].pid
+	if pos := deleteInt(d.idx[pid], i); len(pos) == 0 {
+		delete(d.idx, pid)
+	} else {
+		d.idx[pid] = pos
+	}
+	last := len(d.slots) - 1
+	if i != last {
+		moved := d.slots[last]
+		d.slots[i] = moved
+		pos := d.idx[moved.pid]
+		pos[slices.Index(pos, last)] = i
+	}
+	d.slots[last] = slot{}
+	d.slots = d.slots[:last]
+}
+
+// deleteInt removes the first v from s, in place.
+func deleteInt(s []int, v int) []int {
+	if i := slices.Index(s, v); i >= 0 {
+		s[i] = s[len(s)-1]
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// partition holds the keys that hash to it.
+type partition struct {
+	mu struct {
+		sync.RWMutex
+		unique map[any]slot    // unique registries
+		dup    map[any]*dupKey // duplicate registries
+		count  int             // entries in this partition
+	}
+	_ [64]byte // keep partitions' locks on separate cache lines
+}
+
+// hashKey hashes a key for choosing its partition. ok is false for a key
+// that is not comparable.
+func hashKey(seed maphash.Seed, key any) (h uint64, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return maphash.Comparable(seed, key), true
+}
+
+// insertLocked adds an entry, or reports the holder of a taken unique key.
+// The caller holds p.mu for writing.
+func (p *partition) insertLocked(kind Kind, key any, pid proc.PID, value any) error {
+	if kind == Unique {
+		if s, taken := p.mu.unique[key]; taken {
+			return &AlreadyRegisteredError{Key: key, PID: s.pid}
+		}
+		p.mu.unique[key] = slot{pid, value}
+	} else {
+		d := p.mu.dup[key]
+		if d == nil {
+			d = &dupKey{idx: make(map[proc.PID][]int, 1)}
+			p.mu.dup[key] = d
+		}
+		d.add(pid, value)
+	}
+	p.mu.count++
+	return nil
+}
+
+// removeLocked deletes the entries of pid under key whose value satisfies
+// match (all when match is nil), appending them to out. The caller holds
+// p.mu for writing.
+func (p *partition) removeLocked(kind Kind, key any, pid proc.PID, match func(any) bool, out []slot) []slot {
+	n := len(out)
+	if kind == Unique {
+		s, ok := p.mu.unique[key]
+		if !ok || s.pid != pid || (match != nil && !match(s.value)) {
+			return out
+		}
+		delete(p.mu.unique, key)
+		out = append(out, s)
+	} else {
+		d := p.mu.dup[key]
+		if d == nil {
+			return out
+		}
+		out = d.remove(pid, match, out)
+		if len(d.slots) == 0 {
+			delete(p.mu.dup, key)
+		}
+	}
+	p.mu.count -= len(out) - n
+	return out
+}
+
+// appendLocked appends the entries of key whose value satisfies match (all
+// when match is nil) to out. The caller holds p.mu.
+func (p *partition) appendLocked(kind Kind, key any, match func(any) bool, out []Entry) []Entry {
+	if kind == Unique {
+		if s, ok := p.mu.unique[key]; ok && (match == nil || match(s.value)) {
+			out = append(out, Entry{key, s.pid, s.value})
+		}
+		return out
+	}
+	if d := p.mu.dup[key]; d != nil {
+		for _, s := range d.slots {
+			if match == nil || match(s.value) {
+				out = append(out, Entry{key, s.pid, s.value})
+			}
+		}
+	}
+	return out
+}
