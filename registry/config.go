@@ -45,9 +45,10 @@ type Config struct {
 	// whose mailbox is full misses the event; the runtime's logger records it.
 	Listeners []proc.PID
 	// Callbacks are called with the same events as Listeners, in the same
-	// order. They run on the goroutine that made the change (for removals
-	// caused by an exit, the exiting process's goroutine), one at a time, and
-	// must not block, call the registry's write methods or send exit signals
+	// order, one at a time, on the goroutine of a change: the one that made
+	// it or another writer's that delivered its events (for removals caused
+	// by an exit, possibly the exiting process's goroutine). They must not
+	// block, call the registry's write methods or send exit signals
 	// (an exit they cause would remove entries, and so deliver events, on
 	// their own goroutine).
 	Callbacks []func(Event)

@@ -95,8 +95,9 @@
 //     listeners' mailboxes, which keep the order.
 //
 // Listener processes receive the events by Runtime.Send, so they arrive in
-// HandleInfo. Callbacks run one at a time on the goroutine of a change
-// (the exiting process's goroutine for removals caused by an exit).
+// HandleInfo. Callbacks run one at a time on the goroutine of a change:
+// the writer's, another writer's that delivered the queued events of both,
+// or the exiting process's for removals caused by an exit.
 //
 // Registries with listeners deliver events under a registry-wide lock;
 // registries without listeners pay nothing for the feature.
