@@ -129,7 +129,7 @@ func (p *pipe) read(b []byte, d *deadline) (int, error) {
 			p.mu.Unlock()
 			return n, nil
 		}
-		if p.wclosed {
+		if p.wclosed && p.r == len(p.buf) {
 			p.mu.Unlock()
 			return 0, io.EOF
 		}

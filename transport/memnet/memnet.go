@@ -130,8 +130,13 @@ func (n *Network) setBlocked(from, to string, b bool) {
 		delete(n.mu.blocked, link{from, to})
 	}
 	for c := range n.mu.conns {
+		// Reach each pipe from both of its ends: one of them may be
+		// closed (and forgotten) already while bytes are still stalled.
 		if c.local.Name == from && c.remote.Name == to {
 			c.tx.setStalled(b)
+		}
+		if c.local.Name == to && c.remote.Name == from {
+			c.rx.setStalled(b)
 		}
 	}
 }

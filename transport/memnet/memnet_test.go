@@ -229,3 +229,16 @@ func TestDialCancelledWhileBacklogFull(t *testing.T) {
 		t.Fatalf("dial with a full backlog: %v", err)
 	}
 }
+
+func TestStalledBytesSurviveWriterClose(t *testing.T) {
+	nw := memnet.New(memnet.Config{})
+	c, s := pair(t, nw, "a", "b")
+	nw.Block("a", "b")
+	c.Write([]byte("last words"))
+	c.Close()
+	time.AfterFunc(20*time.Millisecond, func() { nw.Unblock("a", "b") })
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != "last words" {
+		t.Fatalf("got %q %v", got, err)
+	}
+}
