@@ -33,7 +33,10 @@ type Config struct {
 	// Creation is this node's incarnation, sent to peers.
 	Creation uint64
 	// Secret is the shared cookie. Required unless TLS is set; with TLS it
-	// adds a second, independent proof.
+	// adds a second, independent proof. Both nodes must agree on whether
+	// a secret is used: a server without one accepts a client that has
+	// one, and that client then refuses the server (ErrBadSecret) after
+	// the server has already returned success.
 	Secret []byte
 	// TLS turns on TLS 1.3 with mutual certificates.
 	TLS *TLSConfig
