@@ -81,7 +81,7 @@ func (b *inbox) recv(t testing.TB) any {
 	}
 }
 
-func eventually(t testing.TB, cond func() error) {
+func eventually(t testutil.TB, cond func() error) {
 	t.Helper()
 	testutil.Eventually(t, 5*time.Second, cond)
 }
