@@ -78,6 +78,8 @@ func watchExit(t *testing.T, rt *Runtime, pid PID) func() error {
 	}
 }
 
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func eventually(t *testing.T, cond func() error) {
 	t.Helper()
 	testutil.Eventually(t, 5*time.Second, cond)
