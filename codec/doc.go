@@ -15,7 +15,8 @@
 // (values above math.MaxInt64 fail to decode), floats as float64, byte
 // strings as []byte, arrays as []any, maps as map[string]any (maps with
 // keys other than strings cannot be decoded), and time.Time as an RFC 3339
-// string.
+// string. Structs nested in them (a proc.PID in a []any, say) come back as
+// maps.
 //
 // Every other type, including named types over the types above, must be
 // registered with Register under a stable name before it is sent or
@@ -30,7 +31,10 @@
 // pointer implements encoding.BinaryUnmarshaler skips CBOR entirely: the
 // bytes of AppendBinary are the body. Other registered types go through
 // CBOR with the registry's limits (use `cbor:",toarray"` struct tags to keep
-// field names off the wire).
+// field names off the wire). Fields of interface type are decoded with the
+// generic mapping above, so a registered type inside an `any` field loses
+// its type: to nest an arbitrary message in an envelope, carry it as the
+// []byte produced by Encode and Decode it separately.
 //
 // # Errors
 //

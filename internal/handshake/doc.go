@@ -22,8 +22,8 @@
 // The dialer (Client) and the acceptor (Server) exchange small
 // length-prefixed messages:
 //
-//	client → server  hello      magic, version, name, creation, nonce
-//	server → client  challenge  version, name, creation, nonce
+//	client → server  hello      magic, version, creation, features, nonce, name
+//	server → client  challenge  version, creation, features, nonce, name
 //	client → server  proof      HMAC(secret, "client" ‖ transcript)
 //	server → client  accept     HMAC(secret, "server" ‖ transcript)
 //

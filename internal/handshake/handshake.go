@@ -32,6 +32,11 @@ type Config struct {
 	Name string
 	// Creation is this node's incarnation, sent to peers.
 	Creation uint64
+	// Features is a bit set of optional capabilities this node offers,
+	// sent to peers and authenticated with the rest of the exchange. The
+	// layer above defines the bits; a feature is in use when both peers
+	// offer it (Peer.Features & Config.Features).
+	Features uint64
 	// Secret is the shared cookie. Required unless TLS is set; with TLS it
 	// adds a second, independent proof. Both nodes must agree on whether
 	// a secret is used: a server without one accepts a client that has
@@ -134,6 +139,7 @@ type Peer struct {
 	Name     string
 	Creation uint64
 	Version  uint16
+	Features uint64 // the peer's Config.Features
 	// Conn is the connection to use from now on: the *tls.Conn with TLS
 	// on, the original connection otherwise. Its deadlines are cleared.
 	Conn net.Conn
@@ -339,7 +345,7 @@ func (s *session) client(expect string) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	hello := hello{version: s.version, creation: cfg.Creation, nonce: nc, name: cfg.Name}
+	hello := hello{version: s.version, creation: cfg.Creation, features: cfg.Features, nonce: nc, name: cfg.Name}
 	if err := s.write(msgHello, hello.append(nil)); err != nil {
 		return nil, s.ioErr(err)
 	}
@@ -389,7 +395,7 @@ func (s *session) client(expect string) (*Peer, error) {
 	if len(cfg.Secret) > 0 && !hmac.Equal(body, mac(cfg.Secret, labelServer, tr)) {
 		return nil, s.refuse(refused(ReasonBadSecret, ch.name, nil))
 	}
-	return &Peer{Name: ch.name, Creation: ch.creation, Version: ch.version, Conn: s.conn, Certificate: leaf}, nil
+	return &Peer{Name: ch.name, Creation: ch.creation, Version: ch.version, Features: ch.features, Conn: s.conn, Certificate: leaf}, nil
 }
 
 func (s *session) server() (*Peer, error) {
@@ -427,7 +433,7 @@ func (s *session) server() (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := hello{version: s.version, creation: cfg.Creation, nonce: ns, name: cfg.Name}
+	ch := hello{version: s.version, creation: cfg.Creation, features: cfg.Features, nonce: ns, name: cfg.Name}
 	if err := s.write(msgChallenge, ch.appendChallenge(nil)); err != nil {
 		return nil, s.ioErr(err)
 	}
@@ -456,7 +462,7 @@ func (s *session) server() (*Peer, error) {
 	if err := s.write(msgAccept, proof); err != nil {
 		return nil, s.ioErr(err)
 	}
-	return &Peer{Name: h.name, Creation: h.creation, Version: h.version, Conn: s.conn, Certificate: leaf}, nil
+	return &Peer{Name: h.name, Creation: h.creation, Version: h.version, Features: h.features, Conn: s.conn, Certificate: leaf}, nil
 }
 
 const (
@@ -465,12 +471,13 @@ const (
 )
 
 func transcript(version uint16, c, s hello) []byte {
-	b := make([]byte, 0, 2+2*(1+255+8+32))
+	b := make([]byte, 0, 2+2*(1+255+8+8+32))
 	b = binary.BigEndian.AppendUint16(b, version)
 	for _, h := range [2]hello{c, s} {
 		b = append(b, byte(len(h.name)))
 		b = append(b, h.name...)
 		b = binary.BigEndian.AppendUint64(b, h.creation)
+		b = binary.BigEndian.AppendUint64(b, h.features)
 		b = append(b, h.nonce[:]...)
 	}
 	return b

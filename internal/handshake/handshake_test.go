@@ -160,8 +160,12 @@ func TestSecretSuccess(t *testing.T) {
 		t.Run(nw.name, func(t *testing.T) {
 			cc, sc := secretCfg("a@h1", "cookie"), secretCfg("b@h2", "cookie")
 			sc.Creation = 8
+			cc.Features, sc.Features = 0b011, 0b110
 			c, s := shake(t, nw, cc, sc, "b@h2")
 			wantOK(t, c, s)
+			if c.peer.Features != 0b110 || s.peer.Features != 0b011 {
+				t.Fatalf("features: client saw %b, server saw %b", c.peer.Features, s.peer.Features)
+			}
 			if c.peer.Name != "b@h2" || c.peer.Creation != 8 || s.peer.Name != "a@h1" || s.peer.Creation != 7 {
 				t.Fatalf("identities: client saw %+v, server saw %+v", c.peer, s.peer)
 			}

@@ -27,6 +27,7 @@ var errVersion = errors.New("unsupported hello layout")
 type hello struct {
 	version  uint16
 	creation uint64
+	features uint64
 	nonce    [32]byte
 	name     string
 }
@@ -40,6 +41,7 @@ func (h hello) append(b []byte) []byte {
 func (h hello) appendChallenge(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, h.version)
 	b = binary.BigEndian.AppendUint64(b, h.creation)
+	b = binary.BigEndian.AppendUint64(b, h.features)
 	b = append(b, h.nonce[:]...)
 	b = append(b, byte(len(h.name)))
 	return append(b, h.name...)
@@ -59,15 +61,16 @@ func parseHello(b []byte) (hello, error) {
 }
 
 func parseChallenge(b []byte) (hello, error) {
-	const fixed = 2 + 8 + 32 + 1
+	const fixed = 2 + 8 + 8 + 32 + 1
 	if len(b) < fixed {
 		return hello{}, errors.New("short hello")
 	}
 	var h hello
 	h.version = binary.BigEndian.Uint16(b)
 	h.creation = binary.BigEndian.Uint64(b[2:])
-	copy(h.nonce[:], b[10:42])
-	n := int(b[42])
+	h.features = binary.BigEndian.Uint64(b[10:])
+	copy(h.nonce[:], b[18:50])
+	n := int(b[50])
 	if len(b) != fixed+n {
 		return hello{}, fmt.Errorf("hello: name length %d does not match message", n)
 	}
