@@ -42,6 +42,8 @@ type partial struct {
 // Config.Validate); zero fields take defaults.
 func NewReader(src io.Reader, cfg Config) *Reader {
 	cfg = cfg.withDefaults()
+	// A frame must fit in the buffer, whatever the configuration says.
+	cfg.ReadBufferSize = max(cfg.ReadBufferSize, cfg.MaxFrameSize+HeaderSize)
 	r := &Reader{cfg: cfg, src: src, buf: make([]byte, cfg.ReadBufferSize)}
 	r.dl, _ = src.(readDeadliner)
 	return r
@@ -231,9 +233,15 @@ func (r *Reader) fill(need int) error {
 		}
 		_ = r.dl.SetReadDeadline(time.Now().Add(r.cfg.ReadTimeout))
 	}
-	for r.w-r.r < need {
+	for empty := 0; r.w-r.r < need; {
 		n, err := r.src.Read(r.buf[r.w:])
 		r.w += n
+		if n == 0 && err == nil {
+			if empty++; empty > 100 {
+				return io.ErrNoProgress
+			}
+			continue
+		}
 		if err != nil {
 			if r.w-r.r >= need {
 				return nil
