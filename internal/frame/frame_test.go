@@ -503,3 +503,38 @@ func TestWriteNowInterleavesWithWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWritesCoalesce checks that under load one write call carries many
+// frames.
+func TestWritesCoalesce(t *testing.T) {
+	a, b := tcpPair(t)
+	w := NewWriter(a, Config{})
+	defer w.Close()
+	ctx := context.Background()
+	const n = 100000
+	go func() {
+		r := NewReader(b, Config{})
+		for range n {
+			if _, err := r.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	p := make([]byte, 16)
+	for range n {
+		if err := w.Write(ctx, Message{Kind: 16, Payload: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	if st.Messages != n || st.Bytes != n*(HeaderSize+16) {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.Batches > n/10 {
+		t.Fatalf("%d write calls for %d messages: not coalescing", st.Batches, n)
+	}
+	t.Logf("%d messages in %d write calls", st.Messages, st.Batches)
+}

@@ -39,6 +39,8 @@ type Writer struct {
 		spare    []byte                  // the other batch buffer, nil while in use
 		writing  bool                    // a batch is being written (the writing token)
 		wrote    bool                    // a batch was written since the last tick
+		messages uint64                  // messages accepted
+		batches  uint64                  // write calls made
 	}
 }
 
@@ -129,6 +131,7 @@ func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 					f = append(f, m.Payload...)
 					lb.items = append(lb.items, backlogItem{frame: f})
 					w.mu.backlog += len(f)
+					w.mu.messages++
 					w.mu.Unlock()
 					return nil
 				}
@@ -143,6 +146,7 @@ func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 			wasEmpty := len(b) == 0
 			b = appendHeader(b, n, m.Kind, m.Flags, m.Lane)
 			w.mu.buf = append(b, m.Payload...)
+			w.mu.messages++
 			if now && !w.mu.writing && len(w.mu.active) == 0 {
 				out := w.takeBatchLocked()
 				w.mu.Unlock()
@@ -209,6 +213,7 @@ func (w *Writer) writeBig(ctx context.Context, m Message) error {
 	if w.mu.lanes == nil {
 		w.mu.lanes = make(map[uint16]*laneBacklog)
 	}
+	w.mu.messages++
 	if lb := w.mu.lanes[m.Lane]; lb != nil {
 		lb.items = append(lb.items, backlogItem{big: bm})
 	} else {
@@ -272,6 +277,21 @@ func (w *Writer) Close() error {
 		<-w.done
 	})
 	return nil
+}
+
+// WriterStats counts a Writer's work since it was created.
+type WriterStats struct {
+	Messages uint64 // messages accepted by Write and WriteNow
+	Batches  uint64 // write calls made on the connection
+	Bytes    uint64 // bytes written to the connection
+}
+
+// Stats returns the Writer's counters. Messages per batch shows how well
+// writes are coalesced.
+func (w *Writer) Stats() WriterStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return WriterStats{Messages: w.mu.messages, Batches: w.mu.batches, Bytes: w.mu.written}
 }
 
 // Err returns the error that stopped the Writer, or nil while it runs.
@@ -373,6 +393,7 @@ func (w *Writer) takeBatchLocked() []byte {
 		return nil
 	}
 	w.mu.writing = true
+	w.mu.batches++
 	w.mu.queued += uint64(len(out))
 	w.mu.wrote = true
 	w.notifyLocked()
