@@ -3,6 +3,8 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+
+	"github.com/grovedev/grove/supervisor/internal/lifecycle"
 )
 
 var (
@@ -30,7 +32,7 @@ var (
 	ErrAlreadyPresent = errors.New("supervisor: child already present")
 	// ErrNilBehavior is returned when a ChildSpec's Start function returns
 	// nil.
-	ErrNilBehavior = errors.New("supervisor: Start returned a nil behavior")
+	ErrNilBehavior = lifecycle.ErrNilBehavior
 )
 
 // StartError is returned when a child fails to start: Err is the error its

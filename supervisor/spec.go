@@ -168,15 +168,20 @@ func (c ChildSpec) Validate() error {
 	return nil
 }
 
+// ShutdownTimeout returns the child's Shutdown, or its default when zero.
+func (c ChildSpec) ShutdownTimeout() time.Duration {
+	switch {
+	case c.Shutdown != 0:
+		return c.Shutdown
+	case c.Type == Supervisor:
+		return Infinity
+	}
+	return DefaultWorkerShutdown
+}
+
 // withDefaults fills the zero fields.
 func (c ChildSpec) withDefaults() ChildSpec {
-	if c.Shutdown == 0 {
-		if c.Type == Supervisor {
-			c.Shutdown = Infinity
-		} else {
-			c.Shutdown = DefaultWorkerShutdown
-		}
-	}
+	c.Shutdown = c.ShutdownTimeout()
 	return c
 }
 
@@ -237,6 +242,9 @@ func (b Backoff) withDefaults() Backoff {
 	}
 	return b
 }
+
+// ResetPeriod returns ResetAfter, or its default when zero.
+func (b Backoff) ResetPeriod() time.Duration { return b.withDefaults().ResetAfter }
 
 // Delay returns how long the restart number attempt (from 0) of a child
 // waits. It is pure: the same arguments always give the same delay.

@@ -3,11 +3,10 @@ package supervisor
 import (
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/grovedev/grove/proc"
-	"github.com/grovedev/grove/supervisor/internal/stop"
+	"github.com/grovedev/grove/supervisor/internal/lifecycle"
 )
 
 // sup is the behaviour of a supervisor process. Its callbacks run one at a
@@ -67,20 +66,8 @@ func (s *sup) Init(p *proc.Process) error {
 }
 
 // spawnChild spawns the child of cs under p, linked.
-func spawnChild(p *proc.Process, cs ChildSpec) (pid proc.PID, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &proc.CrashError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	beh := cs.Start()
-	if beh == nil {
-		return proc.PID{}, ErrNilBehavior
-	}
-	opts := make([]proc.SpawnOption, 0, len(cs.SpawnOptions)+1)
-	opts = append(opts, cs.SpawnOptions...)
-	opts = append(opts, proc.WithLink())
-	return p.Spawn(beh, opts...)
+func spawnChild(p *proc.Process, cs ChildSpec) (proc.PID, error) {
+	return lifecycle.Spawn(p, cs.Start, cs.SpawnOptions)
 }
 
 // HandleInfo handles the exits of children and pending restarts.
@@ -164,11 +151,11 @@ func (s *sup) stop(orders []stopOrder) {
 	if len(orders) == 0 {
 		return
 	}
-	targets := make([]stop.Target, len(orders))
+	targets := make([]lifecycle.Target, len(orders))
 	for i, o := range orders {
-		targets[i] = stop.Target{PID: o.pid, Timeout: o.shutdown}
+		targets[i] = lifecycle.Target{PID: o.pid, Timeout: o.shutdown}
 	}
-	stop.Sequential(s.p, targets)
+	lifecycle.Sequential(s.p, targets)
 }
 
 func (s *sup) now() time.Time { return s.p.Runtime().Clock().Now() }

@@ -1,14 +1,39 @@
-// Package stop shuts child processes down the way OTP supervisors do: unlink,
-// send a shutdown exit signal, wait up to a timeout, then kill.
-package stop
+// Package lifecycle starts and stops the children of supervisors the way
+// OTP does: a child is spawned linked to its supervisor; it is stopped by
+// unlinking it, sending it a shutdown exit signal, waiting up to a timeout,
+// then killing it.
+package lifecycle
 
 import (
+	"errors"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"github.com/grovedev/grove/clock"
 	"github.com/grovedev/grove/proc"
 )
+
+// ErrNilBehavior is returned by Spawn when start returns nil.
+var ErrNilBehavior = errors.New("supervisor: Start returned a nil behavior")
+
+// Spawn spawns the behaviour that start returns as a linked child of p,
+// turning a panic of start into a *proc.CrashError.
+func Spawn(p *proc.Process, start func() proc.Behavior, opts []proc.SpawnOption) (pid proc.PID, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &proc.CrashError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	beh := start()
+	if beh == nil {
+		return proc.PID{}, ErrNilBehavior
+	}
+	all := make([]proc.SpawnOption, 0, len(opts)+1)
+	all = append(all, opts...)
+	all = append(all, proc.WithLink())
+	return p.Spawn(beh, all...)
+}
 
 // Target is one process to stop. A negative Timeout kills it at once with
 // proc.ErrKill; math.MaxInt64 waits for as long as it takes.
