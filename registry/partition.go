@@ -25,22 +25,30 @@ type slot struct {
 // dupKey holds the entries of one duplicate key. Entries are unordered:
 // removal moves the last entry into the hole, and idx keeps, for every
 // process, the positions of its entries so that removing them costs their
-// number, not the number of entries of the key.
+// number, not the number of entries of the key. Entries carry their key so
+// that reading them all is one copy.
 type dupKey struct {
-	slots []slot
-	idx   map[proc.PID][]int
+	entries []Entry
+	idx     map[proc.PID][]int
 }
 
-func (d *dupKey) add(pid proc.PID, value any) {
-	d.idx[pid] = append(d.idx[pid], len(d.slots))
-	d.slots = append(d.slots, slot{pid, value})
+func (d *dupKey) add(key any, pid proc.PID, value any) {
+	d.idx[pid] = append(d.idx[pid], len(d.entries))
+	d.entries = append(d.entries, Entry{key, pid, value})
 }
 
 // remove deletes the entries of pid whose value satisfies match (all of
 // them when match is nil) and appends them to out.
 func (d *dupKey) remove(pid proc.PID, match func(any) bool, out []slot) []slot {
 	pos := d.idx[pid]
-	if len(pos) == 0 {
+	switch len(pos) {
+	case 0:
+		return out
+	case 1: // the common case, without the bookkeeping below
+		if e := d.entries[pos[0]]; match == nil || match(e.Value) {
+			out = append(out, slot{e.PID, e.Value})
+			d.removeAt(pos[0])
+		}
 		return out
 	}
 	var del []int
@@ -48,7 +56,7 @@ func (d *dupKey) remove(pid proc.PID, match func(any) bool, out []slot) []slot {
 		del = slices.Clone(pos)
 	} else {
 		for _, i := range pos {
-			if match(d.slots[i].value) {
+			if match(d.entries[i].Value) {
 				del = append(del, i)
 			}
 		}
@@ -58,28 +66,29 @@ func (d *dupKey) remove(pid proc.PID, match func(any) bool, out []slot) []slot {
 	// valid.
 	slices.Sort(del)
 	for j := len(del) - 1; j >= 0; j-- {
-		out = append(out, d.slots[del[j]])
+		e := d.entries[del[j]]
+		out = append(out, slot{e.PID, e.Value})
 		d.removeAt(del[j])
 	}
 	return out
 }
 
 func (d *dupKey) removeAt(i int) {
-	pid := d.slots[i].pid
+	pid := d.entries[i].PID
 	if pos := deleteInt(d.idx[pid], i); len(pos) == 0 {
 		delete(d.idx, pid)
 	} else {
 		d.idx[pid] = pos
 	}
-	last := len(d.slots) - 1
+	last := len(d.entries) - 1
 	if i != last {
-		moved := d.slots[last]
-		d.slots[i] = moved
-		pos := d.idx[moved.pid]
+		moved := d.entries[last]
+		d.entries[i] = moved
+		pos := d.idx[moved.PID]
 		pos[slices.Index(pos, last)] = i
 	}
-	d.slots[last] = slot{}
-	d.slots = d.slots[:last]
+	d.entries[last] = Entry{}
+	d.entries = d.entries[:last]
 }
 
 // deleteInt removes the first v from s, in place.
@@ -127,7 +136,7 @@ func (p *partition) insertLocked(kind Kind, key any, pid proc.PID, value any) er
 			d = &dupKey{idx: make(map[proc.PID][]int, 1)}
 			p.mu.dup[key] = d
 		}
-		d.add(pid, value)
+		d.add(key, pid, value)
 	}
 	p.mu.count++
 	return nil
@@ -151,7 +160,7 @@ func (p *partition) removeLocked(kind Kind, key any, pid proc.PID, match func(an
 			return out
 		}
 		out = d.remove(pid, match, out)
-		if len(d.slots) == 0 {
+		if len(d.entries) == 0 {
 			delete(p.mu.dup, key)
 		}
 	}
@@ -169,9 +178,12 @@ func (p *partition) appendLocked(kind Kind, key any, match func(any) bool, out [
 		return out
 	}
 	if d := p.mu.dup[key]; d != nil {
-		for _, s := range d.slots {
-			if match == nil || match(s.value) {
-				out = append(out, Entry{key, s.pid, s.value})
+		if match == nil {
+			return append(out, d.entries...)
+		}
+		for _, e := range d.entries {
+			if match(e.Value) {
+				out = append(out, e)
 			}
 		}
 	}

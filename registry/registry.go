@@ -168,8 +168,9 @@ func (r *Registry) unregister(pid proc.PID, key any, match func(any) bool) int {
 		ps.mu.Unlock()
 		return 0
 	}
+	var buf [4]slot
 	p.mu.Lock()
-	removed := p.removeLocked(r.kind, key, pid, match, nil)
+	removed := p.removeLocked(r.kind, key, pid, match, buf[:0])
 	r.queueRemovedLocked(key, removed, nil)
 	p.mu.Unlock()
 	n := len(removed)
@@ -222,10 +223,10 @@ func (r *Registry) CountMatch(key any, match func(value any) bool) int {
 		}
 	} else if d := p.mu.dup[key]; d != nil {
 		if match == nil {
-			n = len(d.slots)
+			n = len(d.entries)
 		} else {
-			for _, s := range d.slots {
-				if match(s.value) {
+			for _, e := range d.entries {
+				if match(e.Value) {
 					n++
 				}
 			}
@@ -296,7 +297,7 @@ func (r *Registry) Values(key any, pid proc.PID) []any {
 	}
 	if d := p.mu.dup[key]; d != nil {
 		for _, i := range d.idx[pid] {
-			out = append(out, d.slots[i].value)
+			out = append(out, d.entries[i].Value)
 		}
 	}
 	return out
@@ -354,10 +355,10 @@ func (r *Registry) Select(match func(key any, pid proc.PID, value any) bool) []E
 				out = append(out, Entry{k, s.pid, s.value})
 			}
 		}
-		for k, d := range p.mu.dup {
-			for _, s := range d.slots {
-				if match(k, s.pid, s.value) {
-					out = append(out, Entry{k, s.pid, s.value})
+		for _, d := range p.mu.dup {
+			for _, e := range d.entries {
+				if match(e.Key, e.PID, e.Value) {
+					out = append(out, e)
 				}
 			}
 		}
