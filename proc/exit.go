@@ -54,15 +54,20 @@ func (p *Process) exit(reason error) {
 	for slot, gen := range deferred {
 		slot.reply(gen, nil, &ExitError{PID: p.pid, Reason: reason})
 	}
+	remote := p.rt.remote.get()
 	for ref, target := range monitors {
 		if t := p.rt.table.get(target); t != nil {
 			t.removeWatcher(ref)
+		} else if remote != nil && p.rt.isRemote(target) {
+			remote.Demonitor(p.pid, target, ref)
 		}
 	}
 	for pid := range links {
 		if t := p.rt.table.get(pid); t != nil {
 			t.removeLink(p.pid)
 			t.exitSignal(p.pid, reason, true)
+		} else if remote != nil && p.rt.isRemote(pid) {
+			_ = remote.Exit(p.pid, pid, reason, true)
 		}
 	}
 	for ref, w := range watchers {
@@ -100,6 +105,12 @@ func (p *Process) exitSignal(from PID, reason error, viaLink bool) {
 func (rt *Runtime) notifyDown(w watcher, ref Ref, pid PID, reason error) {
 	if w.fn != nil {
 		w.fn(pid, reason)
+		return
+	}
+	if rt.isRemote(w.pid) {
+		if r := rt.remote.get(); r != nil {
+			r.Down(w.pid, ref, pid, reason)
+		}
 		return
 	}
 	if t := rt.table.get(w.pid); t != nil {

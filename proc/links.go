@@ -65,7 +65,7 @@ func (p *Process) Link(pid PID) error {
 	}
 	t := p.rt.table.get(pid)
 	if t == nil {
-		return p.rt.notLocal(pid)
+		return p.linkRemote(pid)
 	}
 	if !t.addLink(p.pid) {
 		return fmt.Errorf("%w: %v", ErrNotAlive, pid)
@@ -78,11 +78,29 @@ func (p *Process) Link(pid PID) error {
 	return nil
 }
 
+// linkRemote links p to a process of another node.
+func (p *Process) linkRemote(pid PID) error {
+	r, err := p.rt.route(pid)
+	if err != nil {
+		return err
+	}
+	if !p.addLink(pid) {
+		return fmt.Errorf("%w: %v", ErrNotAlive, p.pid)
+	}
+	if err := r.Link(p.pid, pid); err != nil {
+		p.removeLink(pid)
+		return err
+	}
+	return nil
+}
+
 // Unlink removes the link between p and pid, if any.
 func (p *Process) Unlink(pid PID) {
 	p.removeLink(pid)
 	if t := p.rt.table.get(pid); t != nil {
 		t.removeLink(p.pid)
+	} else if r, err := p.rt.route(pid); err == nil {
+		r.Unlink(p.pid, pid)
 	}
 }
 
@@ -106,11 +124,31 @@ func (p *Process) Links() []PID {
 func (p *Process) Monitor(pid PID) Ref {
 	t := p.rt.table.get(pid)
 	if t == nil {
-		ref := p.rt.MakeRef()
-		p.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: pid, Reason: p.rt.noProcReason(pid)}})
-		return ref
+		return p.monitorRemote(pid)
 	}
 	return p.rt.monitor(p, t)
+}
+
+// monitorRemote monitors a process that is not local: through the Remote
+// when it is on another node, else with an immediate DOWN.
+func (p *Process) monitorRemote(pid PID) Ref {
+	ref := p.rt.MakeRef()
+	r, err := p.rt.route(pid)
+	if err == nil {
+		p.metaMu.Lock()
+		m := p.metaLocked()
+		if m.monitors == nil {
+			m.monitors = make(map[Ref]PID, 1)
+		}
+		m.monitors[ref] = pid
+		p.metaMu.Unlock()
+		if err = r.Monitor(p.pid, pid, ref); err == nil {
+			return ref
+		}
+		p.removeMonitor(ref)
+	}
+	p.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: pid, Reason: p.rt.noProcReason(pid)}})
+	return ref
 }
 
 // monitor makes watcher monitor target.
@@ -146,6 +184,8 @@ func (p *Process) Demonitor(ref Ref) bool {
 	}
 	if t := p.rt.table.get(target); t != nil {
 		t.removeWatcher(ref)
+	} else if r, err := p.rt.route(target); err == nil {
+		r.Demonitor(p.pid, target, ref)
 	}
 	return true
 }
@@ -166,7 +206,11 @@ func (rt *Runtime) Exit(pid PID, reason error) error {
 func (rt *Runtime) exitFrom(from, to PID, reason error) error {
 	t := rt.table.get(to)
 	if t == nil {
-		return rt.notLocal(to)
+		r, err := rt.route(to)
+		if err != nil {
+			return err
+		}
+		return r.Exit(from, to, reason, false)
 	}
 	t.exitSignal(from, reason, false)
 	return nil

@@ -156,6 +156,11 @@ func (rt *Runtime) resolve(d Dest) (PID, error) {
 			return pid, nil
 		}
 		return PID{}, fmt.Errorf("%w: %v", ErrNotRegistered, d)
+	case NodeName:
+		if d.Node == rt.name {
+			return rt.resolve(Name(d.Name))
+		}
+		return PID{}, fmt.Errorf("proc: %v is on another node", d)
 	case nil:
 		return PID{}, fmt.Errorf("proc: nil destination")
 	default:

@@ -72,6 +72,7 @@ type Runtime struct {
 	closing atomic.Bool
 	closed  chan struct{}
 	sweep   sweeper
+	remote  remoteHolder
 }
 
 // New starts a runtime.

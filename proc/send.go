@@ -27,26 +27,44 @@ var (
 // fails with ErrNotAlive for a process that does not exist and with
 // ErrMailboxFull for a full bounded mailbox; a message is never dropped
 // silently.
-func (rt *Runtime) Send(to PID, msg any) error {
-	return rt.push(to, envelope{kind: kindInfo, msg: msg})
-}
+func (rt *Runtime) Send(to PID, msg any) error { return rt.sendFrom(PID{}, to, msg, false) }
 
 // SendTo is Send to a PID, a registered Name or a Via name.
-func (rt *Runtime) SendTo(to Dest, msg any) error {
-	pid, err := rt.resolve(to)
-	if err != nil {
-		return err
-	}
-	return rt.push(pid, envelope{kind: kindInfo, msg: msg})
-}
+func (rt *Runtime) SendTo(to Dest, msg any) error { return rt.sendDest(PID{}, to, msg, false) }
 
 // Cast delivers msg to be handled by HandleCast.
-func (rt *Runtime) Cast(to Dest, msg any) error {
+func (rt *Runtime) Cast(to Dest, msg any) error { return rt.sendDest(PID{}, to, msg, true) }
+
+// sendDest sends to any destination: local or remote PIDs and names.
+func (rt *Runtime) sendDest(from PID, to Dest, msg any, cast bool) error {
+	if n, ok := to.(NodeName); ok && n.Node != rt.name {
+		r := rt.remote.get()
+		if r == nil {
+			return fmt.Errorf("%w: %s", ErrNoRoute, n.Node)
+		}
+		return r.SendName(from, n.Node, n.Name, msg, cast)
+	}
 	pid, err := rt.resolve(to)
 	if err != nil {
 		return err
 	}
-	return rt.push(pid, envelope{kind: kindCast, msg: msg})
+	return rt.sendFrom(from, pid, msg, cast)
+}
+
+// sendFrom sends to a PID, local or remote.
+func (rt *Runtime) sendFrom(from, to PID, msg any, cast bool) error {
+	if t := rt.table.get(to); t != nil {
+		kind := kindInfo
+		if cast {
+			kind = kindCast
+		}
+		return t.push(envelope{kind: kind, msg: msg})
+	}
+	r, err := rt.route(to)
+	if err != nil {
+		return err
+	}
+	return r.Send(from, to, msg, cast)
 }
 
 // Send delivers msg to pid; see Runtime.Send.
@@ -56,7 +74,7 @@ func (p *Process) Send(to PID, msg any) error {
 	t := p.peer.Load()
 	if t == nil || t.pid != to {
 		if t = p.rt.table.get(to); t == nil {
-			return p.rt.notLocal(to)
+			return p.rt.sendFrom(p.pid, to, msg, false)
 		}
 		p.peer.Store(t)
 	}
@@ -64,10 +82,10 @@ func (p *Process) Send(to PID, msg any) error {
 }
 
 // SendTo delivers msg to a PID or a name; see Runtime.SendTo.
-func (p *Process) SendTo(to Dest, msg any) error { return p.rt.SendTo(to, msg) }
+func (p *Process) SendTo(to Dest, msg any) error { return p.rt.sendDest(p.pid, to, msg, false) }
 
 // Cast delivers msg to be handled by HandleCast; see Runtime.Cast.
-func (p *Process) Cast(to Dest, msg any) error { return p.rt.Cast(to, msg) }
+func (p *Process) Cast(to Dest, msg any) error { return p.rt.sendDest(p.pid, to, msg, true) }
 
 func (rt *Runtime) push(to PID, e envelope) error {
 	t := rt.table.get(to)
@@ -122,6 +140,7 @@ func (f From) Reply(v any, err error) {
 type replySlot struct {
 	gen        atomic.Uint64
 	ch         chan callResult
+	remote     func(any, error) // set for calls from other nodes, used instead of ch
 	deferredBy atomic.Pointer[Process] // the server holding the call, if it deferred the answer
 }
 
@@ -135,6 +154,10 @@ var slotPool = sync.Pool{New: func() any { return &replySlot{ch: make(chan callR
 // reply delivers the answer of the call of generation gen.
 func (s *replySlot) reply(gen uint64, v any, err error) {
 	if s.gen.CompareAndSwap(gen, gen+1) {
+		if s.remote != nil {
+			s.remote(v, err)
+			return
+		}
 		s.ch <- callResult{v, err}
 	}
 }
@@ -172,11 +195,22 @@ func (rt *Runtime) Call(ctx context.Context, to PID, req any) (any, error) {
 
 // CallTo is Call to a PID, a registered Name or a Via name.
 func (rt *Runtime) CallTo(ctx context.Context, to Dest, req any) (any, error) {
+	return rt.callDest(ctx, PID{}, to, req)
+}
+
+func (rt *Runtime) callDest(ctx context.Context, from PID, to Dest, req any) (any, error) {
+	if n, ok := to.(NodeName); ok && n.Node != rt.name {
+		r := rt.remote.get()
+		if r == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNoRoute, n.Node)
+		}
+		return r.CallName(ctx, from, n.Node, n.Name, req)
+	}
 	pid, err := rt.resolve(to)
 	if err != nil {
 		return nil, err
 	}
-	return rt.call(ctx, PID{}, pid, req)
+	return rt.call(ctx, from, pid, req)
 }
 
 // Call calls pid from p; see Runtime.Call. A process cannot call itself.
@@ -186,11 +220,7 @@ func (p *Process) Call(ctx context.Context, to PID, req any) (any, error) {
 
 // CallTo calls a PID or a name from p; see Runtime.CallTo.
 func (p *Process) CallTo(ctx context.Context, to Dest, req any) (any, error) {
-	pid, err := p.rt.resolve(to)
-	if err != nil {
-		return nil, err
-	}
-	return p.rt.call(ctx, p.pid, pid, req)
+	return p.rt.callDest(ctx, p.pid, to, req)
 }
 
 func (rt *Runtime) call(ctx context.Context, caller, to PID, req any) (any, error) {
@@ -199,10 +229,14 @@ func (rt *Runtime) call(ctx context.Context, caller, to PID, req any) (any, erro
 	}
 	t := rt.table.get(to)
 	if t == nil {
-		if rt.IsLocal(to) || to.Node == rt.name {
+		if !rt.isRemote(to) {
 			return nil, &ExitError{PID: to, Reason: ErrNoProc}
 		}
-		return nil, rt.notLocal(to)
+		r, err := rt.route(to)
+		if err != nil {
+			return nil, err
+		}
+		return r.Call(ctx, caller, to, req)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
