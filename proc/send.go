@@ -140,7 +140,7 @@ func (f From) Reply(v any, err error) {
 type replySlot struct {
 	gen        atomic.Uint64
 	ch         chan callResult
-	remote     func(any, error) // set for calls from other nodes, used instead of ch
+	remote     func(any, error)        // set for calls from other nodes, used instead of ch
 	deferredBy atomic.Pointer[Process] // the server holding the call, if it deferred the answer
 }
 
