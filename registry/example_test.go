@@ -41,13 +41,17 @@ func Example() {
 	fmt.Println(errors.As(err, &taken), taken.PID == pid)
 
 	// ...and freed when it exits.
-	_ = rt.Exit(pid, proc.ErrKill)
-	_, ok := names.WhereIs("greeter")
-	fmt.Println(ok)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	_ = rt.Stop(ctx2, pid, proc.ErrShutdown)
+	for names.CountMatch("greeter", nil) > 0 {
+		time.Sleep(time.Millisecond) // the registry hears of exits just after them
+	}
+	fmt.Println(names.Register(other, "greeter", nil))
 	// Output:
 	// hello, world <nil>
 	// true true
-	// false
+	// <nil>
 }
 
 // A duplicate registry groups processes under a topic; Dispatch broadcasts
@@ -93,6 +97,7 @@ func ExampleConfig_listeners() {
 	defer rt.Close(context.Background())
 
 	var events []string
+	gone := make(chan struct{})
 	reg, _ := registry.New(rt, registry.Config{Callbacks: []func(registry.Event){
 		func(ev registry.Event) {
 			switch ev := ev.(type) {
@@ -100,6 +105,9 @@ func ExampleConfig_listeners() {
 				events = append(events, fmt.Sprintf("registered %v = %v", ev.Key, ev.Value))
 			case registry.Unregistered:
 				events = append(events, fmt.Sprintf("unregistered %v (reason %v)", ev.Key, ev.Reason))
+				if ev.Reason != nil {
+					close(gone) // removed by the exit
+				}
 			}
 		},
 	}})
@@ -108,7 +116,8 @@ func ExampleConfig_listeners() {
 	_ = reg.Register(pid, "a", 1)
 	_ = reg.Register(pid, "b", 2)
 	reg.Unregister(pid, "a")
-	_ = rt.Exit(pid, proc.ErrKill) // the exit runs the cleanup before Exit returns
+	_ = rt.Exit(pid, proc.ErrKill)
+	<-gone
 	for _, e := range events {
 		fmt.Println(e)
 	}

@@ -147,10 +147,12 @@ func TestListenersOrderUnderConcurrency(t *testing.T) {
 	for _, pid := range pids {
 		_ = rt.Exit(pid, proc.ErrKill)
 	}
-	wg.Wait()
-	if n := r.Count(); n != 0 {
-		t.Fatalf("%d entries left after every process exited", n)
-	}
+	eventually(t, func() error {
+		if n := r.Count(); n != 0 {
+			return fmt.Errorf("%d entries left after every process exited", n)
+		}
+		return nil
+	})
 	events := log.snapshot()
 	for i, ev := range events {
 		if got := in.recv(t); !reflect.DeepEqual(got, ev) {

@@ -152,11 +152,10 @@ func runModel(t *rapid.T, rt *proc.Runtime, kind Kind) {
 		},
 		"kill": func(t *rapid.T) {
 			pid := drawPID(t)
-			// ErrKill runs the exit, and the registry's cleanup, before
-			// Exit returns.
 			_ = rt.Exit(pid, proc.ErrKill)
 			m.alive[pid] = false
 			m.remove(pid, false, nil, nil)
+			waitExited(t, rt, r, pid)
 		},
 		"stop": func(t *rapid.T) {
 			pid := drawPID(t)
@@ -168,12 +167,7 @@ func runModel(t *rapid.T, rt *proc.Runtime, kind Kind) {
 			}
 			m.alive[pid] = false
 			m.remove(pid, false, nil, nil)
-			eventually(t, func() error {
-				if rt.Alive(pid) || len(r.Keys(pid)) > 0 {
-					return errors.New("process or its keys still there")
-				}
-				return nil
-			})
+			waitExited(t, rt, r, pid)
 		},
 		"select": func(t *rapid.T) {
 			v := drawValue(t)
@@ -185,6 +179,16 @@ func runModel(t *rapid.T, rt *proc.Runtime, kind Kind) {
 			}
 		},
 		"": func(t *rapid.T) { checkModel(t, r, m, pids) },
+	})
+}
+
+// waitExited waits until pid has exited and the registry has handled it.
+func waitExited(t *rapid.T, rt *proc.Runtime, r *Registry, pid proc.PID) {
+	eventually(t, func() error {
+		if rt.Alive(pid) || len(r.Keys(pid)) > 0 {
+			return errors.New("process or its keys still there")
+		}
+		return nil
 	})
 }
 
