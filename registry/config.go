@@ -50,7 +50,7 @@ type Config struct {
 	// by an exit, possibly the exiting process's goroutine). They must not
 	// block, call the registry's write methods or send exit signals
 	// (an exit they cause would remove entries, and so deliver events, on
-	// their own goroutine).
+	// their own goroutine). A callback that panics is logged and skipped.
 	Callbacks []func(Event)
 }
 

@@ -84,7 +84,7 @@ func (e *events) deliver(rt *proc.Runtime) {
 		}
 		for _, ev := range q {
 			for _, cb := range e.callbacks {
-				cb(ev)
+				callback(rt, cb, ev)
 			}
 			for _, l := range e.listeners {
 				if err := rt.Send(l, ev); err != nil {
@@ -98,4 +98,16 @@ func (e *events) deliver(rt *proc.Runtime) {
 			}
 		}
 	}
+}
+
+// callback calls cb, turning a panic into a logged error: a callback runs
+// on the goroutine of a change, which may be an exiting process's, and must
+// not take it down.
+func callback(rt *proc.Runtime, cb func(Event), ev Event) {
+	defer func() {
+		if v := recover(); v != nil {
+			rt.Logger().Error("registry: event callback panicked", slog.Any("panic", v))
+		}
+	}()
+	cb(ev)
 }

@@ -215,3 +215,30 @@ func TestCallbackReads(t *testing.T) {
 		t.Fatalf("callback read %v", seen)
 	}
 }
+
+// A panicking callback neither breaks the registry nor keeps the events
+// from the other callbacks.
+func TestPanickingCallback(t *testing.T) {
+	rt := newRuntime(t)
+	var log eventLog
+	r := newRegistry(t, rt, Config{Callbacks: []func(Event){
+		func(Event) { panic("callback bug") },
+		log.add,
+	}})
+	pid := spawn(t, rt)
+	if err := r.Register(pid, "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Exit(pid, proc.ErrKill); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, r, pid)
+	if evs := log.snapshot(); len(evs) != 2 {
+		t.Fatalf("events after a panicking callback: %v", evs)
+	}
+	// The registry is still usable.
+	other := spawn(t, rt)
+	if err := r.Register(other, "k", nil); err != nil {
+		t.Fatal(err)
+	}
+}
