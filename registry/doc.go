@@ -64,21 +64,22 @@
 // A Registry is safe for concurrent use by any number of goroutines and
 // processes, and owns no goroutine, so it needs no Close. Keys are spread
 // over Config.Partitions partitions, each with its own read-write lock:
-// reads (Lookup, Match, CountMatch, WhereIs, Values, Dispatch) take one
-// partition's read lock, Count and Select take each partition's read lock
-// in turn, and writes of one key lock only that key's partition for
-// writing. Changes to the entries of one process are serialized on a lock
-// of that process's own, which is what makes cleanup on exit exact.
+// reads of a key (Lookup, Match, CountMatch, WhereIs, Values, Dispatch)
+// take its partition's read lock; Count, Select and CountSelect take each
+// partition's read lock in turn; writes of a key lock only its partition
+// for writing. Changes to the entries of one process are serialized on a
+// lock of that process's own, which is what makes cleanup on exit exact;
+// Keys reads under that lock.
 //
 // Every read sees each key in a state that some moment of its history had:
-// a write is atomic for the key it changes. Select and Count visit
-// partitions one after the other, so under concurrent writes they need not
-// reflect one single moment of the whole registry.
+// a write is atomic for the key it changes. Count, Select and CountSelect
+// visit partitions one after the other, so under concurrent writes they
+// need not reflect one single moment of the whole registry.
 //
-// Predicates given to Match, CountMatch, Select and UnregisterMatch, and the
-// function given to UpdateValue, run with a partition lock held: they must
-// be quick and must not call the registry. The function given to Dispatch
-// runs with no lock held.
+// Predicates given to Match, CountMatch, Select, CountSelect and
+// UnregisterMatch, and the function given to UpdateValue, run with a
+// partition lock held: they must be quick and must not call the registry.
+// The function given to Dispatch runs with no lock held.
 //
 // # Events
 //

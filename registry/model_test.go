@@ -177,6 +177,9 @@ func runModel(t *rapid.T, rt *proc.Runtime, kind Kind) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("Select = %v, want %v", got, want)
 			}
+			if n := r.CountSelect(func(_ any, p proc.PID, x any) bool { return p == pid || x == v }); n != len(want) {
+				t.Fatalf("CountSelect = %d, want %d", n, len(want))
+			}
 		},
 		"": func(t *rapid.T) { checkModel(t, r, m, pids) },
 	})

@@ -367,6 +367,30 @@ func (r *Registry) Select(match func(key any, pid proc.PID, value any) bool) []E
 	return out
 }
 
+// CountSelect returns the number of entries for which match returns true,
+// like Elixir's Registry.count_select; it visits partitions as Select does.
+func (r *Registry) CountSelect(match func(key any, pid proc.PID, value any) bool) int {
+	n := 0
+	for i := range r.parts {
+		p := &r.parts[i]
+		p.mu.RLock()
+		for k, s := range p.mu.unique {
+			if match(k, s.pid, s.value) {
+				n++
+			}
+		}
+		for _, d := range p.mu.dup {
+			for _, e := range d.entries {
+				if match(e.Key, e.PID, e.Value) {
+					n++
+				}
+			}
+		}
+		p.mu.RUnlock()
+	}
+	return n
+}
+
 // entryBufs recycles the slices Dispatch hands to its callback.
 var entryBufs = sync.Pool{New: func() any { return new([]Entry) }}
 

@@ -336,6 +336,9 @@ func TestSelectAndCount(t *testing.T) {
 			if got := r.Select(func(any, proc.PID, any) bool { return false }); len(got) != 0 {
 				t.Fatalf("Select(none) = %v", got)
 			}
+			if n := r.CountSelect(func(_ any, pid proc.PID, _ any) bool { return pid == a }); n != 5 {
+				t.Fatalf("CountSelect(a) = %d", n)
+			}
 		})
 	}
 }
