@@ -38,6 +38,7 @@ type AlreadyRegisteredError struct {
 	PID proc.PID // the holder; the registering process itself if it holds the key already
 }
 
+// Error names the key and its holder.
 func (e *AlreadyRegisteredError) Error() string {
 	return fmt.Sprintf("registry: key %v already registered by %v", e.Key, e.PID)
 }
