@@ -19,11 +19,20 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// tb is the part of testing.TB and *rapid.T the helpers use.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
+}
+
 var errBoom = errors.New("boom")
 
 // newRuntime starts a runtime closed at the end of the test. A nil clk
 // means the real clock.
-func newRuntime(t testing.TB, clk clock.Clock) *proc.Runtime {
+func newRuntime(t tb, clk clock.Clock) *proc.Runtime {
 	t.Helper()
 	rt, err := proc.New(proc.Config{Node: "test@localhost", Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -135,14 +144,14 @@ func restart(r Restart) func(*ChildSpec, *worker) {
 	return func(cs *ChildSpec, _ *worker) { cs.Restart = r }
 }
 
-func ctxT(t testing.TB) context.Context {
+func ctxT(t tb) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // pids returns the PIDs of the supervisor's children by ID.
-func pids(t testing.TB, rt *proc.Runtime, sup proc.PID) map[string]proc.PID {
+func pids(t tb, rt *proc.Runtime, sup proc.PID) map[string]proc.PID {
 	t.Helper()
 	kids, err := WhichChildren(ctxT(t), rt, sup)
 	if err != nil {
@@ -156,7 +165,7 @@ func pids(t testing.TB, rt *proc.Runtime, sup proc.PID) map[string]proc.PID {
 }
 
 // statuses renders the children as "id:status" in order.
-func statuses(t testing.TB, rt *proc.Runtime, sup proc.PID) string {
+func statuses(t tb, rt *proc.Runtime, sup proc.PID) string {
 	t.Helper()
 	kids, err := WhichChildren(ctxT(t), rt, sup)
 	if err != nil {
@@ -170,7 +179,7 @@ func statuses(t testing.TB, rt *proc.Runtime, sup proc.PID) string {
 }
 
 // watchExit returns a function that waits for pid's exit reason.
-func watchExit(t testing.TB, rt *proc.Runtime, pid proc.PID) func() error {
+func watchExit(t tb, rt *proc.Runtime, pid proc.PID) func() error {
 	t.Helper()
 	ch := make(chan error, 1)
 	rt.Watch(pid, func(_ proc.PID, reason error) { ch <- reason })
@@ -187,7 +196,7 @@ func watchExit(t testing.TB, rt *proc.Runtime, pid proc.PID) func() error {
 }
 
 // waitEvents polls until the recorder holds n events and returns them.
-func waitEvents(t testing.TB, rec *recorder, n int) []string {
+func waitEvents(t tb, rec *recorder, n int) []string {
 	t.Helper()
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if got := rec.len(); got < n {
@@ -198,7 +207,7 @@ func waitEvents(t testing.TB, rec *recorder, n int) []string {
 	return rec.take()
 }
 
-func eq(t testing.TB, what string, got, want []string) {
+func eq(t tb, what string, got, want []string) {
 	t.Helper()
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s:\n got  %v\n want %v", what, got, want)
