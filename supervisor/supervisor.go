@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -114,6 +115,11 @@ func (s *sup) restart(tok uint64) {
 	batch := s.c.due(tok)
 	for _, k := range batch {
 		pid, err := spawnChild(s.p, k.spec)
+		if errors.Is(err, proc.ErrRuntimeClosed) {
+			// The runtime is closing and stops every process anyway.
+			s.p.Stop(proc.ErrShutdown)
+			return
+		}
 		if err != nil {
 			s.p.Logger().Error("supervisor: restart failed", slog.String("supervisor", s.p.Self().String()),
 				slog.String("child", k.spec.ID), slog.Any("err", err))

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -452,4 +453,53 @@ func TestAppCloseKillsOnTimeout(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestSupervisorKilledWhileStoppingChild(t *testing.T) {
+	rt := newRuntime(t, nil)
+	rec := &recorder{}
+	sup, err := Start(rt, Spec{Children: []ChildSpec{
+		wspec("a", rec), wspec("stuck", rec, func(cs *ChildSpec, w *worker) { w.stuck = true; cs.Shutdown = Infinity })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := pids(t, rt, sup)
+	stuckDone := watchExit(t, rt, kids["stuck"])
+	aDone := watchExit(t, rt, kids["a"])
+	go func() { _ = TerminateChild(context.Background(), rt, sup, "stuck") }()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if rec.len() < 3 { // start:a start:stuck stop:stuck
+			return testutil.Errorf("stuck child not stopping yet")
+		}
+		return nil
+	})
+	_ = rt.Exit(sup, proc.ErrKill)
+	if r := stuckDone(); !errors.Is(r, proc.ErrKilled) {
+		t.Fatalf("stuck child reason %v", r)
+	}
+	if r := aDone(); !errors.Is(r, proc.ErrKilled) {
+		t.Fatalf("sibling reason %v", r)
+	}
+}
+
+func TestRuntimeCloseWithTrees(t *testing.T) {
+	rt, err := proc.New(proc.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := Spec{Strategy: OneForAll, Children: []ChildSpec{wspec("x", nil), wspec("y", nil)}}
+	_, err = StartApp(rt, Spec{Children: []ChildSpec{
+		wspec("a", nil),
+		{ID: "inner", Type: Supervisor, Start: func() proc.Behavior { return New(inner) }},
+		wspec("b", nil, restart(Transient)),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.NumProcesses(); n != 0 {
+		t.Fatalf("%d processes left", n)
+	}
 }

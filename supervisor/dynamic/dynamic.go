@@ -193,6 +193,11 @@ func (d *dyn) schedule(k *child) {
 func (d *dyn) restart(k *child) {
 	delete(d.pending, k.seq)
 	pid, err := lifecycle.Spawn(d.p, k.spec.Start, k.spec.SpawnOptions)
+	if errors.Is(err, proc.ErrRuntimeClosed) {
+		// The runtime is closing and stops every process anyway.
+		d.p.Stop(proc.ErrShutdown)
+		return
+	}
 	if err == nil {
 		k.pid, k.restarting, k.since = pid, false, d.now()
 		d.running[pid] = k
