@@ -35,6 +35,11 @@
 // processes that are no longer children, such as the late exit message of a
 // child the supervisor stopped on purpose, are ignored.
 //
+// A restart whose start fails (the child's Init returns an error or panics)
+// counts as one more restart against the intensity and is tried again after
+// the messages already queued, or after the backoff delay: a child that
+// cannot start makes its supervisor give up quickly, as in OTP.
+//
 // Restarts may be delayed with a Backoff (not part of OTP): a child's n-th
 // consecutive restart waits Initial × Multiplier^n, at most Max, and a child
 // that stayed up for ResetAfter starts again from Initial. The delay never
@@ -77,4 +82,8 @@
 //	pid, err := supervisor.RestartChild(ctx, rt, app.PID(), "cache")
 //
 // app.Done() is closed if the root supervisor gives up; app.Err() tells why.
+//
+// Close the App before the runtime: proc.Runtime.Close stops every process
+// at once, children included, so it does not follow the tree's order (the
+// supervisors then stop quietly instead of restarting anything).
 package supervisor

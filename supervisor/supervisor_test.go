@@ -280,7 +280,7 @@ func TestParentExitStopsSupervisor(t *testing.T) {
 	rec := &recorder{}
 	supCh := make(chan proc.PID, 1)
 	parent, err := rt.Spawn(proc.HandlerFunc(func(p *proc.Process, msg any) {
-		switch msg.(type) {
+		switch msg := msg.(type) {
 		case string:
 			pid, err := p.Spawn(New(Spec{Children: []ChildSpec{wspec("a", rec), wspec("b", rec)}}), proc.WithLink())
 			if err != nil {
@@ -288,7 +288,7 @@ func TestParentExitStopsSupervisor(t *testing.T) {
 			}
 			supCh <- pid
 		case proc.PID:
-			_ = p.Exit(msg.(proc.PID), proc.ErrShutdown)
+			_ = p.Exit(msg, proc.ErrShutdown)
 		}
 	}))
 	if err != nil {

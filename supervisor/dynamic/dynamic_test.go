@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grovedev/grove/clock/clocktest"
 	"github.com/grovedev/grove/internal/testutil"
 	"github.com/grovedev/grove/proc"
 	"github.com/grovedev/grove/supervisor"
@@ -261,5 +262,109 @@ func TestInvalidSpec(t *testing.T) {
 	rt := newRuntime(t)
 	if _, err := Start(rt, Spec{MaxChildren: -1, Period: -time.Second}); !errors.Is(err, supervisor.ErrInvalidSpec) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	clk := clocktest.New(time.Unix(1_000_000, 0))
+	rt, err := proc.New(proc.Config{Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	ctx := ctxT(t)
+	sup, err := Start(rt, Spec{Backoff: supervisor.Backoff{Initial: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := StartChild(ctx, rt, sup, spec("a", nil, supervisor.Permanent))
+	_ = rt.Send(pid, errBoom)
+	status := func() (supervisor.ChildInfo, error) {
+		kids, err := WhichChildren(ctx, rt, sup)
+		if err != nil || len(kids) != 1 {
+			return supervisor.ChildInfo{}, testutil.Errorf("children %v %v", kids, err)
+		}
+		return kids[0], nil
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		k, err := status()
+		if err != nil || k.Status != supervisor.StatusRestarting || !k.PID.IsZero() {
+			return testutil.Errorf("child %+v %v, want restarting", k, err)
+		}
+		return nil
+	})
+	n, _ := CountChildren(ctx, rt, sup)
+	if n.Specs != 1 || n.Active != 0 {
+		t.Fatalf("counts %+v while restarting", n)
+	}
+	clk.Advance(time.Second)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		k, err := status()
+		if err != nil || k.Status != supervisor.StatusRunning || k.PID == pid || k.PID.IsZero() {
+			return testutil.Errorf("child %+v %v, want restarted", k, err)
+		}
+		return nil
+	})
+}
+
+func TestFailedRestartRetriesThenGivesUp(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := ctxT(t)
+	sup, err := Start(rt, Spec{Intensity: 3, Period: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	rt.Watch(sup, func(_ proc.PID, r error) { done <- r })
+	starts := 0
+	pid, err := StartChild(ctx, rt, sup, supervisor.ChildSpec{Start: func() proc.Behavior {
+		starts++ // only the supervisor's goroutine calls Start
+		if starts > 1 {
+			return &worker{initErr: errBoom}
+		}
+		return &worker{}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rt.Send(pid, errBoom)
+	select {
+	case r := <-done:
+		if !errors.Is(r, supervisor.ErrMaxRestarts) {
+			t.Fatalf("reason %v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("supervisor did not give up")
+	}
+}
+
+func TestUnderStaticSupervisor(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := ctxT(t)
+	st := &stopping{}
+	app, err := supervisor.StartApp(rt, supervisor.Spec{Children: []supervisor.ChildSpec{{
+		ID: "sessions", Type: supervisor.Supervisor, Start: func() proc.Behavior { return New(Spec{}) },
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids, _ := supervisor.WhichChildren(ctx, rt, app.PID())
+	for _, n := range []string{"s1", "s2"} {
+		if _, err := StartChild(ctx, rt, kids[0].PID, spec(n, st, supervisor.Temporary)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := rt.Inspect(ctx, kids[0].PID)
+	if in, ok := v.([]supervisor.ChildInfo); err != nil || !ok || len(in) != 2 {
+		t.Fatalf("inspect %v %v", v, err)
+	}
+	if err := app.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.names) != 2 {
+		t.Fatalf("stopped %v", st.names)
+	}
+	if n := rt.NumProcesses(); n != 0 {
+		t.Fatalf("%d processes left", n)
 	}
 }
