@@ -42,6 +42,7 @@ type StartError struct {
 	Err error
 }
 
+// Error tells which child failed to start and why.
 func (e *StartError) Error() string {
 	return fmt.Sprintf("supervisor: start child %q: %v", e.ID, e.Err)
 }

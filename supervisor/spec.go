@@ -26,6 +26,7 @@ const (
 	RestForOne
 )
 
+// String returns the OTP name of the strategy, such as "one_for_one".
 func (s Strategy) String() string {
 	switch s {
 	case OneForOne:
@@ -67,6 +68,7 @@ func (r Restart) ShouldRestart(reason error) bool {
 	return false
 }
 
+// String returns the OTP name of the restart type, such as "permanent".
 func (r Restart) String() string {
 	switch r {
 	case Permanent:
@@ -91,6 +93,7 @@ const (
 	Supervisor
 )
 
+// String returns "worker" or "supervisor".
 func (t ChildType) String() string {
 	switch t {
 	case Worker:

@@ -503,3 +503,25 @@ func TestRuntimeCloseWithTrees(t *testing.T) {
 		t.Fatalf("%d processes left", n)
 	}
 }
+
+func TestTree(t *testing.T) {
+	rt := newRuntime(t, nil)
+	inner := Spec{Children: []ChildSpec{wspec("x", nil), wspec("y", nil)}}
+	app, err := StartApp(rt, Spec{Children: []ChildSpec{
+		wspec("a", nil),
+		{ID: "inner", Type: Supervisor, Start: func() proc.Behavior { return New(inner) }},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Tree(ctxT(t), rt, app.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree) != 2 || tree[0].ID != "a" || tree[0].Children != nil || len(tree[1].Children) != 2 || tree[1].Children[1].ID != "y" {
+		t.Fatalf("tree %+v", tree)
+	}
+	if _, err := Tree(ctxT(t), rt, tree[0].PID); err == nil {
+		t.Fatal("Tree of a worker succeeded")
+	}
+}
