@@ -1,0 +1,109 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/grovedev/grove/codec"
+	"github.com/grovedev/grove/internal/frame"
+	"github.com/grovedev/grove/internal/handshake"
+	"github.com/grovedev/grove/transport"
+)
+
+// Config describes a node. Name and one of Cookie or TLS are required;
+// every other field has a default.
+type Config struct {
+	// Name is the node's name, "name@host". PIDs carry it.
+	Name string
+	// Listen is the address to accept connections on, "host:port"; empty
+	// means the node only dials out.
+	Listen string
+	// Advertise is the address other nodes should dial; default the
+	// address Listen bound.
+	Advertise string
+	// Cookie is the cluster's shared secret, proved with an HMAC challenge
+	// and never sent. Required unless TLS is set.
+	Cookie []byte
+	// TLS turns on TLS 1.3 with mutual certificates; each certificate must
+	// name its node (see the handshake package).
+	TLS *handshake.TLSConfig
+	// Transport opens connections; default real TCP.
+	Transport transport.Transport
+	// Codec encodes messages; default a registry with default limits.
+	// Register your message types in it on every node.
+	Codec *codec.Registry
+	// Frame holds the decode limits and batching of node links.
+	Frame frame.Config
+	// Heartbeat is how often an idle link sends a tick; a link that hears
+	// nothing for HeartbeatTimeout is declared dead. Defaults 250 ms and
+	// 1 s.
+	Heartbeat, HeartbeatTimeout time.Duration
+	// ConnectTimeout bounds one connection attempt, dial and handshake.
+	// Default 2 s.
+	ConnectTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the backoff between attempts to
+	// reach a node that was connected with Connect; each wait is jittered.
+	// Defaults 100 ms and 5 s.
+	ReconnectMin, ReconnectMax time.Duration
+	// Logger receives refusals and link failures. Default the runtime's.
+	Logger *slog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	if err := handshake.ValidName(c.Name); err != nil {
+		return fmt.Errorf("node: name: %w", err)
+	}
+	if len(c.Cookie) == 0 && c.TLS == nil {
+		return errors.New("node: a cookie or a TLS configuration is required")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Heartbeat", c.Heartbeat}, {"HeartbeatTimeout", c.HeartbeatTimeout}, {"ConnectTimeout", c.ConnectTimeout},
+		{"ReconnectMin", c.ReconnectMin}, {"ReconnectMax", c.ReconnectMax}} {
+		if d.v < 0 {
+			return fmt.Errorf("node: %s %v is negative", d.name, d.v)
+		}
+	}
+	if c.Heartbeat > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatTimeout <= c.Heartbeat {
+		return fmt.Errorf("node: HeartbeatTimeout %v must exceed Heartbeat %v", c.HeartbeatTimeout, c.Heartbeat)
+	}
+	return c.Frame.Validate()
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Transport == nil {
+		c.Transport = transport.NewTCP(transport.TCPConfig{})
+	}
+	if c.Codec == nil {
+		r, err := codec.NewRegistry(codec.Config{})
+		if err != nil {
+			return c, err
+		}
+		c.Codec = r
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 250 * time.Millisecond
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = 4 * c.Heartbeat
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 2 * time.Second
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = 100 * time.Millisecond
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = 5 * time.Second
+	}
+	c.Frame.TickInterval = c.Heartbeat
+	c.Frame.ReadTimeout = c.HeartbeatTimeout
+	if c.Frame.WriteTimeout == 0 {
+		c.Frame.WriteTimeout = c.HeartbeatTimeout
+	}
+	return c, nil
+}

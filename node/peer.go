@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/grovedev/grove/internal/frame"
+	"github.com/grovedev/grove/internal/handshake"
+	"github.com/grovedev/grove/proc"
+)
+
+// peer is the link to one connected node: one connection, a frame Writer
+// shared by every sender and a reader goroutine that dispatches what
+// arrives.
+type peer struct {
+	n        *Node
+	name     string
+	creation uint64
+	conn     net.Conn
+	w        *frame.Writer
+	r        *frame.Reader
+
+	closeOnce sync.Once
+	reason    error         // why the link ended; set before down closes
+	down      chan struct{} // closed once the link is torn down
+}
+
+func newPeer(n *Node, hp *handshake.Peer) *peer {
+	return &peer{
+		n:        n,
+		name:     hp.Name,
+		creation: hp.Creation,
+		conn:     hp.Conn,
+		w:        frame.NewWriter(hp.Conn, n.cfg.Frame),
+		r:        frame.NewReader(hp.Conn, n.cfg.Frame),
+		down:     make(chan struct{}),
+	}
+}
+
+// start runs the reader goroutine.
+func (p *peer) start() {
+	p.n.goFunc(p.readLoop)
+}
+
+// close ends the link with reason. Safe to call many times, from any
+// goroutine.
+func (p *peer) close(reason error) {
+	p.closeOnce.Do(func() {
+		p.reason = reason
+		p.w.Close()
+		p.conn.Close()
+	})
+}
+
+func (p *peer) readLoop() {
+	defer close(p.down)
+	var err error
+	for {
+		var m frame.Message
+		m, err = p.r.Next(p.n.ctx)
+		if err != nil {
+			break
+		}
+		if err = p.dispatch(m); err != nil {
+			p.n.stats.MalformedFrames.Add(1)
+			p.n.log.Warn("node link cut for a malformed message", slog.String("peer", p.name), slog.Any("err", err))
+			break
+		}
+	}
+	p.close(linkError(err))
+	p.n.peerDown(p, p.reason)
+}
+
+// linkError names why a link's reader stopped.
+func linkError(err error) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return errors.New("node: link closed")
+	case errors.Is(err, frame.ErrTimeout):
+		return errors.New("node: heartbeat timeout")
+	}
+	return err
+}
+
+// write queues one message on the link.
+func (p *peer) write(kind frame.Kind, flags frame.Flags, lane uint16, payload []byte) error {
+	err := p.w.Write(context.Background(), frame.Message{Kind: kind, Flags: flags, Lane: lane, Payload: payload})
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", proc.ErrNoConnection, p.name, err)
+	}
+	return nil
+}
+
+// checkTarget refuses a PID of an earlier incarnation of the peer.
+func (p *peer) checkTarget(pid proc.PID) error {
+	if pid.Creation != p.creation {
+		return fmt.Errorf("%w: %v", ErrStaleIncarnation, pid)
+	}
+	return nil
+}
