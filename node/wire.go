@@ -12,20 +12,20 @@ import (
 
 // Frame kinds of the node protocol, above the frame layer's own.
 const (
-	kindSend       = frame.FirstUserKind + iota // from, to, payload
-	kindSendName                                // from, name, payload
-	kindCall                                    // from, to, call id, payload
-	kindCallName                                // from, name, call id, payload
-	kindReply                                   // call id, status, payload
-	kindLink                                    // from, to
-	kindUnlink                                  // from, to
-	kindExit                                    // from, to, via link, payload (reason)
-	kindMonitor                                 // watcher, target, ref
-	kindDemonitor                               // watcher, target, ref
-	kindDown                                    // watcher, target, ref, payload (reason)
-	kindRPC                                     // call id, timeout, function name, payload
-	kindSpawn                                   // call id, spawnable name, payload
-	kindUndecodable                             // type description: a message the peer could not decode
+	kindSend        = frame.FirstUserKind + iota // from, to, payload
+	kindSendName                                 // from, name, payload
+	kindCall                                     // from, to, call id, payload
+	kindCallName                                 // from, name, call id, payload
+	kindReply                                    // call id, status, payload
+	kindLink                                     // from, to
+	kindUnlink                                   // from, to
+	kindExit                                     // from, to, via link, payload (reason)
+	kindMonitor                                  // watcher, target, ref
+	kindDemonitor                                // watcher, target, ref
+	kindDown                                     // watcher, target, ref, payload (reason)
+	kindRPC                                      // call id, timeout, function name, payload
+	kindSpawn                                    // call id, spawnable name, payload
+	kindUndecodable                              // type description: a message the peer could not decode
 )
 
 // Frame flags of the node protocol (the frame layer passes the high four
