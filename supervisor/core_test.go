@@ -328,209 +328,224 @@ func (m *model) exit(i int, abnormal bool, now time.Time) (stop, start []string,
 }
 
 // TestCoreAgainstModel drives the core with random exits, start failures
-// and API calls, and compares every decision with the naive model.
+// and API calls, and compares every decision with the naive model. The core
+// is cheap to run: each round is rapid's usual batch (-rapid.checks, 100 by
+// default) and the test runs coreRounds of them, each with its own seed.
 func TestCoreAgainstModel(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		period := time.Duration(rapid.IntRange(1, 10).Draw(t, "periodSec")) * time.Second
-		m := &model{
-			strategy: Strategy(rapid.IntRange(0, 2).Draw(t, "strategy")),
-			max:      rapid.IntRange(0, 5).Draw(t, "intensity"),
-			period:   period,
+	rounds := coreRounds
+	if testing.Short() {
+		rounds = 1
+	}
+	for range rounds {
+		rapid.Check(t, checkCoreAgainstModel)
+		if t.Failed() {
+			return
 		}
-		if rapid.Bool().Draw(t, "backoff") {
-			m.backoff = Backoff{Initial: time.Second, Max: 8 * time.Second, ResetAfter: 20 * time.Second}
-		}
-		intensity := m.max
-		if intensity == 0 {
-			intensity = NoRestarts
-		}
-		spec := Spec{Strategy: m.strategy, Intensity: intensity, Period: period, Backoff: m.backoff}
-		n := rapid.IntRange(1, 6).Draw(t, "children")
-		var initial []mkid
-		for i := range n {
-			r := Restart(rapid.IntRange(0, 2).Draw(t, "restart"))
-			id := fmt.Sprintf("c%d", i)
-			spec.Children = append(spec.Children, ChildSpec{ID: id, Restart: r})
-			initial = append(initial, mkid{id: id, restart: r, running: true, since: t0})
-		}
-		var (
-			c         *core
-			lastPID   uint64
-			now       time.Time
-			stale     []proc.PID
-			escalated bool
-		)
-		// reset starts the supervisor afresh, as its own supervisor would
-		// after it gave up.
-		reset := func() {
-			c, _ = testCore(spec)
-			for _, k := range c.kids {
-				lastPID++ // PIDs are never reused
-				k.pid.ID = lastPID
-			}
-			now, escalated = t0, false
-			m.kids, m.restarts = slices.Clone(initial), nil
-		}
-		reset()
-		newPID := func() proc.PID { lastPID++; return proc.PID{Node: "n", ID: lastPID} }
+	}
+}
 
-		// startBatch starts the children of tok, failing some starts at
-		// random, as the supervisor would; it follows the model.
-		startBatch := func(t *rapid.T, tok uint64, want []string) {
-			for tok != 0 {
-				batch := c.due(tok)
-				eq(t, "batch", ids(batch), want)
-				fail := -1
-				if len(batch) > 0 && rapid.IntRange(0, 4).Draw(t, "failStart") == 0 {
-					fail = rapid.IntRange(0, len(batch)-1).Draw(t, "failAt")
-				}
-				if fail < 0 {
-					for _, k := range batch {
-						c.started(k, newPID(), now)
-						mk := &m.kids[m.index(k.spec.ID)]
-						mk.running, mk.since = true, now
-					}
-					return
-				}
-				for _, k := range batch[:fail] {
+const coreRounds = 30
+
+func checkCoreAgainstModel(t *rapid.T) {
+	period := time.Duration(rapid.IntRange(1, 10).Draw(t, "periodSec")) * time.Second
+	m := &model{
+		strategy: Strategy(rapid.IntRange(0, 2).Draw(t, "strategy")),
+		max:      rapid.IntRange(0, 5).Draw(t, "intensity"),
+		period:   period,
+	}
+	if rapid.Bool().Draw(t, "backoff") {
+		m.backoff = Backoff{Initial: time.Second, Max: 8 * time.Second, ResetAfter: 20 * time.Second}
+	}
+	intensity := m.max
+	if intensity == 0 {
+		intensity = NoRestarts
+	}
+	spec := Spec{Strategy: m.strategy, Intensity: intensity, Period: period, Backoff: m.backoff}
+	n := rapid.IntRange(1, 6).Draw(t, "children")
+	var initial []mkid
+	for i := range n {
+		r := Restart(rapid.IntRange(0, 2).Draw(t, "restart"))
+		id := fmt.Sprintf("c%d", i)
+		spec.Children = append(spec.Children, ChildSpec{ID: id, Restart: r})
+		initial = append(initial, mkid{id: id, restart: r, running: true, since: t0})
+	}
+	var (
+		c         *core
+		lastPID   uint64
+		now       time.Time
+		stale     []proc.PID
+		escalated bool
+	)
+	// reset starts the supervisor afresh, as its own supervisor would
+	// after it gave up.
+	reset := func() {
+		c, _ = testCore(spec)
+		for _, k := range c.kids {
+			lastPID++ // PIDs are never reused
+			k.pid.ID = lastPID
+		}
+		now, escalated = t0, false
+		m.kids, m.restarts = slices.Clone(initial), nil
+	}
+	reset()
+	newPID := func() proc.PID { lastPID++; return proc.PID{Node: "n", ID: lastPID} }
+
+	// startBatch starts the children of tok, failing some starts at
+	// random, as the supervisor would; it follows the model.
+	startBatch := func(t *rapid.T, tok uint64, want []string) {
+		for tok != 0 {
+			batch := c.due(tok)
+			eq(t, "batch", ids(batch), want)
+			fail := -1
+			if len(batch) > 0 && rapid.IntRange(0, 4).Draw(t, "failStart") == 0 {
+				fail = rapid.IntRange(0, len(batch)-1).Draw(t, "failAt")
+			}
+			if fail < 0 {
+				for _, k := range batch {
 					c.started(k, newPID(), now)
+					mk := &m.kids[m.index(k.spec.ID)]
+					mk.running, mk.since = true, now
 				}
-				eff := c.startFailed(batch, batch[fail], now)
-				var wantStop []string
-				for j := fail - 1; j >= 0; j-- {
-					wantStop = append(wantStop, batch[j].spec.ID)
-				}
-				eq(t, "stop after failed start", stopIDs(eff.stop), wantStop)
-				for _, o := range eff.stop {
-					stale = append(stale, o.pid)
-				}
-				fk := &m.kids[m.index(batch[fail].spec.ID)]
-				if !m.countRestart(now) {
-					if !eff.escalate {
-						t.Fatalf("failed start did not escalate")
-					}
-					escalated = true
-					return
-				}
-				var wantDelay time.Duration
-				if m.backoff.Enabled() {
-					wantDelay = m.backoff.Delay(fk.attempts)
-					fk.attempts++
-				}
-				if eff.escalate || eff.delay != wantDelay {
-					t.Fatalf("failed start: effects %+v, want delay %v", eff, wantDelay)
-				}
-				tok = eff.tok
-				now = now.Add(eff.delay)
+				return
 			}
-		}
-
-		t.Repeat(map[string]func(*rapid.T){
-			"reset": func(*rapid.T) { reset() },
-			"exit": func(t *rapid.T) {
-				var running []int
-				for i, k := range m.kids {
-					if k.running {
-						running = append(running, i)
-					}
-				}
-				if len(running) == 0 {
-					t.Skip("nothing runs")
-				}
-				i := rapid.SampledFrom(running).Draw(t, "child")
-				reason := rapid.SampledFrom([]error{proc.ErrNormal, proc.ErrShutdown, proc.ShutdownError{Reason: errBoom}, errBoom, proc.ErrKilled, &proc.CrashError{Value: "x"}}).Draw(t, "reason")
-				now = now.Add(time.Duration(rapid.IntRange(0, 8).Draw(t, "elapsedHalfSec")) * 500 * time.Millisecond)
-				pid := c.kids[c.find(m.kids[i].id)].pid
-				eff, ok := c.exited(pid, reason, now)
-				if !ok {
-					t.Fatalf("exit of child %v ignored", pid)
-				}
-				abnormal := !proc.IsNormalExit(reason) && !errors.Is(reason, proc.ErrShutdown)
-				stop, start, delay, esc := m.exit(i, abnormal, now)
-				if esc {
-					if !eff.escalate {
-						t.Fatal("did not escalate")
-					}
-					escalated = true
-					return
-				}
-				if eff.escalate {
-					t.Fatal("escalated within the intensity")
-				}
-				eq(t, "stop", stopIDs(eff.stop), stop)
-				for _, o := range eff.stop {
-					stale = append(stale, o.pid)
-				}
-				stale = append(stale, pid)
-				if (eff.tok != 0) != (start != nil) || eff.delay != delay {
-					t.Fatalf("effects %+v, want start %v after %v", eff, start, delay)
-				}
-				now = now.Add(eff.delay)
-				startBatch(t, eff.tok, start)
-			},
-			"staleExit": func(t *rapid.T) {
-				if len(stale) == 0 {
-					t.Skip("no stale PID")
-				}
-				pid := rapid.SampledFrom(stale).Draw(t, "stale")
-				if _, ok := c.exited(pid, errBoom, now); ok {
-					t.Fatalf("stale exit of %v handled", pid)
-				}
-			},
-			"terminate": func(t *rapid.T) {
-				if len(m.kids) == 0 {
-					t.Skip("no child")
-				}
-				i := rapid.IntRange(0, len(m.kids)-1).Draw(t, "child")
-				k := m.kids[i]
-				o, err := c.terminate(k.id)
-				if err != nil || (o != nil) != k.running {
-					t.Fatalf("terminate %s: %v %v", k.id, o, err)
-				}
-				if o != nil {
-					stale = append(stale, o.pid)
-				}
-				m.kids[i].running = false
-				if k.restart == Temporary {
-					m.kids = slices.Delete(m.kids, i, i+1)
-				}
-			},
-			"restartChild": func(t *rapid.T) {
-				if len(m.kids) == 0 {
-					t.Skip("no child")
-				}
-				i := rapid.IntRange(0, len(m.kids)-1).Draw(t, "child")
-				k, err := c.restartable(m.kids[i].id)
-				if m.kids[i].running {
-					if !errors.Is(err, ErrRunning) {
-						t.Fatalf("restart of a running child: %v", err)
-					}
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, k := range batch[:fail] {
 				c.started(k, newPID(), now)
-				m.kids[i].running, m.kids[i].since = true, now
-			},
-			"": func(t *rapid.T) {
-				// The invariant: the core's children are the model's.
-				var got, want []string
-				for _, k := range c.kids {
-					got = append(got, fmt.Sprintf("%s:%v", k.spec.ID, k.state == stateRunning))
-					if (k.state == stateRunning) == k.pid.IsZero() {
-						t.Fatalf("child %s in state %d with PID %v", k.spec.ID, k.state, k.pid)
-					}
+			}
+			eff := c.startFailed(batch, batch[fail], now)
+			var wantStop []string
+			for j := fail - 1; j >= 0; j-- {
+				wantStop = append(wantStop, batch[j].spec.ID)
+			}
+			eq(t, "stop after failed start", stopIDs(eff.stop), wantStop)
+			for _, o := range eff.stop {
+				stale = append(stale, o.pid)
+			}
+			fk := &m.kids[m.index(batch[fail].spec.ID)]
+			if !m.countRestart(now) {
+				if !eff.escalate {
+					t.Fatalf("failed start did not escalate")
 				}
-				for _, k := range m.kids {
-					want = append(want, fmt.Sprintf("%s:%v", k.id, k.running))
+				escalated = true
+				return
+			}
+			var wantDelay time.Duration
+			if m.backoff.Enabled() {
+				wantDelay = m.backoff.Delay(fk.attempts)
+				fk.attempts++
+			}
+			if eff.escalate || eff.delay != wantDelay {
+				t.Fatalf("failed start: effects %+v, want delay %v", eff, wantDelay)
+			}
+			tok = eff.tok
+			now = now.Add(eff.delay)
+		}
+	}
+
+	t.Repeat(map[string]func(*rapid.T){
+		"reset": func(*rapid.T) { reset() },
+		"exit": func(t *rapid.T) {
+			var running []int
+			for i, k := range m.kids {
+				if k.running {
+					running = append(running, i)
 				}
-				if escalated {
-					reset()
-					return
+			}
+			if len(running) == 0 {
+				t.Skip("nothing runs")
+			}
+			i := rapid.SampledFrom(running).Draw(t, "child")
+			reason := rapid.SampledFrom([]error{proc.ErrNormal, proc.ErrShutdown, proc.ShutdownError{Reason: errBoom}, errBoom, proc.ErrKilled, &proc.CrashError{Value: "x"}}).Draw(t, "reason")
+			now = now.Add(time.Duration(rapid.IntRange(0, 8).Draw(t, "elapsedHalfSec")) * 500 * time.Millisecond)
+			pid := c.kids[c.find(m.kids[i].id)].pid
+			eff, ok := c.exited(pid, reason, now)
+			if !ok {
+				t.Fatalf("exit of child %v ignored", pid)
+			}
+			abnormal := !proc.IsNormalExit(reason) && !errors.Is(reason, proc.ErrShutdown)
+			stop, start, delay, esc := m.exit(i, abnormal, now)
+			if esc {
+				if !eff.escalate {
+					t.Fatal("did not escalate")
 				}
-				eq(t, "children", got, want)
-			},
-		})
+				escalated = true
+				return
+			}
+			if eff.escalate {
+				t.Fatal("escalated within the intensity")
+			}
+			eq(t, "stop", stopIDs(eff.stop), stop)
+			for _, o := range eff.stop {
+				stale = append(stale, o.pid)
+			}
+			stale = append(stale, pid)
+			if (eff.tok != 0) != (start != nil) || eff.delay != delay {
+				t.Fatalf("effects %+v, want start %v after %v", eff, start, delay)
+			}
+			now = now.Add(eff.delay)
+			startBatch(t, eff.tok, start)
+		},
+		"staleExit": func(t *rapid.T) {
+			if len(stale) == 0 {
+				t.Skip("no stale PID")
+			}
+			pid := rapid.SampledFrom(stale).Draw(t, "stale")
+			if _, ok := c.exited(pid, errBoom, now); ok {
+				t.Fatalf("stale exit of %v handled", pid)
+			}
+		},
+		"terminate": func(t *rapid.T) {
+			if len(m.kids) == 0 {
+				t.Skip("no child")
+			}
+			i := rapid.IntRange(0, len(m.kids)-1).Draw(t, "child")
+			k := m.kids[i]
+			o, err := c.terminate(k.id)
+			if err != nil || (o != nil) != k.running {
+				t.Fatalf("terminate %s: %v %v", k.id, o, err)
+			}
+			if o != nil {
+				stale = append(stale, o.pid)
+			}
+			m.kids[i].running = false
+			if k.restart == Temporary {
+				m.kids = slices.Delete(m.kids, i, i+1)
+			}
+		},
+		"restartChild": func(t *rapid.T) {
+			if len(m.kids) == 0 {
+				t.Skip("no child")
+			}
+			i := rapid.IntRange(0, len(m.kids)-1).Draw(t, "child")
+			k, err := c.restartable(m.kids[i].id)
+			if m.kids[i].running {
+				if !errors.Is(err, ErrRunning) {
+					t.Fatalf("restart of a running child: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.started(k, newPID(), now)
+			m.kids[i].running, m.kids[i].since = true, now
+		},
+		"": func(t *rapid.T) {
+			// The invariant: the core's children are the model's.
+			var got, want []string
+			for _, k := range c.kids {
+				got = append(got, fmt.Sprintf("%s:%v", k.spec.ID, k.state == stateRunning))
+				if (k.state == stateRunning) == k.pid.IsZero() {
+					t.Fatalf("child %s in state %d with PID %v", k.spec.ID, k.state, k.pid)
+				}
+			}
+			for _, k := range m.kids {
+				want = append(want, fmt.Sprintf("%s:%v", k.id, k.running))
+			}
+			if escalated {
+				reset()
+				return
+			}
+			eq(t, "children", got, want)
+		},
 	})
 }

@@ -525,3 +525,18 @@ func TestTree(t *testing.T) {
 		t.Fatal("Tree of a worker succeeded")
 	}
 }
+
+func TestExitFromOutsideStopsParentlessSupervisor(t *testing.T) {
+	rt := newRuntime(t, nil)
+	rec := &recorder{}
+	sup, err := Start(rt, Spec{Children: []ChildSpec{wspec("a", rec), wspec("b", rec)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := watchExit(t, rt, sup)
+	_ = rt.Exit(sup, proc.ErrShutdown)
+	if r := done(); !errors.Is(r, proc.ErrShutdown) {
+		t.Fatalf("reason %v", r)
+	}
+	eq(t, "events", rec.take(), []string{"start:a", "start:b", "stop:b", "stop:a"})
+}
