@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,9 +28,8 @@ type Config struct {
 	// Cookie is the cluster's shared secret, proved with an HMAC challenge
 	// and never sent. Required unless TLS is set.
 	Cookie []byte
-	// TLS turns on TLS 1.3 with mutual certificates; each certificate must
-	// name its node (see the handshake package).
-	TLS *handshake.TLSConfig
+	// TLS turns on TLS 1.3 with mutual certificates.
+	TLS *TLSConfig
 	// Transport opens connections; default real TCP.
 	Transport transport.Transport
 	// Codec encodes messages; default a registry with default limits.
@@ -49,6 +50,15 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// Logger receives refusals and link failures. Default the runtime's.
 	Logger *slog.Logger
+}
+
+// TLSConfig holds a node's certificate and the CAs it trusts for peers. The
+// certificate's leaf must name the node with the URI SAN "grove:<node name>"
+// and allow both server and client authentication; a peer whose certificate
+// does not name the node it claims to be is refused.
+type TLSConfig struct {
+	Certificate tls.Certificate
+	Roots       *x509.CertPool
 }
 
 // Validate reports a configuration that cannot work.

@@ -96,11 +96,15 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 		n.log = rt.Logger()
 	}
 	n.log = n.log.With(slog.String("node", cfg.Name))
+	var hsTLS *handshake.TLSConfig
+	if cfg.TLS != nil {
+		hsTLS = &handshake.TLSConfig{Certificate: cfg.TLS.Certificate, Roots: cfg.TLS.Roots}
+	}
 	n.hs = &handshake.Config{
 		Name:        cfg.Name,
 		Creation:    rt.Creation(),
 		Secret:      cfg.Cookie,
-		TLS:         cfg.TLS,
+		TLS:         hsTLS,
 		Timeout:     cfg.ConnectTimeout,
 		IsDuplicate: n.isDuplicate,
 	}

@@ -1,0 +1,170 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/grovedev/grove/proc"
+	"github.com/grovedev/grove/transport"
+)
+
+func tcp() transport.Transport { return transport.NewTCP(transport.TCPConfig{}) }
+
+// exchange checks that a and b carry a call both ways.
+func exchange(t *testing.T, a, b *testNode) {
+	t.Helper()
+	ctx := context.Background()
+	for _, pair := range [][2]*testNode{{a, b}, {b, a}} {
+		srv := spawn(t, pair[1].rt, echo{})
+		if v, err := pair[0].rt.Call(ctx, srv, "over the link"); err != nil || v != "over the link" {
+			t.Fatalf("%s → %s: %v %v", pair[0].n.Name(), pair[1].n.Name(), v, err)
+		}
+	}
+}
+
+func TestTCPWithCookie(t *testing.T) {
+	a := startNode(t, "a@127.0.0.1", tcp(), "127.0.0.1:0", nil)
+	b := startNode(t, "b@127.0.0.1", tcp(), "127.0.0.1:0", nil)
+	if err := a.n.Connect(context.Background(), "b@127.0.0.1", b.n.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b)
+}
+
+func tlsFor(t *testing.T, ca *testcerts.CA, name string) func(*Config) {
+	t.Helper()
+	cert, err := ca.Issue(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *Config) {
+		c.Cookie = nil
+		c.TLS = &TLSConfig{Certificate: cert, Roots: ca.Pool()}
+	}
+}
+
+func TestTCPWithMutualTLS(t *testing.T) {
+	ca, err := testcerts.NewCA("grove test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, "a@127.0.0.1", tcp(), "127.0.0.1:0", tlsFor(t, ca, "a@127.0.0.1"))
+	b := startNode(t, "b@127.0.0.1", tcp(), "127.0.0.1:0", tlsFor(t, ca, "b@127.0.0.1"))
+	if err := a.n.Connect(context.Background(), "b@127.0.0.1", b.n.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, a, b)
+}
+
+func TestRefusedLinks(t *testing.T) {
+	ca, _ := testcerts.NewCA("grove test")
+	other, _ := testcerts.NewCA("another CA")
+	wrongName, _ := ca.Issue("mallory@127.0.0.1")
+	cases := []struct {
+		name   string
+		dialer func(*Config)
+	}{
+		{"wrong cookie", func(c *Config) { c.Cookie = []byte("not the cookie") }},
+		{"untrusted certificate", tlsFor(t, other, "a@127.0.0.1")},
+		{"certificate of another node", func(c *Config) {
+			c.Cookie = nil
+			c.TLS = &TLSConfig{Certificate: wrongName, Roots: ca.Pool()}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			serverCfg := func(c *Config) {}
+			if tc.name != "wrong cookie" {
+				serverCfg = tlsFor(t, ca, "b@127.0.0.1")
+			}
+			b := startNode(t, "b@127.0.0.1", tcp(), "127.0.0.1:0", serverCfg)
+			a := startNode(t, "a@127.0.0.1", tcp(), "127.0.0.1:0", tc.dialer)
+			err := a.n.Connect(context.Background(), "b@127.0.0.1", b.n.Addr())
+			if !errors.Is(err, proc.ErrNoConnection) {
+				t.Fatalf("connect = %v, want a refusal", err)
+			}
+			eventually(t, func() error {
+				if b.n.Stats().Refused.Load() == 0 {
+					return fmt.Errorf("server counted no refusal")
+				}
+				return nil
+			})
+			if len(a.n.Nodes())+len(b.n.Nodes()) != 0 {
+				t.Fatal("a refused link was registered")
+			}
+		})
+	}
+}
+
+func TestDuplicateNameIsRefused(t *testing.T) {
+	nw := newNet(t)
+	b := startNode(t, "b@mem", nw.Endpoint("b"), "b:1", nil)
+	a1 := startNode(t, "a@mem", nw.Endpoint("a1"), "a1:1", nil)
+	if err := a1.n.Connect(context.Background(), "b@mem", "b:1"); err != nil {
+		t.Fatal(err)
+	}
+	// A second node claiming the same name and incarnation is an impostor
+	// or a bug; make one by reusing the runtime's creation.
+	a2 := startNode(t, "a@mem", nw.Endpoint("a2"), "a2:1", nil)
+	a2.n.hs.Creation = a1.rt.Creation()
+	if err := a2.n.Connect(context.Background(), "b@mem", "b:1"); err == nil {
+		t.Fatal("duplicate node accepted")
+	}
+	exchange(t, a1, b)
+}
+
+func TestRestartedNodeIsANewIncarnation(t *testing.T) {
+	nw := newNet(t)
+	a := startNode(t, "a@mem", nw.Endpoint("a"), "a:1", nil)
+	b1 := startNode(t, "b@mem", nw.Endpoint("b"), "b:1", nil)
+	if err := a.n.Connect(context.Background(), "b@mem", "b:1"); err != nil {
+		t.Fatal(err)
+	}
+	old := spawn(t, b1.rt, echo{})
+	watcher := newInbox()
+	wp := spawn(t, a.rt, watcher)
+	monitorFrom(t, a.rt, wp, old)
+	b1.close()
+	nw.Endpoint("b").Close()
+	if d := watcher.recv(t).(proc.Down); !errors.Is(d.Reason, proc.ErrNoConnection) {
+		t.Fatalf("down %#v", d)
+	}
+	b2 := startNode(t, "b@mem", nw.Endpoint("b2"), "b:1", nil)
+	// a keeps b wanted and redials it.
+	eventually(t, func() error {
+		if len(a.n.Nodes()) != 1 {
+			return fmt.Errorf("not reconnected")
+		}
+		return nil
+	})
+	exchange(t, a, b2)
+	// The old incarnation's PID names no process of the new one.
+	if _, err := a.rt.Call(context.Background(), old, "x"); !errors.Is(err, proc.ErrNoProc) {
+		t.Fatalf("call to old incarnation: %v", err)
+	}
+}
+
+func TestSilentPartitionIsDetectedByHeartbeat(t *testing.T) {
+	a, b, nw := memPair(t)
+	target := spawn(t, b.rt, echo{})
+	watcher := newInbox()
+	wp := spawn(t, a.rt, watcher)
+	monitorFrom(t, a.rt, wp, target)
+	nw.Block("a", "b")
+	nw.Block("b", "a")
+	if d := watcher.recv(t).(proc.Down); !errors.Is(d.Reason, proc.ErrNoConnection) {
+		t.Fatalf("down %#v", d)
+	}
+	nw.Unblock("a", "b")
+	nw.Unblock("b", "a")
+	eventually(t, func() error {
+		if len(a.n.Nodes()) != 1 {
+			return fmt.Errorf("not reconnected after heal")
+		}
+		return nil
+	})
+	exchange(t, a, b)
+}
