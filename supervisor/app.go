@@ -19,8 +19,10 @@ type App struct {
 	reason  error         // its exit reason, written before done is closed
 	closing atomic.Bool
 	closed  chan struct{} // closed when the first Close returns
-	mu      sync.Mutex
-	err     error // the first Close's result, guarded by mu
+	mu      struct {
+		sync.Mutex
+		err error // the first Close's result
+	}
 }
 
 // StartApp starts the root supervisor for spec on rt and returns once all
@@ -82,7 +84,7 @@ func (a *App) Close(ctx context.Context) error {
 		case <-a.closed:
 			a.mu.Lock()
 			defer a.mu.Unlock()
-			return a.err
+			return a.mu.err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -96,7 +98,7 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	<-a.done // the kill above is synchronous
 	a.mu.Lock()
-	a.err = err
+	a.mu.err = err
 	a.mu.Unlock()
 	close(a.closed)
 	return err
