@@ -87,13 +87,30 @@ func linkError(err error) error {
 	return err
 }
 
-// write queues one message on the link.
+// write queues one message on the link. Urgent messages (requests and
+// replies someone waits for) are written by the calling goroutine when the
+// link is idle, saving a hand-off to the writer goroutine.
 func (p *peer) write(kind frame.Kind, flags frame.Flags, lane uint16, payload []byte) error {
-	err := p.w.Write(context.Background(), frame.Message{Kind: kind, Flags: flags, Lane: lane, Payload: payload})
+	m := frame.Message{Kind: kind, Flags: flags, Lane: lane, Payload: payload}
+	var err error
+	if urgent(kind) {
+		err = p.w.WriteNow(context.Background(), m)
+	} else {
+		err = p.w.Write(context.Background(), m)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", proc.ErrNoConnection, p.name, err)
 	}
 	return nil
+}
+
+// urgent reports the kinds that a caller waits on.
+func urgent(k frame.Kind) bool {
+	switch k {
+	case kindCall, kindCallName, kindReply, kindRPC, kindSpawn:
+		return true
+	}
+	return false
 }
 
 // checkTarget refuses a PID of an earlier incarnation of the peer.

@@ -351,3 +351,31 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("inspect = %v", v)
 	}
 }
+
+// stopInInit stops from Init.
+type stopInInit struct{ Base }
+
+func (stopInInit) Init(p *Process) error {
+	p.Stop(errBoom)
+	return nil
+}
+
+func TestStopInInitDoesNotKillTheLinkedSpawner(t *testing.T) {
+	rt := newRuntime(t)
+	res := make(chan error, 1)
+	parentPID := mustSpawn(t, rt, HandlerFunc(func(p *Process, _ any) {
+		_, err := p.Spawn(stopInInit{}, WithLink())
+		res <- err
+	}))
+	rt.Send(parentPID, "go")
+	if err := <-res; !errors.Is(err, errBoom) {
+		t.Fatalf("spawn = %v", err)
+	}
+	// The spawner survives: it still answers.
+	if err := rt.Send(parentPID, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; !errors.Is(err, errBoom) || !rt.Alive(parentPID) {
+		t.Fatalf("spawner died or spawn = %v", err)
+	}
+}

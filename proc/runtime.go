@@ -125,8 +125,10 @@ func (rt *Runtime) MakeRef() Ref {
 func (rt *Runtime) Alive(pid PID) bool { return rt.table.get(pid) != nil }
 
 // Close stops every process and waits for their goroutines, or until ctx is
-// done. Processes get a shutdown stop (Terminate runs) in reverse order of
-// spawning; those still alive when ctx ends are killed. Close is idempotent:
+// done. Processes without a parent (the roots of supervision trees) are
+// stopped one at a time, newest first, each waited for, so that a tree
+// stops in its own order; then every process left gets a shutdown stop at
+// once (Terminate runs). Those still alive when ctx ends are killed. Close is idempotent:
 // later calls wait for the first to finish.
 func (rt *Runtime) Close(ctx context.Context) error {
 	if !rt.closing.CompareAndSwap(false, true) {
@@ -138,9 +140,16 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	defer close(rt.closed)
+	// Roots first, newest first, one at a time: a supervisor stops its own
+	// children in order before the next tree goes.
 	procs := rt.table.all()
 	sortByIDDesc(procs)
 	for _, p := range procs {
+		if p.parent.IsZero() && ctx.Err() == nil {
+			rt.stopAndWait(ctx, p)
+		}
+	}
+	for _, p := range rt.table.all() {
 		_ = p.pushSys(sysStop{reason: ErrShutdown})
 	}
 	err := rt.waitEmpty(ctx)
@@ -160,6 +169,21 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		return errors.Join(err, fmt.Errorf("proc: close: callbacks still running: %w", ctx.Err()))
 	}
 	return err
+}
+
+// stopAndWait stops p with a shutdown and waits until it exited or ctx is
+// done.
+func (rt *Runtime) stopAndWait(ctx context.Context, p *Process) {
+	done := make(chan struct{})
+	cancel := rt.Watch(p.pid, func(PID, error) { close(done) })
+	defer cancel()
+	if p.pushSys(sysStop{reason: ErrShutdown}) != nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // waitEmpty polls until no process is left or ctx is done.

@@ -131,14 +131,23 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 			ref = rt.monitor(parent, p)
 		}
 	}
-	if err := rt.runInit(p); err != nil {
+	err := rt.runInit(p)
+	if err == nil && p.stopping {
+		// Stopping in Init is a failed start too.
+		err = p.stopReason
+	}
+	if err != nil {
 		// A failed start is reported to the caller, not to the links
 		// (OTP 26's {error, Reason}): unlink first.
 		if parent != nil && cfg.link {
 			parent.removeLink(p.pid)
 			p.removeLink(parent.pid)
 		}
-		p.exit(err)
+		if p.stopping {
+			p.terminate(err)
+		} else {
+			p.exit(err)
+		}
 		return nil, Ref{}, err
 	}
 	if !p.afterInit() {
@@ -159,12 +168,8 @@ func (rt *Runtime) runInit(p *Process) (err error) {
 
 // afterInit hands the process over to its own goroutine when messages (or
 // continuations) are waiting, or lets it go idle. It reports false when the
-// process stopped during Init.
+// process died meanwhile.
 func (p *Process) afterInit() bool {
-	if p.stopping {
-		p.terminate(p.stopReason)
-		return false
-	}
 	if len(p.conts) > 0 {
 		// Run the continuation on the process's goroutine, before any
 		// message: a system message does exactly that.

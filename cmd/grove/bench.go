@@ -14,7 +14,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Run Grove's benchmarks with their baselines",
 	}
-	cmd.AddCommand(newBenchLocalCmd())
+	cmd.AddCommand(newBenchLocalCmd(), newBenchRemoteCmd(), newBenchPeerCmd())
 	return cmd
 }
 

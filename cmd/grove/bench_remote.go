@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/grovedev/grove/internal/bench"
+	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/spf13/cobra"
+)
+
+// RemoteResult holds the figures of `grove bench remote`. JSON names are
+// part of the command's output contract.
+type RemoteResult struct {
+	StreamSmallMPS    float64 `json:"remote_stream_small_mps"`
+	Stream1KMiBps     float64 `json:"remote_stream_1k_mibps"`
+	Stream64KMiBps    float64 `json:"remote_stream_64k_mibps"`
+	RTTP50us          float64 `json:"remote_rtt_p50_us"`
+	RTTP99us          float64 `json:"remote_rtt_p99_us"`
+	StreamSmallTLSMPS float64 `json:"remote_stream_small_tls_mps"`
+	TLSCost           float64 `json:"tls_cost"` // 1 − tls/plain
+	RawTCPSmallMPS    float64 `json:"raw_tcp_small_mps"`
+	RawPayloadBytes   int     `json:"raw_payload_bytes"`
+}
+
+// rawPayloadBytes is the size of the raw baseline's frames: about what a
+// small Grove message takes on the wire (sender and receiver PIDs and an
+// encoded integer).
+const rawPayloadBytes = 32
+
+func newBenchRemoteCmd() *cobra.Command {
+	var asJSON bool
+	var cfg bench.RemoteConfig
+	cmd := &cobra.Command{
+		Use:   "remote",
+		Short: "Two node processes on loopback: streams, round trips, TLS and a raw TCP baseline (B5, B6)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			progress := func(s string) { fmt.Fprintf(cmd.ErrOrStderr(), "running %s...\n", s) }
+			res, err := benchRemote(ctx, cfg, progress)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			}
+			printRemote(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the figures as one JSON object")
+	f.IntVar(&cfg.SmallMessages, "small", 0, "small messages to stream (default 2,000,000)")
+	f.IntVar(&cfg.KiBMessages, "kib", 0, "1 KiB messages to stream (default 500,000)")
+	f.IntVar(&cfg.BigMessages, "big", 0, "64 KiB messages to stream (default 4,000)")
+	f.IntVar(&cfg.RoundTrips, "round-trips", 0, "calls to time (default 20,000)")
+	return cmd
+}
+
+func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(string)) (RemoteResult, error) {
+	var res RemoteResult
+	cookie := make([]byte, 16)
+	rand.Read(cookie)
+	plain := bench.LinkSecurity{Cookie: cookie}
+
+	progress("peer node process")
+	addr, stop, err := startPeer(ctx, "node", plain)
+	if err != nil {
+		return res, err
+	}
+	r, err := bench.Drive(ctx, addr, plain, cfg, false, progress)
+	stop()
+	if err != nil {
+		return res, err
+	}
+	res.StreamSmallMPS, res.Stream1KMiBps, res.Stream64KMiBps = r.SmallMPS, r.KiBMiBps, r.BigMiBps
+	res.RTTP50us, res.RTTP99us = r.RTTP50us, r.RTTP99us
+
+	dir, err := os.MkdirTemp("", "grove-bench-tls")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	ca, err := testcerts.NewCA("grove bench")
+	if err != nil {
+		return res, err
+	}
+	if err := ca.WriteFiles(dir, bench.DriverNode, bench.PeerNode); err != nil {
+		return res, err
+	}
+	secure := bench.LinkSecurity{TLSDir: dir}
+	progress("peer node process with TLS")
+	addr, stop, err = startPeer(ctx, "node", secure)
+	if err != nil {
+		return res, err
+	}
+	r, err = bench.Drive(ctx, addr, secure, cfg, true, progress)
+	stop()
+	if err != nil {
+		return res, err
+	}
+	res.StreamSmallTLSMPS = r.SmallMPS
+	if res.StreamSmallMPS > 0 {
+		res.TLSCost = 1 - res.StreamSmallTLSMPS/res.StreamSmallMPS
+	}
+
+	progress("raw TCP baseline")
+	addr, stop, err = startPeer(ctx, "raw", plain)
+	if err != nil {
+		return res, err
+	}
+	defer stop()
+	n := cfg.SmallMessages
+	if n <= 0 {
+		n = 2_000_000
+	}
+	res.RawPayloadBytes = rawPayloadBytes
+	res.RawTCPSmallMPS, err = bench.RawStream(ctx, addr, n, make([]byte, rawPayloadBytes))
+	return res, err
+}
+
+// startPeer runs `grove bench peer` as a separate OS process and returns the
+// address it listens on. stop ends it.
+func startPeer(ctx context.Context, mode string, sec bench.LinkSecurity) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	args := []string{"bench", "peer", "--mode", mode, "--cookie", hex.EncodeToString(sec.Cookie)}
+	if sec.TLSDir != "" {
+		args = append(args, "--tls-dir", sec.TLSDir)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ADDR ")
+	if err != nil || !ok {
+		stop()
+		return "", nil, fmt.Errorf("bench peer did not start: %q %v", line, err)
+	}
+	return addr, stop, nil
+}
+
+func newBenchPeerCmd() *cobra.Command {
+	var mode, cookie, tlsDir string
+	cmd := &cobra.Command{
+		Use:    "peer",
+		Short:  "The other side of `grove bench remote` (started by it)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			key, err := hex.DecodeString(cookie)
+			if err != nil {
+				return fmt.Errorf("--cookie: %w", err)
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			// The driver closes our stdin when it is done with us.
+			go func() {
+				io.Copy(io.Discard, os.Stdin)
+				cancel()
+			}()
+			ready := func(addr string) { fmt.Fprintf(cmd.OutOrStdout(), "ADDR %s\n", addr) }
+			switch mode {
+			case "node":
+				return bench.RunPeer(ctx, bench.LinkSecurity{Cookie: key, TLSDir: tlsDir}, ready)
+			case "raw":
+				return bench.RunRawSink(ctx, ready)
+			}
+			return fmt.Errorf("--mode %q: want node or raw", mode)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&mode, "mode", "node", "node or raw")
+	f.StringVar(&cookie, "cookie", "", "hex cookie")
+	f.StringVar(&tlsDir, "tls-dir", "", "directory with ca.pem and the nodes' certificates")
+	return cmd
+}
+
+func printRemote(w io.Writer, r RemoteResult) {
+	fmt.Fprintf(w, "B5 stream small      %12.0f msg/s   (raw TCP baseline %.0f msg/s of %d-byte frames)\n", r.StreamSmallMPS, r.RawTCPSmallMPS, r.RawPayloadBytes)
+	fmt.Fprintf(w, "B5 stream small TLS  %12.0f msg/s   (TLS costs %.0f%%)\n", r.StreamSmallTLSMPS, 100*r.TLSCost)
+	fmt.Fprintf(w, "B5 stream 1 KiB      %12.0f MiB/s\n", r.Stream1KMiBps)
+	fmt.Fprintf(w, "B5 stream 64 KiB     %12.0f MiB/s\n", r.Stream64KMiBps)
+	fmt.Fprintf(w, "B6 round trip        %12.1f µs p50, %.1f µs p99\n", r.RTTP50us, r.RTTP99us)
+}

@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// RunRawSink is the peer side of the raw TCP baseline: it accepts one
+// connection at a time, reads length-prefixed frames and, after the count
+// announced in the first 8 bytes, answers one byte.
+func RunRawSink(ctx context.Context, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	ready(ln.Addr().String())
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		err = drainRaw(conn)
+		conn.Close()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func drainRaw(conn net.Conn) error {
+	r := bufio.NewReaderSize(conn, 256<<10)
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	count := binary.BigEndian.Uint64(hdr[:])
+	buf := make([]byte, 64<<10)
+	for range count {
+		if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+			return err
+		}
+		size := binary.BigEndian.Uint32(hdr[:4])
+		if int(size) > len(buf) {
+			return fmt.Errorf("bench: raw frame of %d bytes", size)
+		}
+		if _, err := io.ReadFull(r, buf[:size]); err != nil {
+			return err
+		}
+	}
+	_, err := conn.Write([]byte{1})
+	return err
+}
+
+// RawStream sends count frames of payload to a raw sink at addr, as a plain
+// length-prefixed TCP stream through a buffered writer, and returns
+// messages per second (until the sink confirms it read them all).
+func RawStream(ctx context.Context, addr string, count int, payload []byte) (float64, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	w := bufio.NewWriterSize(conn, 256<<10)
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(count))
+	start := time.Now()
+	if _, err := w.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	for range count {
+		binary.BigEndian.PutUint32(hdr[:4], uint32(len(payload)))
+		w.Write(hdr[:4])
+		if _, err := w.Write(payload); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	if _, err := io.ReadFull(conn, hdr[:1]); err != nil {
+		return 0, err
+	}
+	return float64(count) / time.Since(start).Seconds(), nil
+}
