@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/grovedev/grove/internal/demo"
 	"github.com/spf13/cobra"
 )
 
@@ -10,7 +11,7 @@ func newDemoCmd() *cobra.Command {
 		Short: "Walk through Grove's capabilities with progress output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return nil
+			return demo.Run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 }
