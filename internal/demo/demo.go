@@ -110,7 +110,7 @@ func (d *demo) supervision(ctx context.Context) error {
 				return supervisor.New(supervisor.Spec{
 					Strategy:  supervisor.RestForOne,
 					Intensity: 2, Period: 5 * time.Second,
-					Children:  []supervisor.ChildSpec{stage("ingest"), stage("transform"), stage("publish")},
+					Children: []supervisor.ChildSpec{stage("ingest"), stage("transform"), stage("publish")},
 				})
 			}, SpawnOptions: []proc.SpawnOption{proc.WithName("pipeline")}},
 		},
@@ -273,4 +273,3 @@ func (d *demo) printTree(ctx context.Context, rt *proc.Runtime, root proc.PID) e
 	walk(tree, "  ")
 	return nil
 }
-
