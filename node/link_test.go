@@ -168,3 +168,25 @@ func TestSilentPartitionIsDetectedByHeartbeat(t *testing.T) {
 	})
 	exchange(t, a, b)
 }
+
+func TestSimultaneousConnectKeepsOneLink(t *testing.T) {
+	for range 10 {
+		nw := newNet(t)
+		a := startNode(t, "a@mem", nw.Endpoint("a"), "a:1", nil)
+		b := startNode(t, "b@mem", nw.Endpoint("b"), "b:1", nil)
+		errs := make(chan error, 2)
+		go func() { errs <- a.n.Connect(context.Background(), "b@mem", "b:1") }()
+		go func() { errs <- b.n.Connect(context.Background(), "a@mem", "a:1") }()
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		exchange(t, a, b)
+		if a.n.Stats().Connects.Load() != 1 || b.n.Stats().Connects.Load() != 1 {
+			t.Fatalf("links registered: a %d, b %d", a.n.Stats().Connects.Load(), b.n.Stats().Connects.Load())
+		}
+		a.close()
+		b.close()
+	}
+}

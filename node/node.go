@@ -61,10 +61,13 @@ type Node struct {
 	stats    Stats
 }
 
-// dialing is a connection attempt in progress, which others may wait for.
+// dialing is a connection attempt in progress, outbound or inbound (an
+// authenticated handshake not yet registered), which others wait for
+// instead of opening a second link to the same node.
 type dialing struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	inbound bool
 }
 
 // Start attaches a node to rt: it starts listening (when cfg.Listen is set)
@@ -106,7 +109,6 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 		Secret:      cfg.Cookie,
 		TLS:         hsTLS,
 		Timeout:     cfg.ConnectTimeout,
-		IsDuplicate: n.isDuplicate,
 	}
 	if err := n.hs.Validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -234,57 +236,55 @@ func (n *Node) peer(ctx context.Context, node string) (*peer, error) {
 	if node == n.cfg.Name {
 		return nil, fmt.Errorf("node: %s is this node", node)
 	}
-	for {
-		n.mu.Lock()
-		if n.closed.Load() {
-			n.mu.Unlock()
-			return nil, ErrClosed
-		}
-		if p := n.mu.peers[node]; p != nil {
-			n.mu.Unlock()
-			return p, nil
-		}
-		if d := n.mu.dialing[node]; d != nil {
-			n.mu.Unlock()
-			select {
-			case <-d.done:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			n.mu.Lock()
-			p := n.mu.peers[node]
-			n.mu.Unlock()
-			if p != nil {
-				return p, nil
-			}
-			return nil, d.err
-		}
-		addr, ok := n.mu.book[node]
-		if !ok {
-			n.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s", ErrUnknownNode, node)
-		}
-		d := &dialing{done: make(chan struct{})}
-		n.mu.dialing[node] = d
-		changed := n.mu.changed
+	n.mu.Lock()
+	if n.closed.Load() {
 		n.mu.Unlock()
-
-		p, err := n.dial(ctx, node, addr)
-		if err != nil && errors.Is(err, handshake.ErrRefused) && node < n.cfg.Name {
-			// Both nodes dialed at once and the peer's link wins (the one
-			// dialed by the smaller name): wait for it to register here.
-			p, err = n.awaitPeer(ctx, node, changed, err)
-		}
-		n.mu.Lock()
-		delete(n.mu.dialing, node)
-		d.err = err
+		return nil, ErrClosed
+	}
+	if p := n.mu.peers[node]; p != nil {
 		n.mu.Unlock()
-		close(d.done)
-		if err != nil {
-			return nil, err
-		}
 		return p, nil
 	}
+	if d := n.mu.dialing[node]; d != nil {
+		n.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		n.mu.Lock()
+		p := n.mu.peers[node]
+		n.mu.Unlock()
+		if p != nil {
+			return p, nil
+		}
+		return nil, d.err
+	}
+	addr, ok := n.mu.book[node]
+	if !ok {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrUnknownNode, node)
+	}
+	d := &dialing{done: make(chan struct{})}
+	n.mu.dialing[node] = d
+	changed := n.mu.changed
+	n.mu.Unlock()
+
+	p, err := n.dial(ctx, node, addr)
+	if err != nil && errors.Is(err, handshake.ErrRefused) && node < n.cfg.Name {
+		// Both nodes dialed at once and the peer's link wins (the one
+		// dialed by the smaller name): wait for it to register here.
+		p, err = n.awaitPeer(ctx, node, changed, err)
+	}
+	n.mu.Lock()
+	delete(n.mu.dialing, node)
+	d.err = err
+	n.mu.Unlock()
+	close(d.done)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // awaitPeer waits up to the connect timeout for node to connect to us.
@@ -363,27 +363,54 @@ func (n *Node) acceptLoop() {
 func (n *Node) accept(conn net.Conn) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
 	defer cancel()
-	hp, err := handshake.Server(ctx, conn, n.hs)
+	var claim *dialing
+	var claimed string
+	hs := *n.hs
+	hs.IsDuplicate = func(name string, creation uint64) bool {
+		dup, c := n.claimInbound(name, creation)
+		claim, claimed = c, name
+		return dup
+	}
+	hp, err := handshake.Server(ctx, conn, &hs)
 	if err != nil {
 		conn.Close()
 		n.refused("", conn.RemoteAddr().String(), err)
-		return
-	}
-	if _, err := n.register(hp, hp.Name); err != nil {
+	} else if _, err = n.register(hp, hp.Name); err != nil {
 		n.log.Warn("node link dropped", slog.String("peer", hp.Name), slog.Any("err", err))
+	}
+	if claim != nil {
+		n.mu.Lock()
+		if n.mu.dialing[claimed] == claim {
+			delete(n.mu.dialing, claimed)
+		}
+		claim.err = err
+		n.mu.Unlock()
+		close(claim.done)
 	}
 }
 
-// isDuplicate refuses a peer that is already connected in the same
-// incarnation, and the link of a node we are dialing at the same moment when
-// ours wins (the smaller name's link wins).
-func (n *Node) isDuplicate(name string, creation uint64) bool {
+// claimInbound decides whether an authenticated inbound handshake from name
+// may become the link to that node. It refuses a node already connected in
+// the same incarnation, a second inbound handshake, and, when both nodes
+// dial each other at once, the link dialed by the greater name: both sides
+// then keep the same link. An accepted handshake claims the node until it
+// is registered, so that a dial started meanwhile waits for it.
+func (n *Node) claimInbound(name string, creation uint64) (dup bool, claim *dialing) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if p := n.mu.peers[name]; p != nil && p.creation == creation {
-		return true
+		return true, nil
 	}
-	return n.mu.dialing[name] != nil && n.cfg.Name < name
+	if d := n.mu.dialing[name]; d != nil {
+		if d.inbound || n.cfg.Name < name {
+			return true, nil
+		}
+		// Their link wins; our own dial will be refused and waits for this.
+		return false, nil
+	}
+	claim = &dialing{done: make(chan struct{}), inbound: true}
+	n.mu.dialing[name] = claim
+	return false, claim
 }
 
 // register makes an authenticated connection the link to its node. A link

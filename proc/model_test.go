@@ -28,12 +28,9 @@ type actorLog struct {
 
 type (
 	doLink    struct{ to PID }
-	doMonitor struct {
-		to  PID
-		ref chan Ref
-	}
-	doCrash struct{}
-	doStop  struct{}
+	doMonitor struct{ to PID }
+	doCrash   struct{}
+	doStop    struct{}
 )
 
 func (a *actor) Init(p *Process) error {
