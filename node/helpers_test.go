@@ -181,3 +181,45 @@ func spawn(t *testing.T, rt *proc.Runtime, b proc.Behavior, opts ...proc.SpawnOp
 type silent struct{ proc.Base }
 
 func (silent) HandleCall(*proc.Process, proc.From, any) (any, error) { return proc.NoReply, nil }
+
+// benchPair starts two nodes joined over loopback TCP for benchmarks.
+func benchPair(b *testing.B) [2]*testNode {
+	b.Helper()
+	var out [2]*testNode
+	for i, name := range []string{"a@127.0.0.1", "b@127.0.0.1"} {
+		rt, err := proc.New(proc.Config{Node: name, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := Start(context.Background(), rt, Config{Name: name, Listen: "127.0.0.1:0", Cookie: cookie, Codec: newCodec(b), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = &testNode{rt: rt, n: n}
+		b.Cleanup(out[i].close)
+	}
+	if err := out[0].n.Connect(context.Background(), out[1].n.Name(), out[1].n.Addr()); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+func newCounter(n int, done chan struct{}) proc.Behavior {
+	got := 0
+	return proc.HandlerFunc(func(*proc.Process, any) {
+		got++
+		if got == n {
+			close(done)
+		}
+	})
+}
+
+func newStreamer(to proc.PID, n int) proc.Behavior {
+	return proc.HandlerFunc(func(p *proc.Process, _ any) {
+		for range n {
+			if err := p.Send(to, 42); err != nil {
+				panic(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,32 @@
+package node
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkCallTCP measures a call round trip between two nodes over
+// loopback TCP in one process.
+func BenchmarkCallTCP(b *testing.B) {
+	bn := benchPair(b)
+	srv, _ := bn[1].rt.Spawn(echo{})
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := bn[0].rt.Call(ctx, srv, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendTCP measures a one-way stream of small messages.
+func BenchmarkSendTCP(b *testing.B) {
+	bn := benchPair(b)
+	done := make(chan struct{})
+	n := b.N
+	sink, _ := bn[1].rt.Spawn(newCounter(n, done))
+	src, _ := bn[0].rt.Spawn(newStreamer(sink, n))
+	b.ResetTimer()
+	bn[0].rt.Send(src, "go")
+	<-done
+}

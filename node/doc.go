@@ -1,0 +1,74 @@
+// Package node joins process runtimes on different machines into one
+// system, as Erlang distribution does: a process sends to, calls, links to
+// and monitors a process of another node exactly as it would a local one,
+// through the same proc API.
+//
+// A Node wraps a proc.Runtime. It listens for and dials links to other
+// nodes; each link is one connection carrying every message between the two
+// nodes, authenticated by a shared cookie (an HMAC challenge, the cookie
+// never crosses the wire) or by TLS 1.3 with mutual certificates that name
+// the node. A wrong cookie, an untrusted certificate, a certificate of
+// another node, a protocol version mismatch or a second node under a name
+// already connected is refused, logged and counted (Stats.Refused); the
+// refused peer learns nothing else.
+//
+// # Usage
+//
+//	rt, _ := proc.New(proc.Config{Node: "api@10.0.0.5"})
+//	n, err := node.Start(ctx, rt, node.Config{
+//		Name:   "api@10.0.0.5",
+//		Listen: "10.0.0.5:4370",
+//		Cookie: cookie,
+//		Codec:  reg, // register your message types in it on every node
+//	})
+//	defer n.Close()
+//	n.Connect(ctx, "db@10.0.0.6", "10.0.0.6:4370") // kept connected from now on
+//
+//	// From here, PIDs of db@10.0.0.6 work everywhere a PID does:
+//	v, err := proc.Call[int](ctx, rt, proc.NodeName{Node: "db@10.0.0.6", Name: "store"}, Get{Key: "k"})
+//
+//	// Functions and behaviours registered by name can be called and spawned:
+//	n.Register("sum", func(ctx context.Context, arg any) (any, error) { ... })
+//	v, err = n.RPC(ctx, "db@10.0.0.6", "sum", []any{1, 2})
+//
+// # Guarantees
+//
+// Messages and signals from one process to another are delivered in the
+// order they were sent, also across nodes: everything from one process to
+// one other process travels on the same ordered lane of the link (sends to a
+// registered name use a lane of their own, so a send by name and a send by
+// PID may pass each other). Different pairs of processes use different
+// lanes, and a large message is cut into fragments interleaved with other
+// traffic, so a 64 MiB message does not hold up small ones.
+//
+// Delivery across a link is at most once, without duplicates. A send returns
+// once the message is queued on the link; if the link breaks, messages still
+// in flight are lost, and every process that links to or monitors a process
+// of that node is told at once with proc.ErrNoConnection: links get an exit
+// signal, monitors a DOWN, pending calls an error wrapping ErrNoConnection.
+// A process that must know whether its message arrived calls, or monitors.
+// A send to a node that cannot be reached returns an error wrapping
+// proc.ErrNoConnection after at most ConnectTimeout; a node whose address
+// is unknown gives ErrUnknownNode.
+//
+// A message whose type the sender has not registered in its codec fails at
+// the sender. One the receiver cannot decode is counted
+// (Stats.Undecodable), logged, and reported back to the sending node
+// (Stats.UndecodableByPeer); a call answers it with the decoding error.
+// Frames that break the protocol cut the link, never the node.
+//
+// # Failure detection
+//
+// An idle link sends a heartbeat every Heartbeat (250 ms by default); a link
+// that hears nothing for HeartbeatTimeout (1 s) is declared dead, which
+// catches a peer that vanished without closing its connection (a silent
+// partition or a frozen host). A peer that closes its connection or whose
+// process dies is noticed as soon as the connection reports it. A node
+// restarted under the same name comes back as a new incarnation: its old
+// PIDs stay dead, and the link to it is replaced.
+//
+// Nodes given to Connect are kept connected: a lost link is redialed with
+// jittered exponential backoff between ReconnectMin and ReconnectMax. Other
+// nodes are dialed on first use, as Erlang does, when their address is
+// known (AddAddress).
+package node
