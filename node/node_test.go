@@ -253,6 +253,19 @@ func TestRPC(t *testing.T) {
 	if !errors.Is(res[2].Err, proc.ErrNoConnection) {
 		t.Fatalf("multicall nowhere: %+v", res[2])
 	}
+	casted := make(chan any, 1)
+	b.n.Register("note", func(_ context.Context, arg any) (any, error) { casted <- arg; return nil, nil })
+	if err := a.n.Cast("b@mem", "note", "fire and forget"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-casted:
+		if v != "fire and forget" {
+			t.Fatalf("cast delivered %v", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cast never ran")
+	}
 	nw.Endpoint("b").Close()
 	eventually(t, func() error {
 		if len(a.n.Nodes()) != 0 {
@@ -260,6 +273,9 @@ func TestRPC(t *testing.T) {
 		}
 		return nil
 	})
+	if err := a.n.Cast("b@mem", "note", 1); !errors.Is(err, proc.ErrNoConnection) {
+		t.Fatalf("cast to unreachable: %v", err)
+	}
 	if _, err := a.n.RPC(ctx, "b@mem", "double", 1); !errors.Is(err, proc.ErrNoConnection) {
 		t.Fatalf("unreachable: %v", err)
 	}

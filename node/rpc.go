@@ -103,6 +103,28 @@ func timeoutOf(ctx context.Context) time.Duration {
 	return 0
 }
 
+// Cast runs function fn on node with arg without waiting, like erpc:cast:
+// nothing comes back, not even the function's failure (which the remote node
+// logs). The error only tells that the request could not be sent.
+func (n *Node) Cast(node, fn string, arg any) error {
+	if node == n.cfg.Name {
+		n.goFunc(func() { n.runCast(fn, arg) })
+		return nil
+	}
+	return n.send(node, kindRPC, 0, 0, func(b []byte) []byte {
+		b = binary.AppendUvarint(b, 0) // call id 0: no answer wanted
+		b = binary.AppendUvarint(b, 0)
+		return appendString(b, fn)
+	}, arg, true)
+}
+
+// runCast runs a cast function and logs its failure, which nobody waits for.
+func (n *Node) runCast(fn string, arg any) {
+	if _, err := n.runLocal(n.ctx, fn, arg); err != nil {
+		n.log.Warn("rpc cast failed", slog.String("function", fn), slog.Any("err", err))
+	}
+}
+
 // Result is one node's answer to Multicall.
 type Result struct {
 	Node  string
@@ -189,6 +211,10 @@ func (p *peer) handleRPC(r *reader) error {
 	if err != nil {
 		p.n.stats.Undecodable.Add(1)
 		p.reply(proc.PID{}, proc.PID{}, id, nil, err)
+		return nil
+	}
+	if id == 0 {
+		p.n.goFunc(func() { p.n.runCast(name, arg) })
 		return nil
 	}
 	p.n.goFunc(func() {
