@@ -178,14 +178,14 @@ func (p *Process) run() {
 			e := p.batch[0]
 			p.batch[0] = envelope{}
 			p.batch = p.batch[1:]
+			// The message being handled no longer counts against the
+			// mailbox bound, as in Erlang's message queue length.
+			p.mbox.queued.Add(-1)
 			if !p.dispatch(e) {
 				p.failBatch()
 				return
 			}
 		}
-		// The batch counts as queued until it is done: the bound holds
-		// for everything not yet handled, at one atomic add per batch.
-		p.mbox.queued.Add(-int64(len(user)))
 		p.buf = user
 	}
 }

@@ -497,3 +497,29 @@ func TestPIDsAreUniqueAcrossIncarnations(t *testing.T) {
 		t.Fatal("old incarnation's PID reached the new runtime")
 	}
 }
+
+func TestMessageInProgressDoesNotCountAgainstTheBound(t *testing.T) {
+	rt := newRuntime(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	got := make(chan any, 4)
+	pid := mustSpawn(t, rt, HandlerFunc(func(_ *Process, msg any) {
+		if msg == "block" {
+			close(started)
+			<-release
+			return
+		}
+		got <- msg
+	}), WithMailboxBound(1))
+	rt.Send(pid, "block")
+	<-started
+	if err := rt.Send(pid, "queued"); err != nil {
+		t.Fatalf("one waiting message refused by a bound of one: %v", err)
+	}
+	if err := rt.Send(pid, "extra"); !errors.Is(err, ErrMailboxFull) {
+		t.Fatalf("second waiting message: %v", err)
+	}
+	close(release)
+	if m := <-got; m != "queued" {
+		t.Fatalf("got %v", m)
+	}
+}
