@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/grovedev/grove/proc"
 )
@@ -240,5 +241,59 @@ func TestPanickingCallback(t *testing.T) {
 	other := spawn(t, rt)
 	if err := r.Register(other, "k", nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A listener whose mailbox is full misses the event; the registration
+// still succeeds and later events reach it once it has room.
+func TestFullListener(t *testing.T) {
+	rt := newRuntime(t)
+	block, release := make(chan struct{}), make(chan struct{})
+	got := make(chan any, 16)
+	l, err := rt.Spawn(proc.HandlerFunc(func(_ *proc.Process, msg any) {
+		switch msg {
+		case "block":
+			close(block)
+			<-release
+		case "filler":
+		default:
+			got <- msg
+		}
+	}), proc.WithMailboxBound(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Send(l, "block"); err != nil {
+		t.Fatal(err)
+	}
+	<-block // the listener is busy: fill its mailbox
+	for rt.Send(l, "filler") == nil {
+	}
+	r := newRegistry(t, rt, Config{Listeners: []proc.PID{l}})
+	pid := spawn(t, rt)
+	if err := r.Register(pid, "missed", nil); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	eventually(t, func() error {
+		info, err := rt.Info(l)
+		if err != nil {
+			return err
+		}
+		if info.MailboxLen > 0 {
+			return fmt.Errorf("listener has %d messages queued", info.MailboxLen)
+		}
+		return nil
+	})
+	if err := r.Register(pid, "seen", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-got:
+		if reg, ok := ev.(Registered); !ok || reg.Key != "seen" {
+			t.Fatalf("first event received: %v, want the registration of seen", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
 	}
 }

@@ -455,3 +455,23 @@ func TestOneWatchPerProcess(t *testing.T) {
 		})
 	}
 }
+
+func TestReadsOfUnknownProcess(t *testing.T) {
+	rt := newRuntime(t)
+	for _, kind := range []Kind{Unique, Duplicate} {
+		r := newRegistry(t, rt, Config{Keys: kind})
+		pid := spawn(t, rt)
+		if ks := r.Keys(pid); ks != nil {
+			t.Errorf("%v: Keys of an unregistered process = %v", kind, ks)
+		}
+		if vs := r.Values("k", pid); vs != nil {
+			t.Errorf("%v: Values of an unregistered process = %v", kind, vs)
+		}
+		if n := r.Unregister(pid, "k"); n != 0 {
+			t.Errorf("%v: Unregister of an unregistered process = %d", kind, n)
+		}
+		if n := r.UnregisterMatch(pid, "k", nil); n != 0 {
+			t.Errorf("%v: UnregisterMatch with a nil predicate = %d", kind, n)
+		}
+	}
+}
