@@ -66,12 +66,6 @@ func (r *Registry) Partitions() int { return len(r.parts) }
 // partition returns the partition of key, nil for a key that is not
 // comparable (and so cannot be registered).
 func (r *Registry) partition(key any) *partition {
-	if len(r.parts) == 1 {
-		if _, ok := hashKey(r.seed, key); !ok {
-			return nil
-		}
-		return &r.parts[0]
-	}
 	h, ok := hashKey(r.seed, key)
 	if !ok {
 		return nil
@@ -110,6 +104,15 @@ func (r *Registry) Register(pid proc.PID, key any, value any) error {
 	}
 	if !r.rt.Alive(pid) {
 		return errNotAlive(pid)
+	}
+	if r.kind == Unique {
+		// Refuse a taken name before watching the process for nothing.
+		p.mu.RLock()
+		s, taken := p.mu.unique[key]
+		p.mu.RUnlock()
+		if taken {
+			return &AlreadyRegisteredError{Key: key, PID: s.pid}
+		}
 	}
 	ps, err := r.lockState(pid)
 	if err != nil {
