@@ -228,3 +228,60 @@ func TestExitLeavesEveryRegistry(t *testing.T) {
 	waitGone(t, u, pid)
 	waitGone(t, d, pid)
 }
+
+// failingInit registers its process, then fails to start.
+type failingInit struct {
+	proc.Base
+	reg *Registry
+}
+
+func (f failingInit) Init(p *proc.Process) error {
+	if err := f.reg.Register(p.Self(), "starting", nil); err != nil {
+		return err
+	}
+	return errBoom
+}
+
+// A process that registered in Init and then failed to start leaves
+// nothing behind.
+func TestFailedStartUnregisters(t *testing.T) {
+	rt := newRuntime(t)
+	r := newRegistry(t, rt, Config{})
+	if _, err := rt.Spawn(failingInit{reg: r}); !errors.Is(err, errBoom) {
+		t.Fatalf("Spawn: %v", err)
+	}
+	eventually(t, func() error {
+		if n := r.Count(); n != 0 {
+			return fmt.Errorf("%d entries left", n)
+		}
+		return nil
+	})
+	if n := r.watches.Load(); n != 0 {
+		t.Fatalf("%d watches left", n)
+	}
+}
+
+// Closing the runtime stops every process, and so empties the registry.
+func TestRuntimeCloseEmptiesRegistry(t *testing.T) {
+	rt := newRuntime(t)
+	r := newRegistry(t, rt, Config{Keys: Duplicate})
+	for i := range 10 {
+		if err := r.Register(spawn(t, rt), "all", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		if n := r.Count(); n != 0 {
+			return fmt.Errorf("%d entries left", n)
+		}
+		return nil
+	})
+	if err := r.Register(proc.PID{Node: rt.Node(), Creation: rt.Creation(), ID: 1}, "late", nil); !errors.Is(err, ErrNotAlive) {
+		t.Fatalf("register after close: %v", err)
+	}
+}
