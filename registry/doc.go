@@ -89,7 +89,9 @@
 // UnregisterMatch or the exit of its process). Ordering guarantees:
 //
 //   - all listeners and callbacks see all events in one total order, which
-//     for every key is the order in which its changes took effect;
+//     for every key is the order in which its changes took effect, and for
+//     every process the order in which its entries changed (so the
+//     removals caused by its exit come after all its other events);
 //   - for one entry, Registered comes before Unregistered;
 //   - when Register, Unregister or UnregisterMatch returns, its events have
 //     been delivered: callbacks have returned and the messages are in the

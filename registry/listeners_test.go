@@ -84,6 +84,8 @@ func TestListenersSeeEveryEventInOrder(t *testing.T) {
 // Under concurrent writers and exits, every listener sees the same total
 // order, and each key's events follow its history: in a unique registry a
 // key alternates between Registered and the Unregistered of the same entry.
+// Each process's events follow its history too: nothing comes after the
+// removals caused by its exit.
 func TestListenersOrderUnderConcurrency(t *testing.T) {
 	rt := newRuntime(t)
 	in := newInbox()
@@ -161,9 +163,13 @@ func TestListenersOrderUnderConcurrency(t *testing.T) {
 		}
 	}
 	holder := make(map[any]*Registered)
+	exited := make(map[proc.PID]bool) // processes whose exit removals began
 	for i, ev := range events {
 		switch ev := ev.(type) {
 		case Registered:
+			if exited[ev.PID] {
+				t.Fatalf("event %d: %v after the removals of its process's exit", i, ev)
+			}
 			if h := holder[ev.Key]; h != nil {
 				t.Fatalf("event %d: %v registered while %v holds it", i, ev, h.PID)
 			}
@@ -174,6 +180,11 @@ func TestListenersOrderUnderConcurrency(t *testing.T) {
 				t.Fatalf("event %d: %v without its Registered (holder %v)", i, ev, h)
 			}
 			delete(holder, ev.Key)
+			if ev.Reason != nil {
+				exited[ev.PID] = true
+			} else if exited[ev.PID] {
+				t.Fatalf("event %d: %v after the removals of its process's exit", i, ev)
+			}
 		}
 	}
 	if len(holder) != 0 {
