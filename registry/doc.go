@@ -56,8 +56,9 @@
 // # Keys
 //
 // Keys are any comparable Go values, compared with ==, as map keys are.
-// Register refuses a key that is not comparable with ErrInvalidKey; the
-// other methods find nothing under such a key.
+// Register refuses with ErrInvalidKey a key that is not comparable, or not
+// equal to itself (a NaN), since it could never be found again; the other
+// methods find nothing under such a key.
 //
 // # Concurrency
 //

@@ -19,8 +19,8 @@ var (
 	// earlier incarnation of this one: the registry is local to one runtime.
 	ErrNotLocal = errors.New("registry: process not local")
 	// ErrInvalidKey is returned by Register for a key that is not comparable
-	// (a slice, a map, a function, or a struct holding one), which could
-	// never be looked up.
+	// (a slice, a map, a function, or a struct holding one) or not equal to
+	// itself (a floating-point NaN), which could never be looked up.
 	ErrInvalidKey = errors.New("registry: key not comparable")
 	// ErrNotRegistered is returned by UpdateValue when the process does not
 	// hold the key.

@@ -102,6 +102,9 @@ func (r *Registry) Register(pid proc.PID, key any, value any) error {
 	if p == nil {
 		return fmt.Errorf("%w: %T", ErrInvalidKey, key)
 	}
+	if key != key { // a NaN, or a value holding one: never found again
+		return fmt.Errorf("%w: %v is not equal to itself", ErrInvalidKey, key)
+	}
 	if !r.rt.Alive(pid) {
 		return errNotAlive(pid)
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -262,6 +263,13 @@ func TestRegisterErrors(t *testing.T) {
 			}
 			if err := r.Register(pid, struct{ f any }{[]int{}}, nil); !errors.Is(err, ErrInvalidKey) {
 				t.Errorf("struct holding a slice: %v", err)
+			}
+			nan := math.NaN()
+			if err := r.Register(pid, nan, nil); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("NaN key: %v", err)
+			}
+			if err := r.Register(pid, struct{ f float64 }{nan}, nil); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("struct holding a NaN: %v", err)
 			}
 			if got := r.Lookup([]int{1}); got != nil {
 				t.Errorf("Lookup of invalid key = %v", got)
