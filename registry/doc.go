@@ -79,8 +79,11 @@
 //
 // Predicates given to Match, CountMatch, Select, CountSelect and
 // UnregisterMatch, and the function given to UpdateValue, run with a
-// partition lock held: they must be quick and must not call the registry.
-// The function given to Dispatch runs with no lock held.
+// partition lock held: they must be quick, must not call the registry and
+// must not end processes (an exit can run the registry's cleanup on the
+// goroutine that caused it, which would wait for the lock it holds). The
+// function given to Dispatch runs with no lock held and may do all of
+// that.
 //
 // # Events
 //

@@ -152,7 +152,7 @@ func (r *Registry) Unregister(pid proc.PID, key any) int {
 
 // UnregisterMatch removes the entries of pid under key whose value satisfies
 // match and returns how many it removed. match runs with a partition lock
-// held and must not call the registry.
+// held: see the package documentation for what it must not do.
 func (r *Registry) UnregisterMatch(pid proc.PID, key any, match func(value any) bool) int {
 	if match == nil {
 		return 0
@@ -201,8 +201,9 @@ func (r *Registry) Lookup(key any) []Entry {
 }
 
 // Match returns the entries of key whose value satisfies match; a nil match
-// takes every entry. match runs with a partition's read lock held and must
-// not call the registry.
+// takes every entry. match runs with a partition's read lock held: it must
+// be quick, must not call the registry and must not end processes (see the
+// package documentation).
 func (r *Registry) Match(key any, match func(value any) bool) []Entry {
 	p := r.partition(key)
 	if p == nil {
@@ -312,8 +313,9 @@ func (r *Registry) Values(key any, pid proc.PID) []any {
 // UpdateValue replaces the value of key, held by pid in a unique registry,
 // with fn(old), and returns the new and the old value. It fails with
 // ErrNotRegistered when pid does not hold key and with ErrNotUnique on a
-// duplicate registry. fn runs with the partition's write lock held and must
-// not call the registry. Listeners are not told of updates.
+// duplicate registry. fn runs with the partition's write lock held, under
+// the same rules as the predicate of Match. Listeners are not told of
+// updates.
 func (r *Registry) UpdateValue(pid proc.PID, key any, fn func(old any) any) (newValue, oldValue any, err error) {
 	if r.kind != Unique {
 		return nil, nil, ErrNotUnique
@@ -350,7 +352,7 @@ func (r *Registry) Count() int {
 // Registry.select with a Go predicate in place of a match specification.
 // It visits one partition at a time, under the partition's read lock, so
 // the result is not a snapshot of the whole registry when it changes
-// meanwhile; match must not call the registry.
+// meanwhile. match runs as in Match.
 func (r *Registry) Select(match func(key any, pid proc.PID, value any) bool) []Entry {
 	var out []Entry
 	for i := range r.parts {
