@@ -125,8 +125,8 @@ func (r *Registry) detachLocked(ps *pidState) {
 }
 
 // exited removes every entry of a process that exited. It runs on the
-// exiting process's goroutine, or on a registering one when the process was
-// already gone.
+// goroutine that ended the process (its own, or one that killed it), or on
+// a registering one when the process was already gone.
 func (r *Registry) exited(ps *pidState, reason error) {
 	ps.mu.Lock()
 	if ps.mu.dead || ps.mu.detached {
