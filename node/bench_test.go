@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"testing"
+
+	"github.com/grovedev/grove/proc"
 )
 
 // BenchmarkCallTCP measures a call round trip between two nodes over
@@ -26,6 +28,25 @@ func BenchmarkSendTCP(b *testing.B) {
 	n := b.N
 	sink, _ := bn[1].rt.Spawn(newCounter(n, done))
 	src, _ := bn[0].rt.Spawn(newStreamer(sink, n))
+	b.ResetTimer()
+	bn[0].rt.Send(src, "go")
+	<-done
+}
+
+// BenchmarkSend1KTCP measures a one-way stream of 1 KiB messages.
+func BenchmarkSend1KTCP(b *testing.B) {
+	bn := benchPair(b)
+	done := make(chan struct{})
+	sink, _ := bn[1].rt.Spawn(newCounter(b.N, done))
+	payload := make([]byte, 1024)
+	src, _ := bn[0].rt.Spawn(proc.HandlerFunc(func(p *proc.Process, _ any) {
+		for range b.N {
+			if err := p.Send(sink, payload); err != nil {
+				panic(err)
+			}
+		}
+	}))
+	b.SetBytes(1024)
 	b.ResetTimer()
 	bn[0].rt.Send(src, "go")
 	<-done

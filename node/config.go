@@ -110,6 +110,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = 5 * time.Second
 	}
+	if c.Frame.ChunkSize == 0 && c.Frame.MaxFrameSize == 0 {
+		// A 64 KiB payload plus its header fits one frame: messages up to
+		// that size are never fragmented.
+		c.Frame.ChunkSize, c.Frame.MaxFrameSize = 64<<10+512, 64<<10+512
+	}
 	c.Frame.TickInterval = c.Heartbeat
 	c.Frame.ReadTimeout = c.HeartbeatTimeout
 	if c.Frame.WriteTimeout == 0 {

@@ -42,7 +42,7 @@ func (p *peer) send(kind frame.Kind, flags frame.Flags, ln uint16, build func([]
 	err := p.write(kind, flags, ln, b)
 	// Write copies messages up to a chunk; bigger ones were read in place
 	// and are done with once Write returns, so the buffer is free either way.
-	if cap(b) <= 1<<16 {
+	if cap(b) <= 1<<17 {
 		*bp = b[:0]
 		bufPool.Put(bp)
 	}
