@@ -47,7 +47,7 @@ type Config struct {
 	// Callbacks are called with the same events as Listeners, in the same
 	// order, one at a time, on the goroutine of a change: the one that made
 	// it or another writer's that delivered its events (for removals caused
-	// by an exit, possibly the exiting process's goroutine). They must not
+	// by an exit, the goroutine that ended the process). They must not
 	// block, call the registry's write methods or send exit signals
 	// (an exit they cause would remove entries, and so deliver events, on
 	// their own goroutine). A callback that panics is logged and skipped.

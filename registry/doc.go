@@ -104,7 +104,8 @@
 // Listener processes receive the events by Runtime.Send, so they arrive in
 // HandleInfo. Callbacks run one at a time on the goroutine of a change:
 // the writer's, another writer's that delivered the queued events of both,
-// or the exiting process's for removals caused by an exit.
+// or, for removals caused by an exit, the goroutine that ended the process
+// (its own, or one that killed it).
 //
 // Registries with listeners deliver events under a registry-wide lock;
 // registries without listeners pay nothing for the feature.
