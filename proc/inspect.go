@@ -29,6 +29,7 @@ type Info struct {
 	Links       []PID
 	Monitors    []PID // processes this one monitors
 	MonitoredBy []PID // processes monitoring this one
+	Watchers    int   // functions installed with Runtime.Watch
 	Timers      int
 }
 
@@ -87,7 +88,9 @@ func (p *Process) info() Info {
 			in.Monitors = append(in.Monitors, pid)
 		}
 		for _, w := range m.watchers {
-			if !w.pid.IsZero() {
+			if w.fn != nil {
+				in.Watchers++
+			} else {
 				in.MonitoredBy = append(in.MonitoredBy, w.pid)
 			}
 		}

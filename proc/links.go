@@ -217,8 +217,10 @@ func (rt *Runtime) exitFrom(from, to PID, reason error) error {
 }
 
 // Watch calls fn(pid, reason) once, when the local process pid exits; if it
-// does not exist, fn runs at once with ErrNoProc. fn runs on the exiting
-// process's goroutine and must not block. The returned function cancels the
+// does not exist, fn runs at once with ErrNoProc. fn runs on the goroutine
+// that ends the process — the process's own, or the caller of Exit that
+// killed it, before that call returns — so it must not block nor take a
+// lock that such a caller may hold. The returned function cancels the
 // watch.
 func (rt *Runtime) Watch(pid PID, fn func(PID, error)) (cancel func()) {
 	t := rt.table.get(pid)

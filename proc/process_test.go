@@ -523,3 +523,26 @@ func TestMessageInProgressDoesNotCountAgainstTheBound(t *testing.T) {
 		t.Fatalf("got %v", m)
 	}
 }
+
+func TestWithRegister(t *testing.T) {
+	rt := newRuntime(t)
+	var got PID
+	pid := mustSpawn(t, rt, &counter{}, WithRegister(func(p PID) error { got = p; return nil }))
+	if got != pid {
+		t.Fatalf("registered %v, spawned %v", got, pid)
+	}
+	if _, err := rt.Spawn(&counter{}, WithRegister(func(PID) error { return errBoom })); !errors.Is(err, errBoom) {
+		t.Fatalf("failed registration: %v", err)
+	}
+	if rt.NumProcesses() != 1 {
+		t.Fatalf("%d processes after a refused registration", rt.NumProcesses())
+	}
+	cancel := rt.Watch(pid, func(PID, error) {})
+	if in, _ := rt.Info(pid); in.Watchers != 1 {
+		t.Fatalf("watchers %d", in.Watchers)
+	}
+	cancel()
+	if in, _ := rt.Info(pid); in.Watchers != 0 {
+		t.Fatalf("watchers after cancel %d", in.Watchers)
+	}
+}

@@ -9,11 +9,12 @@ import (
 type SpawnOption func(*spawnConfig)
 
 type spawnConfig struct {
-	name    string
-	bound   int
-	link    bool
-	monitor bool
-	trap    bool
+	name     string
+	bound    int
+	link     bool
+	monitor  bool
+	trap     bool
+	register []func(PID) error
 }
 
 // WithName registers the new process under name before Init runs; the spawn
@@ -32,6 +33,14 @@ func WithLink() SpawnOption { return func(c *spawnConfig) { c.link = true } }
 // message arrives when it exits. Only meaningful for Process.Spawn, whose
 // monitor reference is returned by Process.SpawnMonitor.
 func WithMonitor() SpawnOption { return func(c *spawnConfig) { c.monitor = true } }
+
+// WithRegister calls register with the new process's PID before Init runs,
+// to put it in a registry (Elixir's {:via, Registry, key} at start): an
+// error aborts the spawn with that error. The registry is expected to drop
+// the entry when the process exits.
+func WithRegister(register func(PID) error) SpawnOption {
+	return func(c *spawnConfig) { c.register = append(c.register, register) }
+}
 
 // WithTrapExit starts the process trapping exits, before Init runs.
 func WithTrapExit() SpawnOption { return func(c *spawnConfig) { c.trap = true } }
@@ -116,6 +125,12 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 	rt.table.add(p)
 	if cfg.name != "" {
 		if err := p.register(cfg.name); err != nil {
+			p.exit(ErrNormal)
+			return nil, Ref{}, err
+		}
+	}
+	for _, register := range cfg.register {
+		if err := register(p.pid); err != nil {
 			p.exit(ErrNormal)
 			return nil, Ref{}, err
 		}
