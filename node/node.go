@@ -218,6 +218,24 @@ func (n *Node) Connect(ctx context.Context, node, addr string) error {
 	return err
 }
 
+// ConnectAddr connects to whatever node listens at addr, for seeds known
+// only by address, and keeps it connected like Connect. It returns the
+// node's name.
+func (n *Node) ConnectAddr(ctx context.Context, addr string) (string, error) {
+	if n.closed.Load() {
+		return "", ErrClosed
+	}
+	p, err := n.dial(ctx, "", addr)
+	if err != nil {
+		return "", err
+	}
+	n.mu.Lock()
+	n.mu.book[p.name] = addr
+	n.mu.wanted[p.name] = true
+	n.mu.Unlock()
+	return p.name, nil
+}
+
 // Disconnect closes the link to node and stops keeping it connected.
 func (n *Node) Disconnect(node string) {
 	n.mu.Lock()
@@ -448,7 +466,7 @@ func (n *Node) register(hp *handshake.Peer, dialer string) (*peer, error) {
 	p.start()
 	n.stats.Connects.Add(1)
 	n.log.Info("nodeup", slog.String("peer", hp.Name), slog.String("dialer", dialer))
-	n.emit(Event{Node: hp.Name, Up: true})
+	n.emit(Event{Node: hp.Name, Creation: hp.Creation, Up: true})
 	return p, nil
 }
 
@@ -472,7 +490,7 @@ func (n *Node) peerDown(p *peer, reason error) {
 	n.rt.NodeDown(p.name)
 	n.stats.Disconnects.Add(1)
 	n.log.Info("nodedown", slog.String("peer", p.name), slog.Any("reason", reason))
-	n.emit(Event{Node: p.name, Up: false, Reason: reason})
+	n.emit(Event{Node: p.name, Creation: p.creation, Up: false, Reason: reason})
 	if wanted {
 		n.goFunc(func() { n.redial(p.name) })
 	}
@@ -504,9 +522,10 @@ func (n *Node) redial(node string) {
 
 // Event tells a node subscriber that a node connected or disconnected.
 type Event struct {
-	Node   string
-	Up     bool
-	Reason error // why the link went down
+	Node     string
+	Creation uint64 // the node's incarnation
+	Up       bool
+	Reason   error // why the link went down
 }
 
 // NodeUp and NodeDown are the messages MonitorNodes sends to a process, like

@@ -31,6 +31,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd(), newBenchCmd())
+	root.AddCommand(newDemoCmd(), newBenchCmd(), newNodeCmd())
 	return root
 }

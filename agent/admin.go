@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/grovedev/grove/node"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Member is one entry of GET /v1/members.
+type Member struct {
+	Name        string `json:"name"`
+	Address     string `json:"address"`
+	State       string `json:"state"` // alive, suspect, dead or left
+	Region      string `json:"region"`
+	Incarnation uint64 `json:"incarnation"`
+}
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Name        string  `json:"name"`
+	Address     string  `json:"address"`
+	Region      string  `json:"region"`
+	Incarnation uint64  `json:"incarnation"`
+	Ready       bool    `json:"ready"`
+	UptimeSec   float64 `json:"uptime_seconds"`
+	Processes   int     `json:"processes"`
+	Connected   int     `json:"connected_nodes"`
+}
+
+// memberView is the node's view of its peers from its links: a connected
+// node is alive, one whose link went down is dead until it comes back.
+type memberView struct {
+	mu      sync.Mutex
+	members map[string]Member
+}
+
+func newMemberView(n *node.Node) *memberView {
+	v := &memberView{members: map[string]Member{}}
+	n.Subscribe(func(e node.Event) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		m := v.members[e.Node]
+		m.Name, m.Incarnation = e.Node, e.Creation
+		if e.Up {
+			m.State = "alive"
+		} else {
+			m.State = "dead"
+		}
+		v.members[e.Node] = m
+	})
+	return v
+}
+
+func (v *memberView) list() []Member {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]Member, 0, len(v.members))
+	for _, m := range v.members {
+		out = append(out, m)
+	}
+	return out
+}
+
+// Handler returns the admin API: /healthz, /readyz, /v1/status,
+// /v1/members and /metrics.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if a.closing.Load() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready: joining", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, a.Status())
+	})
+	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, a.Members())
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.collector())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Status describes this node.
+func (a *Agent) Status() Status {
+	return Status{
+		Name: a.cfg.Name, Address: a.node.Addr(), Region: a.cfg.Region, Incarnation: a.rt.Creation(),
+		Ready: a.ready.Load(), UptimeSec: time.Since(a.started).Seconds(),
+		Processes: a.rt.NumProcesses(), Connected: len(a.node.Nodes()),
+	}
+}
+
+// Members lists this node and every node it has been linked to, sorted by
+// name.
+func (a *Agent) Members() []Member {
+	out := append(a.members.list(), Member{
+		Name: a.cfg.Name, Address: a.node.Addr(), State: "alive", Region: a.cfg.Region, Incarnation: a.rt.Creation(),
+	})
+	slices.SortFunc(out, func(x, y Member) int {
+		switch {
+		case x.Name < y.Name:
+			return -1
+		case x.Name > y.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// metrics exports the runtime's and the links' counters.
+type metrics struct {
+	a     *Agent
+	descs map[string]*prometheus.Desc
+}
+
+func (a *Agent) collector() prometheus.Collector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("grove_"+name, help, nil, prometheus.Labels{"node": a.cfg.Name})
+	}
+	return &metrics{a: a, descs: map[string]*prometheus.Desc{
+		"processes":        d("processes", "Live processes."),
+		"nodes":            d("connected_nodes", "Nodes linked to this one."),
+		"connects":         d("node_connects_total", "Node links established."),
+		"disconnects":      d("node_disconnects_total", "Node links lost."),
+		"refused":          d("handshakes_refused_total", "Handshakes refused, either way."),
+		"dial_failures":    d("dial_failures_total", "Dials that failed before the handshake."),
+		"malformed":        d("links_cut_malformed_total", "Links cut for a malformed message."),
+		"undecodable":      d("messages_undecodable_total", "Messages this node could not decode."),
+		"undecodable_peer": d("messages_undecodable_by_peer_total", "Messages peers reported they could not decode."),
+		"delivery":         d("remote_delivery_failures_total", "Messages from other nodes for a process that was gone or full."),
+	}}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
+		ch <- d
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.a.node.Stats()
+	gauge := func(k string, v float64) { ch <- prometheus.MustNewConstMetric(m.descs[k], prometheus.GaugeValue, v) }
+	counter := func(k string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(m.descs[k], prometheus.CounterValue, float64(v))
+	}
+	gauge("processes", float64(m.a.rt.NumProcesses()))
+	gauge("nodes", float64(len(m.a.node.Nodes())))
+	counter("connects", s.Connects.Load())
+	counter("disconnects", s.Disconnects.Load())
+	counter("refused", s.Refused.Load())
+	counter("dial_failures", s.DialFailures.Load())
+	counter("malformed", s.MalformedFrames.Load())
+	counter("undecodable", s.Undecodable.Load())
+	counter("undecodable_peer", s.UndecodableByPeer.Load())
+	counter("delivery", s.DeliveryFailures.Load())
+}

@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grovedev/grove/node"
+	"github.com/grovedev/grove/proc"
+)
+
+// Agent is a running node: a process runtime, its node links and the admin
+// API. It is what `grove node` runs, and what a user's own main can run in
+// a few lines:
+//
+//	a, err := agent.Start(ctx, cfg, slog.Default())
+//	if err != nil { ... }
+//	<-ctx.Done()            // SIGTERM
+//	a.Close(context.Background())
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	rt      *proc.Runtime
+	node    *node.Node
+	started time.Time
+
+	admin   *http.Server
+	adminLn net.Listener
+	wg      sync.WaitGroup
+	ready   atomic.Bool
+	closing atomic.Bool
+	done    chan struct{}
+	members *memberView
+}
+
+// Start starts a node as cfg describes: it listens for node links, connects
+// to the --join peers in the background (retrying with backoff), and serves
+// the admin API.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	nodeCfg := node.Config{Name: cfg.Name, Listen: cfg.Listen, Advertise: cfg.Advertise, Heartbeat: cfg.Heartbeat, Logger: log}
+	secret, err := cfg.secret()
+	if err != nil {
+		return nil, err
+	}
+	nodeCfg.Cookie = secret
+	if cfg.TLSCert != "" {
+		if nodeCfg.TLS, err = loadTLS(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("--data-dir: %w", err)
+		}
+	}
+	rt, err := proc.New(proc.Config{Node: cfg.Name, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.Start(ctx, rt, nodeCfg)
+	if err != nil {
+		rt.Close(context.Background())
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now(), done: make(chan struct{})}
+	a.members = newMemberView(n)
+	if cfg.Admin != "" {
+		ln, err := net.Listen("tcp", cfg.Admin)
+		if err != nil {
+			a.Close(context.Background())
+			return nil, fmt.Errorf("--admin: %w", err)
+		}
+		a.adminLn = ln
+		a.admin = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := a.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin API stopped", slog.Any("err", err))
+			}
+		}()
+	}
+	a.wg.Add(1)
+	go a.joinAll()
+	log.Info("node started", slog.String("name", cfg.Name), slog.String("addr", n.Addr()), slog.String("admin", a.AdminAddr()))
+	return a, nil
+}
+
+// joinAll connects to the --join peers, retrying each until it answers or
+// the agent closes; the node is ready once the first one (or, with no
+// peers, itself) is up.
+func (a *Agent) joinAll() {
+	defer a.wg.Done()
+	peers := make([]Peer, 0, len(a.cfg.Join))
+	for _, j := range a.cfg.Join {
+		p, _ := ParseJoin(j) // validated
+		peers = append(peers, p)
+	}
+	if len(peers) == 0 {
+		a.ready.Store(true)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.join(p)
+		}()
+	}
+	wg.Wait()
+}
+
+func (a *Agent) join(p Peer) {
+	wait := 100 * time.Millisecond
+	for !a.closing.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		if p.Name != "" {
+			err = a.node.Connect(ctx, p.Name, p.Addr)
+		} else {
+			_, err = a.node.ConnectAddr(ctx, p.Addr)
+		}
+		cancel()
+		if err == nil {
+			a.ready.Store(true)
+			return
+		}
+		a.log.Debug("join failed, retrying", slog.String("peer", p.Addr), slog.Any("err", err))
+		select {
+		case <-a.done:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// Runtime returns the node's process runtime.
+func (a *Agent) Runtime() *proc.Runtime { return a.rt }
+
+// Node returns the node.
+func (a *Agent) Node() *node.Node { return a.node }
+
+// AdminAddr returns the admin API's address, empty when disabled.
+func (a *Agent) AdminAddr() string {
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// Close shuts the node down gracefully: it stops being ready, closes its
+// links (peers see it leave), stops every process in order and the admin
+// API. Close is idempotent.
+func (a *Agent) Close(ctx context.Context) error {
+	if !a.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	a.ready.Store(false)
+	close(a.done)
+	if a.cfg.ShutdownTTL > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.cfg.ShutdownTTL)
+		defer cancel()
+	}
+	nodeErr := a.node.Close()
+	rtErr := a.rt.Close(ctx)
+	var adminErr error
+	if a.admin != nil {
+		adminErr = a.admin.Shutdown(ctx)
+	}
+	a.wg.Wait()
+	a.log.Info("node stopped", slog.String("name", a.cfg.Name))
+	return errors.Join(nodeErr, rtErr, adminErr)
+}
+
+func loadTLS(cfg Config) (*node.TLSConfig, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	pem, err := os.ReadFile(cfg.TLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no certificate found", cfg.TLSCA)
+	}
+	return &node.TLSConfig{Certificate: cert, Roots: roots}, nil
+}

@@ -1,0 +1,173 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// DefaultAdmin is the admin API's address unless told otherwise: loopback
+// only, so that a node's control surface is not exposed by accident.
+const DefaultAdmin = "127.0.0.1:4371"
+
+// Config describes a node as the `grove node` command runs it. Every field
+// has a flag and a GROVE_* environment variable; flags win over the
+// environment.
+type Config struct {
+	Name        string        // --name, GROVE_NAME: "name@host"
+	Listen      string        // --listen, GROVE_LISTEN: address for node links
+	Advertise   string        // --advertise, GROVE_ADVERTISE: address peers dial; default the bound one
+	Join        []string      // --join (repeatable), GROVE_JOIN (comma-separated): "addr" or "name@host=addr" of peers
+	Cookie      string        // --cookie, GROVE_COOKIE
+	CookieFile  string        // --cookie-file, GROVE_COOKIE_FILE
+	TLSCert     string        // --tls-cert, GROVE_TLS_CERT: PEM certificate naming the node
+	TLSKey      string        // --tls-key, GROVE_TLS_KEY
+	TLSCA       string        // --tls-ca, GROVE_TLS_CA: PEM CAs trusted for peers
+	Region      string        // --region, GROVE_REGION
+	DataDir     string        // --data-dir, GROVE_DATA_DIR
+	Admin       string        // --admin, GROVE_ADMIN: HTTP address of the admin API
+	Heartbeat   time.Duration // --heartbeat, GROVE_HEARTBEAT
+	ShutdownTTL time.Duration // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
+}
+
+// env names, by flag.
+var envNames = map[string]string{
+	"name": "GROVE_NAME", "listen": "GROVE_LISTEN", "advertise": "GROVE_ADVERTISE", "join": "GROVE_JOIN",
+	"cookie": "GROVE_COOKIE", "cookie-file": "GROVE_COOKIE_FILE", "tls-cert": "GROVE_TLS_CERT",
+	"tls-key": "GROVE_TLS_KEY", "tls-ca": "GROVE_TLS_CA", "region": "GROVE_REGION",
+	"data-dir": "GROVE_DATA_DIR", "admin": "GROVE_ADMIN", "heartbeat": "GROVE_HEARTBEAT",
+	"shutdown-timeout": "GROVE_SHUTDOWN_TIMEOUT",
+}
+
+// RegisterFlags adds the configuration's flags to fs.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Name, "name", "", "node name, name@host (required)")
+	fs.StringVar(&c.Listen, "listen", "0.0.0.0:4370", "address to accept node links on")
+	fs.StringVar(&c.Advertise, "advertise", "", "address other nodes dial (default: the listen address)")
+	fs.StringArrayVar(&c.Join, "join", nil, "a peer to connect to: host:port or name@host=host:port (repeatable)")
+	fs.StringVar(&c.Cookie, "cookie", "", "shared cluster secret")
+	fs.StringVar(&c.CookieFile, "cookie-file", "", "file holding the shared cluster secret")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate of this node (its URI SAN names the node)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of the certificate")
+	fs.StringVar(&c.TLSCA, "tls-ca", "", "PEM certificates of the CAs trusted for peers")
+	fs.StringVar(&c.Region, "region", "", "region this node runs in")
+	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the node's durable state")
+	fs.StringVar(&c.Admin, "admin", DefaultAdmin, "HTTP address of the admin API (empty to disable)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 0, "link heartbeat interval (default 250ms)")
+	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+}
+
+// LoadEnv sets every flag not given on the command line from its GROVE_*
+// variable, read with lookup (os.LookupEnv in a real process).
+func LoadEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		name, ok := envNames[f.Name]
+		if !ok || f.Changed {
+			return
+		}
+		v, set := lookup(name)
+		if !set {
+			return
+		}
+		if f.Name == "join" {
+			for _, j := range strings.Split(v, ",") {
+				if j = strings.TrimSpace(j); j != "" {
+					if err := fs.Set("join", j); err != nil {
+						errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					}
+				}
+			}
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Peer is a --join entry; Name is empty when only the address is known.
+type Peer struct{ Name, Addr string }
+
+// ParseJoin parses a --join value, "host:port" or "name@host=host:port".
+func ParseJoin(s string) (Peer, error) {
+	name, addr, named := strings.Cut(s, "=")
+	if !named {
+		name, addr = "", s
+	}
+	if addr == "" || named && name == "" {
+		return Peer{}, fmt.Errorf("--join %q: want host:port or name@host=host:port", s)
+	}
+	if named && !strings.Contains(name, "@") {
+		return Peer{}, fmt.Errorf("--join %q: node name %q lacks @host", s, name)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return Peer{}, fmt.Errorf("--join %q: address: %w", s, err)
+	}
+	return Peer{Name: name, Addr: addr}, nil
+}
+
+// Validate reports the first problem that makes the configuration unusable,
+// naming the flag.
+func (c *Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("--name is required (name@host)")
+	}
+	if !strings.Contains(c.Name, "@") {
+		return fmt.Errorf("--name %q: want name@host", c.Name)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: %w", c.Listen, err)
+	}
+	if c.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+			return fmt.Errorf("--advertise %q: %w", c.Advertise, err)
+		}
+	}
+	if c.Admin != "" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			return fmt.Errorf("--admin %q: %w", c.Admin, err)
+		}
+	}
+	for _, j := range c.Join {
+		if _, err := ParseJoin(j); err != nil {
+			return err
+		}
+	}
+	if c.Cookie != "" && c.CookieFile != "" {
+		return errors.New("--cookie and --cookie-file are exclusive")
+	}
+	tls := c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != ""
+	if tls && (c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == "") {
+		return errors.New("--tls-cert, --tls-key and --tls-ca go together")
+	}
+	if !tls && c.Cookie == "" && c.CookieFile == "" {
+		return errors.New("a secret is required: --cookie, --cookie-file or the --tls-* flags")
+	}
+	if c.Heartbeat < 0 || c.ShutdownTTL < 0 {
+		return errors.New("--heartbeat and --shutdown-timeout must not be negative")
+	}
+	return nil
+}
+
+// secret returns the cookie, reading the cookie file if one is given.
+func (c *Config) secret() ([]byte, error) {
+	if c.CookieFile == "" {
+		return []byte(c.Cookie), nil
+	}
+	b, err := os.ReadFile(c.CookieFile)
+	if err != nil {
+		return nil, fmt.Errorf("--cookie-file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return nil, fmt.Errorf("--cookie-file %s is empty", c.CookieFile)
+	}
+	return []byte(s), nil
+}
