@@ -4,7 +4,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages with concurrency, run under the race detector.
 RACE_PKGS ?= ./proc/... ./supervisor/... ./registry/... ./node/... ./agent/... ./cluster/... ./discovery/... ./faultkit/... ./transport/... ./codec/... ./hlc/... ./clock/... ./internal/...
 
-.PHONY: test race lint fmt bench fuzz demo
+.PHONY: test race lint fmt bench fuzz demo image
 
 test:
 	$(GO) test ./...
@@ -27,3 +27,7 @@ bench:
 
 demo:
 	$(GO) run ./cmd/grove demo
+
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o deploy/grove ./cmd/grove
+	docker build -t grove:dev .
