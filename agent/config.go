@@ -58,7 +58,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Region, "region", "", "region this node runs in")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the node's durable state")
 	fs.StringVar(&c.Admin, "admin", DefaultAdmin, "HTTP address of the admin API (empty to disable)")
-	fs.DurationVar(&c.Heartbeat, "heartbeat", 0, "link heartbeat interval (default 250ms)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 0, "link heartbeat interval; a link silent for 6 heartbeats is dead (default 500ms)")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 }
 

@@ -38,8 +38,9 @@ type Config struct {
 	// Frame holds the decode limits and batching of node links.
 	Frame frame.Config
 	// Heartbeat is how often an idle link sends a tick; a link that hears
-	// nothing for HeartbeatTimeout is declared dead. Defaults 250 ms and
-	// 1 s.
+	// nothing for HeartbeatTimeout is declared dead. Defaults 500 ms and
+	// 3 s (six heartbeats), which rides out pauses of a busy or collecting
+	// process; lower both for faster detection.
 	Heartbeat, HeartbeatTimeout time.Duration
 	// ConnectTimeout bounds one connection attempt, dial and handshake.
 	// Default 2 s.
@@ -96,10 +97,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.Codec = r
 	}
 	if c.Heartbeat == 0 {
-		c.Heartbeat = 250 * time.Millisecond
+		c.Heartbeat = 500 * time.Millisecond
 	}
 	if c.HeartbeatTimeout == 0 {
-		c.HeartbeatTimeout = 4 * c.Heartbeat
+		c.HeartbeatTimeout = 6 * c.Heartbeat
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 2 * time.Second
@@ -118,7 +119,8 @@ func (c Config) withDefaults() (Config, error) {
 	c.Frame.TickInterval = c.Heartbeat
 	c.Frame.ReadTimeout = c.HeartbeatTimeout
 	if c.Frame.WriteTimeout == 0 {
-		c.Frame.WriteTimeout = c.HeartbeatTimeout
+		// A write stuck this long means the peer stopped reading.
+		c.Frame.WriteTimeout = 2 * c.HeartbeatTimeout
 	}
 	return c, nil
 }

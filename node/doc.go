@@ -59,8 +59,8 @@
 //
 // # Failure detection
 //
-// An idle link sends a heartbeat every Heartbeat (250 ms by default); a link
-// that hears nothing for HeartbeatTimeout (1 s) is declared dead, which
+// An idle link sends a heartbeat every Heartbeat (500 ms by default); a link
+// that hears nothing for HeartbeatTimeout (3 s) is declared dead, which
 // catches a peer that vanished without closing its connection (a silent
 // partition or a frozen host). A peer that closes its connection or whose
 // process dies is noticed as soon as the connection reports it. A node

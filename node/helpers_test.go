@@ -47,7 +47,7 @@ func startNode(t *testing.T, name string, tr transport.Transport, listen string,
 	}
 	cfg := Config{
 		Name: name, Listen: listen, Cookie: cookie, Transport: tr, Codec: newCodec(t),
-		Heartbeat: 50 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond,
+		Heartbeat: 100 * time.Millisecond, HeartbeatTimeout: time.Second,
 		ConnectTimeout: time.Second, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	}
