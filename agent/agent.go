@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/grovedev/grove/discovery"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
 )
@@ -40,6 +41,7 @@ type Agent struct {
 	closing atomic.Bool
 	done    chan struct{}
 	members *memberView
+	poller  *discovery.Poller
 }
 
 // Start starts a node as cfg describes: it listens for node links, connects
@@ -95,10 +97,44 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 			}
 		}()
 	}
+	if cfg.Discovery != "" {
+		if err := a.startDiscovery(); err != nil {
+			a.Close(context.Background())
+			return nil, err
+		}
+	}
 	a.wg.Add(1)
 	go a.joinAll()
 	log.Info("node started", slog.String("name", cfg.Name), slog.String("addr", n.Addr()), slog.String("admin", a.AdminAddr()))
 	return a, nil
+}
+
+// startDiscovery polls the --discovery strategy and joins every peer it
+// finds. Discovery only adds: a peer leaves through its link's failure, never
+// because a poll failed or came back empty.
+func (a *Agent) startDiscovery() error {
+	strategy, err := discovery.Parse(a.cfg.Discovery)
+	if err != nil {
+		return fmt.Errorf("--discovery: %w", err)
+	}
+	pcfg := discovery.DefaultPollerConfig()
+	pcfg.Logger = a.log
+	if a.cfg.DiscoveryEvery > 0 {
+		pcfg.Interval = a.cfg.DiscoveryEvery
+	}
+	a.poller, err = discovery.NewPoller(strategy, func(u discovery.Update) {
+		for _, p := range append(u.Added, u.Refreshed...) {
+			if p.Name == a.cfg.Name || p.Addr == a.node.Addr() {
+				continue
+			}
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				a.join(Peer{Name: p.Name, Addr: p.Addr})
+			}()
+		}
+	}, pcfg)
+	return err
 }
 
 // joinAll connects to the --join peers, retrying each until it answers or
@@ -112,7 +148,10 @@ func (a *Agent) joinAll() {
 		peers = append(peers, p)
 	}
 	if len(peers) == 0 {
-		a.ready.Store(true)
+		// With discovery, readiness waits for the first peer it finds.
+		if a.cfg.Discovery == "" {
+			a.ready.Store(true)
+		}
 		return
 	}
 	var wg sync.WaitGroup
@@ -137,7 +176,7 @@ func (a *Agent) join(p Peer) {
 			_, err = a.node.ConnectAddr(ctx, p.Addr)
 		}
 		cancel()
-		if err == nil {
+		if err == nil || errors.Is(err, node.ErrSelf) {
 			a.ready.Store(true)
 			return
 		}
@@ -174,6 +213,9 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	a.ready.Store(false)
 	close(a.done)
+	if a.poller != nil {
+		a.poller.Close()
+	}
 	if a.cfg.ShutdownTTL > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.ShutdownTTL)

@@ -168,3 +168,33 @@ func getJSON(url string, v any) error {
 }
 
 var errorf = testutil.Errorf
+
+func TestDiscoveryJoinsPeersAndSkipsItself(t *testing.T) {
+	seed := start(t, "seed@127.0.0.1")
+	a, err := Start(context.Background(), Config{
+		Name: "d@127.0.0.1", Listen: "127.0.0.1:0", Cookie: "c",
+		Discovery: "static:" + seed.Node().Addr(), DiscoveryEvery: 50 * time.Millisecond,
+		ShutdownTTL: 5 * time.Second,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if !a.ready.Load() || len(seed.Node().Nodes()) != 1 {
+			return errorf("ready %v, seed linked to %v", a.ready.Load(), seed.Node().Nodes())
+		}
+		return nil
+	})
+	// A discovered address that is the node's own leads nowhere.
+	if _, err := seed.Node().ConnectAddr(context.Background(), seed.Node().Addr()); err == nil {
+		t.Fatal("a node connected to itself")
+	}
+}
+
+func TestBadDiscoverySpec(t *testing.T) {
+	c := Config{Name: "a@h", Listen: "127.0.0.1:0", Cookie: "c", Discovery: "carrier-pigeon:x"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--discovery") {
+		t.Fatalf("validate: %v", err)
+	}
+}

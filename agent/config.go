@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grovedev/grove/discovery"
 	"github.com/spf13/pflag"
 )
 
@@ -19,24 +20,27 @@ const DefaultAdmin = "127.0.0.1:4371"
 // has a flag and a GROVE_* environment variable; flags win over the
 // environment.
 type Config struct {
-	Name        string        // --name, GROVE_NAME: "name@host"
-	Listen      string        // --listen, GROVE_LISTEN: address for node links
-	Advertise   string        // --advertise, GROVE_ADVERTISE: address peers dial; default the bound one
-	Join        []string      // --join (repeatable), GROVE_JOIN (comma-separated): "addr" or "name@host=addr" of peers
-	Cookie      string        // --cookie, GROVE_COOKIE
-	CookieFile  string        // --cookie-file, GROVE_COOKIE_FILE
-	TLSCert     string        // --tls-cert, GROVE_TLS_CERT: PEM certificate naming the node
-	TLSKey      string        // --tls-key, GROVE_TLS_KEY
-	TLSCA       string        // --tls-ca, GROVE_TLS_CA: PEM CAs trusted for peers
-	Region      string        // --region, GROVE_REGION
-	DataDir     string        // --data-dir, GROVE_DATA_DIR
-	Admin       string        // --admin, GROVE_ADMIN: HTTP address of the admin API
-	Heartbeat   time.Duration // --heartbeat, GROVE_HEARTBEAT
-	ShutdownTTL time.Duration // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
+	Name           string        // --name, GROVE_NAME: "name@host"
+	Listen         string        // --listen, GROVE_LISTEN: address for node links
+	Advertise      string        // --advertise, GROVE_ADVERTISE: address peers dial; default the bound one
+	Join           []string      // --join (repeatable), GROVE_JOIN (comma-separated): "addr" or "name@host=addr" of peers
+	Discovery      string        // --discovery, GROVE_DISCOVERY: a discovery spec (static:, dns:, dnssrv:, kube:)
+	DiscoveryEvery time.Duration // --discovery-interval, GROVE_DISCOVERY_INTERVAL
+	Cookie         string        // --cookie, GROVE_COOKIE
+	CookieFile     string        // --cookie-file, GROVE_COOKIE_FILE
+	TLSCert        string        // --tls-cert, GROVE_TLS_CERT: PEM certificate naming the node
+	TLSKey         string        // --tls-key, GROVE_TLS_KEY
+	TLSCA          string        // --tls-ca, GROVE_TLS_CA: PEM CAs trusted for peers
+	Region         string        // --region, GROVE_REGION
+	DataDir        string        // --data-dir, GROVE_DATA_DIR
+	Admin          string        // --admin, GROVE_ADMIN: HTTP address of the admin API
+	Heartbeat      time.Duration // --heartbeat, GROVE_HEARTBEAT
+	ShutdownTTL    time.Duration // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
 }
 
 // env names, by flag.
 var envNames = map[string]string{
+	"discovery": "GROVE_DISCOVERY", "discovery-interval": "GROVE_DISCOVERY_INTERVAL",
 	"name": "GROVE_NAME", "listen": "GROVE_LISTEN", "advertise": "GROVE_ADVERTISE", "join": "GROVE_JOIN",
 	"cookie": "GROVE_COOKIE", "cookie-file": "GROVE_COOKIE_FILE", "tls-cert": "GROVE_TLS_CERT",
 	"tls-key": "GROVE_TLS_KEY", "tls-ca": "GROVE_TLS_CA", "region": "GROVE_REGION",
@@ -50,6 +54,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "0.0.0.0:4370", "address to accept node links on")
 	fs.StringVar(&c.Advertise, "advertise", "", "address other nodes dial (default: the listen address)")
 	fs.StringArrayVar(&c.Join, "join", nil, "a peer to connect to: host:port or name@host=host:port (repeatable)")
+	fs.StringVar(&c.Discovery, "discovery", "", "find peers: static:HOST:PORT,..., dns:[BASE@]NAME:PORT, dnssrv:[BASE@]NAME, kube:[NS/]SERVICE[:PORT]")
+	fs.DurationVar(&c.DiscoveryEvery, "discovery-interval", 0, "how often discovery polls (default 5s)")
 	fs.StringVar(&c.Cookie, "cookie", "", "shared cluster secret")
 	fs.StringVar(&c.CookieFile, "cookie-file", "", "file holding the shared cluster secret")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate of this node (its URI SAN names the node)")
@@ -140,6 +146,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if c.Discovery != "" {
+		if _, err := discovery.Parse(c.Discovery); err != nil {
+			return fmt.Errorf("--discovery: %w", err)
+		}
+	}
 	if c.Cookie != "" && c.CookieFile != "" {
 		return errors.New("--cookie and --cookie-file are exclusive")
 	}
@@ -150,8 +161,8 @@ func (c *Config) Validate() error {
 	if !tls && c.Cookie == "" && c.CookieFile == "" {
 		return errors.New("a secret is required: --cookie, --cookie-file or the --tls-* flags")
 	}
-	if c.Heartbeat < 0 || c.ShutdownTTL < 0 {
-		return errors.New("--heartbeat and --shutdown-timeout must not be negative")
+	if c.Heartbeat < 0 || c.ShutdownTTL < 0 || c.DiscoveryEvery < 0 {
+		return errors.New("--heartbeat, --shutdown-timeout and --discovery-interval must not be negative")
 	}
 	return nil
 }

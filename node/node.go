@@ -23,6 +23,9 @@ var (
 	ErrUnknownNode = errors.New("node: address of node unknown")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("node: closed")
+	// ErrSelf is returned when a connection attempt reaches this node
+	// itself, as a discovered address of our own may.
+	ErrSelf = errors.New("node: connected to itself")
 	// ErrStaleIncarnation is returned for a PID of an earlier incarnation of
 	// a connected node: that process is gone.
 	ErrStaleIncarnation = errors.New("node: PID of an earlier incarnation")
@@ -435,6 +438,11 @@ func (n *Node) claimInbound(name string, creation uint64) (dup bool, claim *dial
 // to an earlier incarnation of the same node is closed first: that node
 // restarted.
 func (n *Node) register(hp *handshake.Peer, dialer string) (*peer, error) {
+	if hp.Name == n.cfg.Name {
+		// A seed address or a DNS answer that leads back to this node.
+		hp.Conn.Close()
+		return nil, fmt.Errorf("%w: %s", ErrSelf, hp.Name)
+	}
 	p := newPeer(n, hp)
 	n.mu.Lock()
 	if n.closed.Load() {
