@@ -143,10 +143,12 @@ type fakeT struct {
 	errors []string
 }
 
-func (f *fakeT) Helper()                           {}
-func (f *fakeT) Name() string                      { return "fake" }
-func (f *fakeT) Logf(string, ...any)               {}
-func (f *fakeT) Errorf(format string, args ...any) { f.errors = append(f.errors, fmt.Sprintf(format, args...)) }
+func (f *fakeT) Helper()             {}
+func (f *fakeT) Name() string        { return "fake" }
+func (f *fakeT) Logf(string, ...any) {}
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
 func (f *fakeT) Fatalf(format string, args ...any) { f.Errorf(format, args...) }
 
 func TestTimeoutIsInconclusiveNotAPass(t *testing.T) {
