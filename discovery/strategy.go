@@ -22,3 +22,13 @@ import "context"
 type Strategy interface {
 	Discover(ctx context.Context) ([]Peer, error)
 }
+
+// StrategyFunc adapts a function to the Strategy interface, for users' own
+// sources of peers. The function must honour Strategy's contract, including
+// safety for concurrent calls.
+type StrategyFunc func(ctx context.Context) ([]Peer, error)
+
+var _ Strategy = StrategyFunc(nil)
+
+// Discover calls f.
+func (f StrategyFunc) Discover(ctx context.Context) ([]Peer, error) { return f(ctx) }
