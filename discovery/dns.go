@@ -54,8 +54,16 @@ func (c ResolverConfig) Validate() error {
 		return fmt.Errorf("%w: negative resolver timeout %v", ErrInvalidConfig, c.Timeout)
 	}
 	if c.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.Addr); err != nil && strings.Contains(c.Addr, ":") && net.ParseIP(c.Addr) == nil {
-			return fmt.Errorf("%w: resolver address %q is not host:port", ErrInvalidConfig, c.Addr)
+		host, port, err := net.SplitHostPort(c.Addr)
+		switch {
+		case err != nil && net.ParseIP(c.Addr) == nil && strings.Contains(c.Addr, ":"):
+			return fmt.Errorf("%w: resolver address %q is neither host:port nor a host", ErrInvalidConfig, c.Addr)
+		case err == nil && host == "":
+			return fmt.Errorf("%w: resolver address %q has no host", ErrInvalidConfig, c.Addr)
+		case err == nil:
+			if _, perr := parsePort(port); perr != nil {
+				return fmt.Errorf("%w: resolver address %q: %s", ErrInvalidConfig, c.Addr, perr)
+			}
 		}
 	}
 	return nil

@@ -499,6 +499,10 @@ func TestResolverDefaultsFromResolvConf(t *testing.T) {
 	if got := r.names("grove.test."); !slices.Equal(got, []string{"grove.test."}) {
 		t.Fatalf("names of an FQDN %v", got)
 	}
+	r6, err := newResolver(ResolverConfig{Addr: "fd00::53"})
+	if err != nil || r6.addr != "[fd00::53]:53" {
+		t.Fatalf("bare IPv6 resolver %+v, %v", r6, err)
+	}
 	r, err = newResolver(ResolverConfig{Addr: "10.0.0.53"})
 	if err != nil || r.addr != "10.0.0.53:53" || r.search != nil {
 		t.Fatalf("bare host resolver %+v, %v", r, err)
@@ -521,6 +525,9 @@ func TestDNSConfigValidate(t *testing.T) {
 		"bad family":   func(c *DNSConfig) { c.Family = 9 },
 		"bad net":      func(c *DNSConfig) { c.Resolver.Net = "sctp" },
 		"neg timeout":  func(c *DNSConfig) { c.Resolver.Timeout = -1 },
+		"bad resolver": func(c *DNSConfig) { c.Resolver.Addr = "10.0.0.1:dns" },
+		"no host":      func(c *DNSConfig) { c.Resolver.Addr = ":53" },
+		"bad ipv6":     func(c *DNSConfig) { c.Resolver.Addr = "fd00::1::2" },
 	} {
 		c := good
 		mod(&c)
@@ -533,5 +540,44 @@ func TestDNSConfigValidate(t *testing.T) {
 	}
 	if err := (DNSSRVConfig{}).Validate(); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("empty DNSSRVConfig: %v", err)
+	}
+}
+
+func TestPollerDNSSRVChanges(t *testing.T) {
+	t.Parallel()
+	srv := startDNS(t)
+	const name = "_grove._tcp.grove.test"
+	srv.setSRV(name, dns.SRV{Target: "grove-0.grove.test.", Port: 4370})
+	d, err := NewDNSSRV(DNSSRVConfig{Name: name, NodeBasename: "grove", Resolver: srv.resolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, rec := newTestPoller(t, d, PollerConfig{Timeout: time.Second})
+	ctx := ctxT(t)
+	if err := p.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// grove-0 moves to another port, grove-1 appears.
+	srv.setSRV(name, dns.SRV{Target: "grove-0.grove.test.", Port: 4371}, dns.SRV{Target: "grove-1.grove.test.", Port: 4370})
+	if err := p.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := rec.last()
+	if !slices.Equal(addrs(u.Added), []string{"grove-1.grove.test:4370"}) || !slices.Equal(addrs(u.Refreshed), []string{"grove-0.grove.test:4371"}) {
+		t.Fatalf("update %+v; want grove-1 added and grove-0 refreshed", u)
+	}
+	srv.fail(dns.RcodeServerFailure, false)
+	if err := p.Refresh(ctx); !errors.Is(err, ErrDNS) {
+		t.Fatalf("SERVFAIL: %v", err)
+	}
+	srv.fail(0, false)
+	srv.setSRV("other.test", dns.SRV{Target: "x.", Port: 1}) // keep the server's zone alive
+	srv.setSRV(name)                                         // no SRV records left
+	if err := p.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []Peer{{Name: "grove@grove-0.grove.test", Addr: "grove-0.grove.test:4371"}, {Name: "grove@grove-1.grove.test", Addr: "grove-1.grove.test:4370"}}
+	if got := p.Peers(); !slices.Equal(got, want) {
+		t.Fatalf("peers %v; want %v kept", got, want)
 	}
 }

@@ -13,8 +13,11 @@ import (
 
 // Defaults of PollerConfig.
 const (
+	// DefaultPollInterval is the time between polls when
+	// PollerConfig.Interval is zero (libcluster's DNS poll default).
 	DefaultPollInterval = 5 * time.Second
-	DefaultPollTimeout  = 10 * time.Second
+	// DefaultPollTimeout bounds one poll when PollerConfig.Timeout is zero.
+	DefaultPollTimeout = 10 * time.Second
 )
 
 // PollerConfig tunes a Poller. Zero fields take their defaults.
