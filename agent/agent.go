@@ -48,6 +48,9 @@ type Agent struct {
 // to the --join peers in the background (retrying with backoff), and serves
 // the admin API.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Resolve(os.Hostname, net.LookupHost); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -198,3 +198,30 @@ func TestBadDiscoverySpec(t *testing.T) {
 		t.Fatalf("validate: %v", err)
 	}
 }
+
+func TestResolveFillsHostParts(t *testing.T) {
+	host := func() (string, error) { return "pod-7", nil }
+	lookup := func(h string) ([]string, error) {
+		if h != "pod-7" {
+			t.Fatalf("looked up %q", h)
+		}
+		return []string{"10.1.2.3"}, nil
+	}
+	c := Config{Name: "grove@", Listen: "0.0.0.0:4370"}
+	if err := c.Resolve(host, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "grove@pod-7" || c.Advertise != "10.1.2.3:4370" {
+		t.Fatalf("resolved %+v", c)
+	}
+	// Given values are kept.
+	c = Config{Name: "a@h", Listen: "0.0.0.0:4370", Advertise: "h:4370"}
+	if err := c.Resolve(host, lookup); err != nil || c.Name != "a@h" || c.Advertise != "h:4370" {
+		t.Fatalf("kept %+v %v", c, err)
+	}
+	// A loopback listener advertises itself.
+	c = Config{Name: "a@h", Listen: "127.0.0.1:4370"}
+	if err := c.Resolve(host, lookup); err != nil || c.Advertise != "" {
+		t.Fatalf("loopback %+v %v", c, err)
+	}
+}

@@ -119,13 +119,42 @@ func ParseJoin(s string) (Peer, error) {
 	return Peer{Name: name, Addr: addr}, nil
 }
 
+// Resolve fills in what the configuration leaves to the host, for images
+// and pods that cannot compute it in a shell: a --name ending in "@" gets
+// the host name, and with no --advertise a node listening on all interfaces
+// advertises the address its host name resolves to (Docker and Kubernetes
+// map it to the container's address in /etc/hosts).
+func (c *Config) Resolve(hostname func() (string, error), lookup func(string) ([]string, error)) error {
+	needHost := strings.HasSuffix(c.Name, "@")
+	host, port, err := net.SplitHostPort(c.Listen)
+	needAddr := err == nil && c.Advertise == "" && (host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified())
+	if !needHost && !needAddr {
+		return nil
+	}
+	h, err := hostname()
+	if err != nil {
+		return fmt.Errorf("host name: %w", err)
+	}
+	if needHost {
+		c.Name += h
+	}
+	if needAddr {
+		addrs, err := lookup(h)
+		if err != nil || len(addrs) == 0 {
+			return fmt.Errorf("--advertise not given and host name %q does not resolve: %v", h, err)
+		}
+		c.Advertise = net.JoinHostPort(addrs[0], port)
+	}
+	return nil
+}
+
 // Validate reports the first problem that makes the configuration unusable,
 // naming the flag.
 func (c *Config) Validate() error {
 	if c.Name == "" {
 		return errors.New("--name is required (name@host)")
 	}
-	if !strings.Contains(c.Name, "@") {
+	if i := strings.Index(c.Name, "@"); i <= 0 || i == len(c.Name)-1 {
 		return fmt.Errorf("--name %q: want name@host", c.Name)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
