@@ -102,8 +102,10 @@ func (s Step) String() string {
 		what = s.Node
 	case FaultClock:
 		what = fmt.Sprintf("%s by %v", s.Node, s.Jump)
-	case FaultSlow, FaultDrop, FaultReset:
+	case FaultSlow, FaultDrop:
 		what = fmt.Sprintf("%v %v", s.Links, s.Faults)
+	case FaultReset:
+		what = fmt.Sprint(s.Links)
 	}
 	return fmt.Sprintf("+%v %s %s %s", s.At.Round(time.Millisecond), verb, s.Fault, what)
 }

@@ -1,0 +1,375 @@
+package faultkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/grovedev/grove/clock/clocktest"
+	"github.com/grovedev/grove/codec"
+	"github.com/grovedev/grove/internal/testutil"
+	"github.com/grovedev/grove/proc"
+)
+
+// seqMsg is a numbered message between two peers.
+type seqMsg struct {
+	From proc.PID
+	Seq  int
+}
+
+func register(r *codec.Registry) error { return codec.Register[seqMsg](r, "faultkit.test.seq") }
+
+type tick struct{}
+type remonitor struct{}
+
+// peerStats is what a peer process observed, read by the test.
+type peerStats struct {
+	sent, sendErrs, received atomic.Int64
+	downs, noconn            atomic.Int64
+	mu                       sync.Mutex
+	violations               []string // reordering or duplicates
+	otherDowns               []string // DOWN reasons other than no connection
+}
+
+func (s *peerStats) violation(format string, a ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.violations = append(s.violations, fmt.Sprintf(format, a...))
+}
+
+// peer sends numbered messages to its peer every few milliseconds,
+// checks that what it receives is strictly increasing (gaps allowed), and
+// monitors its peer, monitoring again a little after each DOWN.
+type peer struct {
+	proc.Base
+	st   *peerStats
+	to   proc.PID
+	next int
+	last map[proc.PID]int
+}
+
+func (b *peer) HandleCast(p *proc.Process, msg any) {
+	if to, ok := msg.(proc.PID); ok {
+		b.to = to
+		b.last = map[proc.PID]int{}
+		p.Monitor(to)
+		p.SendInterval(2*time.Millisecond, tick{})
+	}
+}
+
+func (b *peer) HandleInfo(p *proc.Process, msg any) {
+	switch m := msg.(type) {
+	case tick:
+		b.next++
+		if err := p.Send(b.to, seqMsg{From: p.Self(), Seq: b.next}); err != nil {
+			b.st.sendErrs.Add(1)
+		} else {
+			b.st.sent.Add(1)
+		}
+	case seqMsg:
+		if last := b.last[m.From]; m.Seq <= last {
+			b.st.violation("from %v: %d after %d", m.From, m.Seq, last)
+		}
+		b.last[m.From] = m.Seq
+		b.st.received.Add(1)
+	case proc.Down:
+		b.st.downs.Add(1)
+		if errors.Is(m.Reason, proc.ErrNoConnection) {
+			b.st.noconn.Add(1)
+		} else {
+			b.st.mu.Lock()
+			b.st.otherDowns = append(b.st.otherDowns, fmt.Sprint(m.Reason))
+			b.st.mu.Unlock()
+		}
+		p.SendAfter(20*time.Millisecond, remonitor{})
+	case remonitor:
+		p.Monitor(b.to)
+	}
+}
+
+func startCluster(t *testing.T, cfg ClusterConfig) *Cluster {
+	t.Helper()
+	cfg.Register = register
+	c, err := NewCluster(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startPeers spawns a peer on each of the two nodes and introduces them.
+func startPeers(t *testing.T, c *Cluster, a, b string) (sa, sb *peerStats) {
+	t.Helper()
+	sa, sb = &peerStats{}, &peerStats{}
+	pa, err := c.Runtime(a).Spawn(&peer{st: sa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := c.Runtime(b).Spawn(&peer{st: sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Runtime(a).Cast(pa, pb)
+	c.Runtime(b).Cast(pb, pa)
+	return sa, sb
+}
+
+func grows(t *testing.T, what string, v *atomic.Int64) {
+	t.Helper()
+	from := v.Load()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if v.Load() <= from {
+			return testutil.Errorf("%s stuck at %d", what, from)
+		}
+		return nil
+	})
+}
+
+// scenarioSeeds are the seeds the scenario runs; GROVE_SEED replaces them
+// with one.
+func scenarioSeeds(t *testing.T) []uint64 {
+	if s := os.Getenv(SeedEnv); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []uint64{v}
+	}
+	return []uint64{1, 2, 3}
+}
+
+// TestScenarioNoReorderingOrDuplicatesUnderNemesis: two processes on
+// different nodes exchange numbered messages while a seeded nemesis
+// partitions, pauses, slows, cuts and resets the link between the nodes.
+// Messages may be lost when the link breaks, never reordered or
+// duplicated; monitors fire with ErrNoConnection when a peer is cut off,
+// and traffic resumes after the heal.
+func TestScenarioNoReorderingOrDuplicatesUnderNemesis(t *testing.T) {
+	for _, seed := range scenarioSeeds(t) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("replay with %s=%d", SeedEnv, seed)
+				}
+			})
+			c := startCluster(t, ClusterConfig{Names: []string{"a@fk", "b@fk"}, Seed: seed})
+			sa, sb := startPeers(t, c, "a@fk", "b@fk")
+			grows(t, "a's receipts", &sa.received)
+			grows(t, "b's receipts", &sb.received)
+
+			nem := StartNemesis(NemesisConfig{Seed: seed, Duration: 1500 * time.Millisecond, Logf: t.Logf}, nil, c)
+			select {
+			case <-nem.Done():
+			case <-time.After(30 * time.Second):
+				t.Fatal("nemesis did not finish its bounded schedule")
+			}
+			if err := nem.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			// A cut peer is reported with ErrNoConnection on both sides.
+			na, nb := sa.noconn.Load(), sb.noconn.Load()
+			c.Network().Partition(Isolate(c.Names(), "a@fk"))
+			testutil.Eventually(t, 10*time.Second, func() error {
+				if sa.noconn.Load() == na || sb.noconn.Load() == nb {
+					return testutil.Errorf("no DOWN with ErrNoConnection yet (a %d, b %d)", sa.noconn.Load(), sb.noconn.Load())
+				}
+				return nil
+			})
+			c.Network().Heal()
+			grows(t, "a's receipts after heal", &sa.received)
+			grows(t, "b's receipts after heal", &sb.received)
+
+			for _, st := range []*peerStats{sa, sb} {
+				st.mu.Lock()
+				if len(st.violations) > 0 {
+					t.Errorf("order violations: %v", st.violations)
+				}
+				if len(st.otherDowns) > 0 {
+					t.Errorf("DOWNs with reasons other than no connection: %v", st.otherDowns)
+				}
+				st.mu.Unlock()
+			}
+			t.Logf("a: sent %d (%d failed), received %d, %d DOWN; b: sent %d (%d failed), received %d, %d DOWN; network %+v",
+				sa.sent.Load(), sa.sendErrs.Load(), sa.received.Load(), sa.downs.Load(),
+				sb.sent.Load(), sb.sendErrs.Load(), sb.received.Load(), sb.downs.Load(), statsString(c.Network().Stats()))
+		})
+	}
+}
+
+func statsString(s *Stats) string {
+	return fmt.Sprintf("writes=%d delayed=%d cut=%d", s.Writes.Load(), s.Delayed.Load(), s.Cut.Load())
+}
+
+// TestWholeWriteDuplicationIsVisibleAboveTheStream shows what the
+// WholeWrites faults are for: a node link trusts its stream, so duplicated
+// writes of whole frames surface as duplicated messages (or as a broken
+// link). The test checks that the fault layer does inject them; whether a
+// layer above should defend against them is that layer's decision.
+func TestWholeWriteDuplicationIsVisibleAboveTheStream(t *testing.T) {
+	c := startCluster(t, ClusterConfig{Names: []string{"a@fk", "b@fk"}, Seed: 5})
+	sa, sb := startPeers(t, c, "a@fk", "b@fk")
+	grows(t, "b's receipts", &sb.received)
+	c.Network().SetFaults("a@fk", "b@fk", Faults{Duplicate: 1, WholeWrites: true})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		sb.mu.Lock()
+		defer sb.mu.Unlock()
+		if len(sb.violations) == 0 && sb.downs.Load() == 0 {
+			return testutil.Errorf("no duplicate seen and the link holds")
+		}
+		return nil
+	})
+	sb.mu.Lock()
+	t.Logf("b saw %d violations (first %v) and %d DOWNs", len(sb.violations), sb.violations[:min(1, len(sb.violations))], sb.downs.Load())
+	sb.mu.Unlock()
+	_ = sa
+}
+
+func TestClusterKillRestartAndIncarnations(t *testing.T) {
+	c := startCluster(t, ClusterConfig{Size: 3, Seed: 1})
+	names := c.Names()
+	if !slices.Equal(names, []string{"n1@faultkit", "n2@faultkit", "n3@faultkit"}) {
+		t.Fatalf("names %v", names)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, n := range names {
+			if got := len(c.Node(n).Nodes()); got != 2 {
+				return testutil.Errorf("%s connected to %d nodes", n, got)
+			}
+		}
+		return nil
+	})
+	sa, sb := startPeers(t, c, "n1@faultkit", "n2@faultkit")
+	grows(t, "n1's receipts", &sa.received)
+	old := c.Runtime("n2@faultkit").Creation()
+	m1, _ := c.Member("n2@faultkit")
+
+	if err := c.Kill("n2@faultkit"); err != nil {
+		t.Fatal(err)
+	}
+	grows(t, "n1's DOWNs with ErrNoConnection", &sa.noconn)
+	if c.Running("n2@faultkit") || c.Node("n2@faultkit") != nil {
+		t.Fatal("killed node still running")
+	}
+	if err := c.Kill("n2@faultkit"); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("second kill: %v", err)
+	}
+	if err := c.Restart(context.Background(), "n2@faultkit"); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := c.Member("n2@faultkit")
+	if m2.Incarnation != m1.Incarnation+1 || c.Runtime("n2@faultkit").Creation() == old {
+		t.Fatalf("incarnation %d -> %d, creation %d -> %d", m1.Incarnation, m2.Incarnation, old, c.Runtime("n2@faultkit").Creation())
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := len(c.Node("n2@faultkit").Nodes()); got != 2 {
+			return testutil.Errorf("restarted node connected to %d nodes", got)
+		}
+		return nil
+	})
+	_ = sb
+
+	if err := c.Stop(context.Background(), "n3@faultkit"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := c.Node("n1@faultkit").Nodes(); slices.Contains(got, "n3@faultkit") {
+			return testutil.Errorf("n1 still sees n3: %v", got)
+		}
+		return nil
+	})
+}
+
+func TestClusterManualClocksJumpIndependently(t *testing.T) {
+	c := startCluster(t, ClusterConfig{Size: 2, ManualClocks: true})
+	a, b := c.Names()[0], c.Names()[1]
+	t0 := c.Clock(a).Now()
+	c.Jump(a, time.Hour)
+	c.Jump(b, -time.Minute)
+	if got := c.Clock(a).Now().Sub(t0); got != time.Hour {
+		t.Fatalf("a moved %v", got)
+	}
+	if got := c.Clock(b).Now().Sub(t0); got != -time.Minute {
+		t.Fatalf("b moved %v", got)
+	}
+	if _, ok := c.Clock(a).(*clocktest.Manual); !ok {
+		t.Fatalf("clock %T", c.Clock(a))
+	}
+	// The runtime's timers run on the node's clock.
+	fired := make(chan struct{})
+	c.Runtime(a).Clock().AfterFunc(time.Second, func() { close(fired) })
+	c.Jump(a, time.Second)
+	select {
+	case <-fired:
+	default:
+		t.Fatal("timer on the node's clock did not fire on the jump")
+	}
+}
+
+func TestNemesisSameSeedSameSchedule(t *testing.T) {
+	cfg := NemesisConfig{Seed: 9, Nodes: []string{"a", "b", "c", "d", "e"}, Faults: append(slices.Clone(NetworkFaults), FaultKill, FaultClock), Duration: 5 * time.Second}
+	s1, s2 := Schedule(cfg), Schedule(cfg)
+	if fmt.Sprint(s1) != fmt.Sprint(s2) {
+		t.Fatalf("same seed, different schedules:\n%v\n%v", s1, s2)
+	}
+	cfg.Seed = 10
+	if fmt.Sprint(Schedule(cfg)) == fmt.Sprint(s1) {
+		t.Fatal("different seeds, same schedule")
+	}
+	open := map[string]bool{}
+	kinds := map[Fault]bool{}
+	for _, s := range s1 {
+		if s.At < 0 || s.At > cfg.Duration {
+			t.Fatalf("step outside the duration: %v", s)
+		}
+		kinds[s.Fault] = true
+		key := fmt.Sprint(s.Fault, s.Node, s.Links, s.Partition.Name)
+		if s.Undo {
+			if !open[key] {
+				t.Fatalf("undo without start: %v", s)
+			}
+			delete(open, key)
+		} else if s.Fault != FaultClock && s.Fault != FaultReset {
+			open[key] = true
+		}
+	}
+	if len(open) != 0 {
+		t.Fatalf("faults never undone: %v", open)
+	}
+	if len(kinds) < 5 {
+		t.Fatalf("only %v in %d steps", kinds, len(s1))
+	}
+}
+
+func TestNemesisCloseHeals(t *testing.T) {
+	nw := NewNetwork(Config{Seed: 3})
+	defer nw.Close()
+	for _, n := range []string{"a", "b", "c"} {
+		nw.Endpoint(n)
+	}
+	nem := StartNemesis(NemesisConfig{Seed: 3, Nodes: []string{"a", "b", "c"}, Faults: []Fault{FaultPartition, FaultPause}, Quiet: time.Millisecond, Hold: time.Hour, Duration: time.Hour}, nw, nil)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(nem.Ran()) == 0 {
+			return testutil.Errorf("no step yet")
+		}
+		return nil
+	})
+	if err := nem.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range nw.Names() {
+		for _, b := range nw.Names() {
+			if a != b && nw.Memnet().Blocked(a, b) {
+				t.Fatalf("%s->%s still blocked after Close", a, b)
+			}
+		}
+	}
+}
