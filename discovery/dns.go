@@ -224,6 +224,9 @@ func (c DNSConfig) Validate() error {
 	if err := validateDNSName(c.Name); err != nil {
 		return fmt.Errorf("%w: dns: %s", ErrInvalidConfig, err)
 	}
+	if c.Port == 0 {
+		return fmt.Errorf("%w: dns: no port given (write dns:NAME:PORT or set a default port)", ErrInvalidConfig)
+	}
 	if c.Port < 1 || c.Port > 65535 {
 		return fmt.Errorf("%w: dns: port %d is not in 1..65535", ErrInvalidConfig, c.Port)
 	}

@@ -40,7 +40,7 @@
 // The node binary's --discovery flag takes one spec:
 //
 //	spec    = "static:" peer { "," peer }
-//	        | "dns:" [ base "@" ] name ":" port
+//	        | "dns:" [ base "@" ] name [ ":" port ]
 //	        | "dnssrv:" [ base "@" ] name
 //	        | "kube:" [ base "@" ] [ namespace "/" ] service [ ":" ( port | portname ) ]
 //	peer    = [ node "@" ] host ":" port
@@ -54,6 +54,7 @@
 //	static:a@h1:4370,b@h2:4370   peers a@h1 at h1:4370 and b@h2 at h2:4370
 //	static:10.0.0.5:4370         one peer, name learnt when connecting
 //	dns:grove-headless:4370      A/AAAA records, each address at port 4370, no names
+//	dns:grove-headless           the same at the port given by Spec.WithDefaultPort
 //	dns:grove@grove-headless:4370  the same, peers named grove@IP
 //	dnssrv:_grove._tcp.grove-headless.default.svc.cluster.local
 //	                             SRV records: target host and port of each

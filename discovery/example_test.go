@@ -19,12 +19,12 @@ func ExampleParseSpec() {
 	k := spec.Kubernetes
 	fmt.Println(spec.Kind, k.Namespace, k.Service, k.Port, k.NodeBasename)
 
-	_, err = discovery.ParseSpec("dns:grove-headless")
+	_, err = discovery.ParseSpec("dns:grove-headless:dist")
 	fmt.Println(err)
 	fmt.Println(errors.Is(err, discovery.ErrInvalidSpec))
 	// Output:
 	// kube prod grove 4370 grove
-	// discovery: invalid spec "dns:grove-headless": dns: wants NAME:PORT, no port given
+	// discovery: invalid spec "dns:grove-headless:dist": dns: port "dist" is not a number
 	// true
 }
 

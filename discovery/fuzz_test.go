@@ -38,7 +38,7 @@ func FuzzParseSpec(f *testing.F) {
 				}
 			}
 		case KindDNS:
-			err = spec.DNS.Validate()
+			err = spec.WithDefaultPort(4370).DNS.Validate()
 		case KindDNSSRV:
 			err = spec.DNSSRV.Validate()
 		case KindKubernetes:

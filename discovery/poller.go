@@ -215,13 +215,21 @@ func (p *Poller) poll() error {
 		return ErrClosed
 	}
 	p.polls.Add(1)
+	// One peer per key: when an answer names a peer twice with different
+	// addresses, the last in name-then-address order wins.
 	var valid []Peer
-	for _, peer := range peers {
+	seen := make(map[string]int, len(peers))
+	for _, peer := range sortPeers(peers) {
 		if verr := peer.Validate(); verr != nil {
 			p.invalid.Add(1)
 			p.cfg.Logger.Warn("discovery: ignoring invalid peer", "strategy", describe(p.strategy), "peer", peer.String(), "err", verr)
 			continue
 		}
+		if i, ok := seen[peer.key()]; ok {
+			valid[i] = peer
+			continue
+		}
+		seen[peer.key()] = len(valid)
 		valid = append(valid, peer)
 	}
 	if err != nil {

@@ -232,3 +232,20 @@ func TestUnion(t *testing.T) {
 		t.Fatalf("bad static peer: %v", err)
 	}
 }
+
+func TestPollerDuplicateNamesInOneAnswer(t *testing.T) {
+	t.Parallel()
+	s := &scripted{}
+	s.set(nil, Peer{Name: "a@h", Addr: "h:2"}, Peer{Name: "a@h", Addr: "h:1"})
+	p, rec := newTestPoller(t, s, PollerConfig{})
+	if err := p.Refresh(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := []Peer{{Name: "a@h", Addr: "h:2"}}
+	if u := rec.last(); !slices.Equal(u.Added, want) || len(u.Refreshed) != 0 || !slices.Equal(u.Peers, want) {
+		t.Fatalf("update %+v; want one peer, added once", u)
+	}
+	if n := len(rec.all()); n != 1 {
+		t.Fatalf("%d updates; want 1", n)
+	}
+}

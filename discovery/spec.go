@@ -54,6 +54,17 @@ type Spec struct {
 	Kubernetes KubernetesConfig
 }
 
+// WithDefaultPort returns the spec with port as the DNS strategy's port when
+// the spec gave none ("dns:NAME"), so that a node can default it to its own
+// distribution port. Other kinds are returned unchanged: static peers always
+// carry a port, and a kube spec without one takes the EndpointSlices' port.
+func (s Spec) WithDefaultPort(port int) Spec {
+	if s.Kind == KindDNS && s.DNS.Port == 0 {
+		s.DNS.Port = port
+	}
+	return s
+}
+
 // New builds the strategy the spec describes. For KindDNS and KindDNSSRV
 // with no resolver address it reads /etc/resolv.conf; for KindKubernetes it
 // reads the service account's files and environment (see NewKubernetes).
@@ -94,7 +105,10 @@ func (s Spec) String() string {
 		if s.DNS.NodeBasename != "" {
 			b.WriteString(s.DNS.NodeBasename + "@")
 		}
-		b.WriteString(s.DNS.Name + ":" + strconv.Itoa(s.DNS.Port))
+		b.WriteString(s.DNS.Name)
+		if s.DNS.Port != 0 {
+			b.WriteString(":" + strconv.Itoa(s.DNS.Port))
+		}
 	case KindDNSSRV:
 		if s.DNSSRV.NodeBasename != "" {
 			b.WriteString(s.DNSSRV.NodeBasename + "@")
@@ -155,15 +169,13 @@ func ParseSpec(spec string) (Spec, error) {
 		if err != nil {
 			return fail("%s", err)
 		}
-		i := strings.LastIndexByte(name, ':')
-		if i < 0 {
-			return fail("dns: wants NAME:PORT, no port given")
+		port := 0
+		if i := strings.LastIndexByte(name, ':'); i >= 0 {
+			if port, err = parsePort(name[i+1:]); err != nil {
+				return fail("dns: %s", err)
+			}
+			name = name[:i]
 		}
-		port, err := parsePort(name[i+1:])
-		if err != nil {
-			return fail("dns: %s", err)
-		}
-		name = name[:i]
 		if err := validateDNSName(name); err != nil {
 			return fail("dns: %s", err)
 		}

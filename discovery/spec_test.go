@@ -18,6 +18,7 @@ func TestParseSpecGood(t *testing.T) {
 		{"static:n@[fd00::1]:1,[::1]:65535", Spec{Kind: KindStatic, Peers: []Peer{{Name: "n@fd00::1", Addr: "[fd00::1]:1"}, {Addr: "[::1]:65535"}}}},
 		{"dns:grove-headless:4370", Spec{Kind: KindDNS, DNS: DNSConfig{Name: "grove-headless", Port: 4370}}},
 		{"dns:grove@grove.default.svc.cluster.local.:4370", Spec{Kind: KindDNS, DNS: DNSConfig{Name: "grove.default.svc.cluster.local.", Port: 4370, NodeBasename: "grove"}}},
+		{"dns:grove", Spec{Kind: KindDNS, DNS: DNSConfig{Name: "grove"}}},
 		{"dnssrv:_grove._tcp.grove.default.svc", Spec{Kind: KindDNSSRV, DNSSRV: DNSSRVConfig{Name: "_grove._tcp.grove.default.svc"}}},
 		{"dnssrv:g@_grove._tcp.grove", Spec{Kind: KindDNSSRV, DNSSRV: DNSSRVConfig{Name: "_grove._tcp.grove", NodeBasename: "g"}}},
 		{"kube:default/grove:4370", Spec{Kind: KindKubernetes, Kubernetes: KubernetesConfig{Namespace: "default", Service: "grove", Port: 4370}}},
@@ -57,7 +58,6 @@ func TestParseSpecBad(t *testing.T) {
 		{"static:h_1..x:1", "empty label"},
 		{"static:h1:04370", "canonical"},
 		{"static:a@h1:4370, b@h2:4370", "space"},
-		{"dns:grove", "no port"},
 		{"dns:grove:", "empty port"},
 		{"dns::4370", "empty DNS name"},
 		{"dns:@grove:1", "empty node basename"},
@@ -118,6 +118,23 @@ func TestParseBuildsStrategies(t *testing.T) {
 	spec.DNS.Resolver.Addr = "127.0.0.1:53"
 	if d, err := spec.New(); err != nil || d.(*DNS).String() != "dns:grove:4370" {
 		t.Fatalf("dns: %v, %v", d, err)
+	}
+	spec, err = ParseSpec("dns:grove")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.DNS.Resolver.Addr = "127.0.0.1:53"
+	if _, err := spec.New(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "no port") {
+		t.Fatalf("dns without a port: %v", err)
+	}
+	if d, err := spec.WithDefaultPort(4370).New(); err != nil || d.(*DNS).cfg.Port != 4370 {
+		t.Fatalf("dns with a default port: %v, %v", d, err)
+	}
+	if got := (Spec{Kind: KindDNS, DNS: DNSConfig{Port: 1}}).WithDefaultPort(2).DNS.Port; got != 1 {
+		t.Fatalf("WithDefaultPort replaced a given port: %d", got)
+	}
+	if got := (Spec{Kind: KindKubernetes}).WithDefaultPort(2).Kubernetes.Port; got != 0 {
+		t.Fatalf("WithDefaultPort set a kube port: %d", got)
 	}
 	if _, err := (Spec{}).New(); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("zero Spec: %v", err)
