@@ -11,8 +11,8 @@
 // found so far. A failed poll — a DNS SERVFAIL, NXDOMAIN or timeout, a
 // Kubernetes 401, 403 or 500, a malformed answer — and an empty answer change
 // nothing: the error is logged and counted (PollerStats), and every known peer
-// stays known. (libcluster's Kubernetes strategy disconnects every node on a
-// 403; Grove's does not.)
+// stays known. (libcluster's Kubernetes strategy can disconnect every node
+// when the API server answers 403; Grove's cannot.)
 //
 // # Usage
 //
@@ -31,8 +31,19 @@
 //	defer poller.Close()
 //
 // A program that wants to adjust what the spec cannot say (a resolver
-// address, an API server URL) calls ParseSpec, changes the Spec, and calls
-// Spec.New. Strategies can also be built directly: NewStatic, NewDNS,
+// address, an API server URL, a default port) calls ParseSpec, changes the
+// Spec, and calls Spec.New:
+//
+//	spec, err := discovery.ParseSpec(flagValue)
+//	if err != nil {
+//		return err
+//	}
+//	spec = spec.WithDefaultPort(4370) // "dns:NAME" means NAME's addresses at our own port
+//	strategy, err := spec.New()
+//
+// When the membership layer declares a member dead or gone, it may call
+// Poller.Forget, so that the peer is reported again if discovery finds it
+// later. Strategies can also be built directly: NewStatic, NewDNS,
 // NewDNSSRV, NewKubernetes; Union combines several.
 //
 // # Spec syntax
