@@ -69,6 +69,9 @@ func (c ResolverConfig) Validate() error {
 	return nil
 }
 
+// dnsUDPSize is the UDP payload size advertised with EDNS0.
+const dnsUDPSize = 4096
+
 // resolver is a validated ResolverConfig with its defaults filled in.
 type resolver struct {
 	addr    string
@@ -129,6 +132,7 @@ func (r *resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
+	m.SetEdns0(dnsUDPSize, false) // room for a few hundred addresses before falling back to TCP
 	netw := "udp"
 	if r.tcpOnly {
 		netw = "tcp"

@@ -99,6 +99,7 @@ func (s *dnsServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	m.Compress = true
 	if s.mu.rcode != 0 {
 		m.Rcode = s.mu.rcode
 		w.WriteMsg(m)
@@ -137,6 +138,13 @@ func (s *dnsServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 			rec.Hdr.Rrtype = dns.TypeSRV
 			m.Answer = append(m.Answer, &rec)
 		}
+	}
+	if udp { // as real servers do: fit the client's buffer, else set TC
+		size := dns.MinMsgSize
+		if opt := r.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
 	}
 	w.WriteMsg(m)
 }
@@ -579,5 +587,47 @@ func TestPollerDNSSRVChanges(t *testing.T) {
 	want := []Peer{{Name: "grove@grove-0.grove.test", Addr: "grove-0.grove.test:4371"}, {Name: "grove@grove-1.grove.test", Addr: "grove-1.grove.test:4370"}}
 	if got := p.Peers(); !slices.Equal(got, want) {
 		t.Fatalf("peers %v; want %v kept", got, want)
+	}
+}
+
+func TestDNSManyRecordsOverUDP(t *testing.T) {
+	t.Parallel()
+	srv := startDNS(t)
+	var ips []string
+	for i := range 200 { // 3.2 kB: more than 512 bytes, less than the EDNS0 size
+		ips = append(ips, fmt.Sprintf("10.0.%d.%d", i/250, i%250+1))
+	}
+	srv.setA("grove.test", ips...)
+	d, err := NewDNS(DNSConfig{Name: "grove.test", Port: 4370, Family: FamilyIPv4, Resolver: srv.resolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Discover(ctxT(t))
+	if err != nil || len(got) != 200 {
+		t.Fatalf("got %d peers, %v; want 200", len(got), err)
+	}
+	if srv.tcpQueries.Load() != 0 {
+		t.Fatalf("%d TCP queries; want the EDNS0 UDP answer to suffice", srv.tcpQueries.Load())
+	}
+}
+
+func TestDNSTooManyRecordsForUDP(t *testing.T) {
+	t.Parallel()
+	srv := startDNS(t)
+	var ips []string
+	for i := range 1000 { // 16 kB: truncated over UDP, complete over TCP
+		ips = append(ips, fmt.Sprintf("10.%d.%d.1", i/250, i%250))
+	}
+	srv.setA("grove.test", ips...)
+	d, err := NewDNS(DNSConfig{Name: "grove.test", Port: 4370, Family: FamilyIPv4, Resolver: srv.resolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Discover(ctxT(t))
+	if err != nil || len(got) != 1000 {
+		t.Fatalf("got %d peers, %v; want 1000", len(got), err)
+	}
+	if srv.tcpQueries.Load() != 1 {
+		t.Fatalf("%d TCP queries; want the truncated answer retried over TCP once", srv.tcpQueries.Load())
 	}
 }

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -484,4 +485,21 @@ func selfSignedPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestKubernetesContext(t *testing.T) {
+	t.Parallel()
+	hung := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers
+	}))
+	t.Cleanup(hung.Close)
+	api := startAPI(t) // for its CA and token files; httptest servers share one certificate
+	cfg := api.config()
+	cfg.APIServer = hung.URL
+	k := newKube(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := k.Discover(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrKubernetes) {
+		t.Fatalf("Discover = %v; want ErrKubernetes wrapping the context's error", err)
+	}
 }
