@@ -281,7 +281,8 @@ func (p *Poller) peersLocked() []Peer {
 	return sortPeers(out)
 }
 
-// Refresh polls now, without waiting for the interval, and returns the
+// Refresh polls now, without waiting for the interval (the next scheduled
+// poll keeps its time), and returns the
 // strategy's error once the poll's Update (if any) has been reported. It
 // returns ErrClosed after Close, and ctx's error if ctx ends first (the
 // poll then still completes in the background).

@@ -84,7 +84,8 @@ func (s Spec) New() (Strategy, error) {
 
 // String writes the spec in the syntax Parse reads; ParseSpec of the result
 // gives back the spec for every spec ParseSpec returned. Settings the
-// syntax cannot express (resolver, API server, file paths) are left out.
+// syntax cannot express (resolver, API server, file paths, the name of a
+// static peer whose host differs from its address's) are left out.
 func (s Spec) String() string {
 	var b strings.Builder
 	b.WriteString(s.Kind.String())
@@ -95,7 +96,8 @@ func (s Spec) String() string {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			if local, _, ok := strings.Cut(p.Name, "@"); ok {
+			local, host, ok := strings.Cut(p.Name, "@")
+			if ah, _, err := net.SplitHostPort(p.Addr); ok && err == nil && ah == host {
 				b.WriteString(local)
 				b.WriteByte('@')
 			}

@@ -100,6 +100,13 @@ func TestParseBuildsStrategies(t *testing.T) {
 	if str := s.(*Static).String(); str != "static:a@h1:4370,b@h2:4370" {
 		t.Fatalf("String() = %q", str)
 	}
+	named, err := NewStatic(Peer{Name: "a@h1", Addr: "10.0.0.1:1"}, Peer{Name: "b@h2", Addr: "h2:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if str := named.String(); str != "static:10.0.0.1:1,b@h2:2" {
+		t.Fatalf("String() = %q; want the name left out where the syntax cannot say it", str)
+	}
 	// The kube strategy needs the service account's files: outside a pod it
 	// is a configuration error, not a spec error.
 	spec, err := ParseSpec("kube:ns/svc:4370")
