@@ -1,0 +1,455 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/grovedev/grove/node"
+	"github.com/grovedev/grove/transport"
+)
+
+// Cluster is this node's membership in a cluster: a memberlist instance
+// named after the node, its view of the members, and the wiring that keeps
+// the node connected to the live ones. It is safe for concurrent use.
+//
+// Lock order: memberlist's internal lock, then Cluster.mu (memberlist calls
+// the delegates with its lock held, so nothing here calls into memberlist
+// or the node while holding mu).
+type Cluster struct {
+	node     *node.Node
+	cfg      Config
+	log      *slog.Logger
+	ml       *memberlist.Memberlist
+	gt       *gossipTransport
+	ownTr    transport.Transport // closed by Close when the cluster made it
+	bcast    *memberlist.TransmitLimitedQueue
+	stats    TransportStats
+	creation uint64
+
+	localMeta atomic.Pointer[[]byte] // this member's encoded wireMeta
+	metaMu    sync.Mutex             // serialises UpdateMeta
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	leaving atomic.Bool
+	kick    chan struct{} // wakes the wiring loop
+	unsub   func()
+
+	mu struct {
+		sync.Mutex
+		t       *table
+		subs    map[int]*subscriber
+		nextSub int
+		cur     wireMeta
+	}
+}
+
+// Start makes nd a member of a cluster: it starts gossip on cfg.Bind, joins
+// cfg.Seeds (retrying in the background while none answers) and, unless
+// cfg.DisableAutoConnect, keeps nd connected to every live member. The
+// member's name is nd's name. ctx bounds the first join attempt only.
+func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Cluster{node: nd, cfg: cfg, creation: nd.Runtime().Creation(), kick: make(chan struct{}, 1)}
+	c.log = cfg.Logger
+	if c.log == nil {
+		c.log = nd.Runtime().Logger()
+	}
+	c.log = c.log.With(slog.String("member", nd.Name()))
+	c.mu.t = newTable(nd.Name())
+	c.mu.subs = map[int]*subscriber{}
+	c.mu.cur = wireMeta{Creation: c.creation, Incarnation: c.creation, Addr: nd.Addr(), Meta: cfg.Meta.clone()}
+	b, err := c.mu.cur.encode()
+	if err != nil {
+		return nil, err
+	}
+	c.localMeta.Store(&b)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+
+	tr := cfg.Transport
+	if tr == nil {
+		tr = transport.NewTCP(transport.TCPConfig{})
+		c.ownTr = tr
+	}
+	c.gt, err = newGossipTransport(ctx, tr, cfg.Bind, cfg.Advertise, cfg.MaxPacketSize, cfg.StreamTimeout, c.log, &c.stats)
+	if err != nil {
+		c.cancel()
+		if c.ownTr != nil {
+			c.ownTr.Close()
+		}
+		return nil, err
+	}
+	c.bcast = &memberlist.TransmitLimitedQueue{RetransmitMult: cfg.RetransmitMult, NumNodes: c.numNodes}
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = nd.Name()
+	mc.Transport = c.gt
+	mc.AdvertiseAddr, mc.AdvertisePort = c.gt.advIP.String(), c.gt.advPort
+	mc.BindAddr, mc.BindPort = c.gt.advIP.String(), c.gt.advPort
+	mc.ProbeInterval, mc.ProbeTimeout = cfg.ProbeInterval, cfg.ProbeTimeout
+	mc.IndirectChecks = cfg.IndirectChecks
+	mc.SuspicionMult, mc.SuspicionMaxTimeoutMult = cfg.SuspicionMult, cfg.SuspicionMaxTimeoutMult
+	mc.GossipInterval, mc.GossipNodes, mc.RetransmitMult = cfg.GossipInterval, cfg.GossipNodes, cfg.RetransmitMult
+	mc.PushPullInterval, mc.GossipToTheDeadTime = cfg.PushPullInterval, cfg.GossipToTheDeadTime
+	mc.TCPTimeout = cfg.StreamTimeout
+	mc.UDPBufferSize = cfg.MaxPacketSize
+	mc.SecretKey = cfg.SecretKey
+	mc.DeadNodeReclaimTime = cfg.ProbeInterval // a restarted member may come back at a new address
+	mc.Logger = log.New(logWriter{c.log}, "", 0)
+	mc.Delegate = delegate{c}
+	mc.Events = delegate{c}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		c.gt.Shutdown()
+		c.cancel()
+		if c.ownTr != nil {
+			c.ownTr.Close()
+		}
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c.ml = ml
+	if !cfg.DisableAutoConnect {
+		c.unsub = nd.Subscribe(c.nodeEvent)
+		c.goFunc(c.wireLoop)
+	}
+	c.goFunc(c.maintain)
+	if len(cfg.Seeds) > 0 {
+		if _, err := c.Join(ctx, cfg.Seeds...); err != nil {
+			c.log.Warn("no seed reachable yet; retrying", slog.Any("seeds", cfg.Seeds), slog.Any("err", err))
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) goFunc(f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+func (c *Cluster) numNodes() int {
+	if c.ml == nil {
+		return 1
+	}
+	return c.ml.NumMembers()
+}
+
+// Name returns this member's name, the node's name.
+func (c *Cluster) Name() string { return c.node.Name() }
+
+// Node returns the node this member belongs to.
+func (c *Cluster) Node() *node.Node { return c.node }
+
+// GossipAddr returns the gossip address other members reach this one at;
+// give it to others as a seed.
+func (c *Cluster) GossipAddr() string { return c.gt.advertise }
+
+// Stats returns the gossip transport's counters.
+func (c *Cluster) Stats() *TransportStats { return &c.stats }
+
+// Join contacts the members at addrs (gossip addresses) and merges state
+// with them. It returns how many answered, and ErrNoSeedReachable (wrapping
+// the last failure) when none did; ctx bounds the wait.
+func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	ch := make(chan result, 1)
+	c.goFunc(func() {
+		n, err := c.ml.Join(addrs)
+		ch <- result{n, err}
+	})
+	select {
+	case r := <-ch:
+		if r.n == 0 {
+			return 0, fmt.Errorf("%w: %w", ErrNoSeedReachable, r.err)
+		}
+		return r.n, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Members returns every known member, this one included, sorted by name:
+// alive, suspect, dead (until ReapDeadAfter or Forget) and left (until
+// ReapLeftAfter).
+func (c *Cluster) Members() []Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.t.list()
+}
+
+// Member returns the member called name.
+func (c *Cluster) Member(name string) (Member, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.mu.t.members[name]
+	if r == nil {
+		return Member{}, false
+	}
+	return r.m, true
+}
+
+// LocalMember returns this member.
+func (c *Cluster) LocalMember() Member {
+	m, _ := c.Member(c.Name())
+	return m
+}
+
+// Reachable returns the names of the alive members, this one included,
+// sorted: those the membership protocol holds alive and this node has a
+// link to.
+func (c *Cluster) Reachable() []string {
+	return c.names(func(s State) bool { return s == StateAlive })
+}
+
+// Voters returns the names of the known members that are not left (alive,
+// suspect and dead), sorted: the electorate of HasQuorum, and what to give
+// to Quorum for a cluster-wide decision.
+func (c *Cluster) Voters() []string {
+	return c.names(func(s State) bool { return s != StateLeft })
+}
+
+func (c *Cluster) names(keep func(State) bool) []string {
+	var out []string
+	for _, m := range c.Members() {
+		if keep(m.State) {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+// HasQuorum reports whether this member sits in a majority of the cluster:
+// whether the alive members (this one included) are more than half of the
+// known members that have not left — alive, suspect and dead ones. A dead
+// member keeps counting until it is reaped (ReapDeadAfter) or forgotten
+// (Forget), so that the smaller side of a partition, which sees the other
+// side dead, does not believe itself a majority; a member that left does
+// not count.
+func (c *Cluster) HasQuorum() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return hasQuorum(c.mu.t.counts())
+}
+
+// Forget removes a dead member from the known members at once, for a node
+// that is gone for good (it stops counting in HasQuorum). It returns false
+// if the member is not dead.
+func (c *Cluster) Forget(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.t.forget(name)
+}
+
+// UpdateMeta replaces this member's metadata and gossips it with a higher
+// incarnation; it returns once the news has been sent to the cluster, or
+// with ctx's error (the update still spreads).
+func (c *Cluster) UpdateMeta(ctx context.Context, m Meta) error {
+	if c.closed.Load() || c.leaving.Load() {
+		return ErrClosed
+	}
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	c.mu.Lock()
+	w := c.mu.cur
+	c.mu.Unlock()
+	w.Meta = m.clone()
+	w.Incarnation = max(w.Incarnation+1, uint64(time.Now().UnixNano()))
+	b, err := w.encode()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.mu.cur = w
+	c.mu.Unlock()
+	c.localMeta.Store(&b)
+	return c.waitFor(ctx, func(timeout time.Duration) error { return c.ml.UpdateNode(timeout) })
+}
+
+// waitFor runs a memberlist call bounded by a timeout derived from ctx.
+func (c *Cluster) waitFor(ctx context.Context, f func(time.Duration) error) error {
+	timeout := c.cfg.StreamTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+		if timeout <= 0 {
+			return context.DeadlineExceeded
+		}
+	}
+	ch := make(chan error, 1)
+	c.goFunc(func() { ch <- f(timeout) }) // bounded by timeout
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Leave leaves the cluster gracefully: it announces the departure, so that
+// the others see this member left rather than dead, waits until the
+// announcement has been gossiped (or ctx is done), disconnects the node from
+// the members and closes the Cluster. The node itself stays up. A node that
+// starts again under the same name joins as a new incarnation.
+func (c *Cluster) Leave(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.leaving.Swap(true) {
+		return ErrClosed
+	}
+	now := time.Now()
+	c.mu.Lock()
+	c.mu.t.leaveIntent(c.Name(), c.creation, now)
+	c.mu.Unlock()
+	done := make(chan struct{})
+	c.bcast.QueueBroadcast(&intentBroadcast{msg: encodeIntent(c.Name(), c.creation), done: done})
+	var err error
+	if c.numNodes() > 1 {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		err = c.waitFor(ctx, func(timeout time.Duration) error { return c.ml.Leave(timeout) })
+	}
+	return errors.Join(err, c.Close())
+}
+
+// Close stops this member without a leave announcement (the others will
+// declare it dead), disconnects the node from the members it connected,
+// and waits for the cluster's goroutines. It does not close the node.
+// Close is idempotent.
+func (c *Cluster) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if c.unsub != nil {
+		c.unsub()
+	}
+	c.cancel()
+	err := c.ml.Shutdown()
+	c.mu.Lock()
+	subs := c.mu.subs
+	c.mu.subs = map[int]*subscriber{}
+	members := c.mu.t.list()
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.stop()
+	}
+	c.wg.Wait()
+	if !c.cfg.DisableAutoConnect {
+		for _, m := range members {
+			if !m.Local {
+				c.node.Disconnect(m.Name)
+			}
+		}
+	}
+	if c.ownTr != nil {
+		c.ownTr.Close()
+	}
+	return err
+}
+
+// step runs f on the table under mu and queues the events it returns for
+// the subscribers, in order.
+func (c *Cluster) step(f func(t *table, now time.Time) []Event) {
+	c.mu.Lock()
+	evs := f(c.mu.t, time.Now())
+	for _, e := range evs {
+		c.log.Debug("member "+e.Kind.String(), slog.String("peer", e.Member.Name), slog.String("state", e.Member.State.String()))
+		for _, s := range c.mu.subs {
+			s.push(e)
+		}
+	}
+	c.mu.Unlock()
+	if len(evs) > 0 {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// maintain retries the seeds while alone, reaps old members and tries to
+// rejoin one dead member at random every RejoinInterval.
+func (c *Cluster) maintain() {
+	t := time.NewTicker(c.cfg.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.leaving.Load() {
+			continue
+		}
+		var dead []string
+		c.step(func(tb *table, now time.Time) []Event {
+			tb.reap(now, c.cfg.ReapDeadAfter, c.cfg.ReapLeftAfter)
+			for _, r := range tb.members {
+				if r.m.State == StateDead && r.m.GossipAddr != "" {
+					dead = append(dead, r.m.GossipAddr)
+				}
+			}
+			return nil
+		})
+		var addrs []string
+		if c.numNodes() <= 1 {
+			addrs = append(addrs, c.cfg.Seeds...)
+		}
+		if len(dead) > 0 {
+			addrs = append(addrs, dead[rand.IntN(len(dead))])
+		}
+		if len(addrs) > 0 {
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.StreamTimeout)
+			c.Join(ctx, addrs...)
+			cancel()
+		}
+	}
+}
+
+// logWriter turns memberlist's log lines ("[LEVEL] memberlist: ...") into
+// slog records.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	s := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			s, level = strings.TrimSpace(rest), l
+			break
+		}
+	}
+	// memberlist's warnings are routine in a cluster with failures.
+	if level > slog.LevelInfo {
+		level = slog.LevelInfo
+	}
+	w.log.Log(context.Background(), level, s)
+	return len(p), nil
+}

@@ -1,0 +1,110 @@
+package cluster
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/grovedev/grove/node"
+)
+
+// nodeEvent folds a node link going up or down into the member's state.
+func (c *Cluster) nodeEvent(e node.Event) {
+	c.step(func(t *table, now time.Time) []Event { return t.link(e.Node, e.Up, now) })
+}
+
+// wireState is the wiring loop's record of one member it connects.
+type wireState struct {
+	addr     string // address given to a successful Connect; "" if none yet
+	inFlight bool
+	next     time.Time // no attempt before
+	backoff  time.Duration
+}
+
+type connectResult struct {
+	name, addr string
+	err        error
+}
+
+const (
+	wireTick       = 250 * time.Millisecond
+	wireBackoffMin = 100 * time.Millisecond
+	wireBackoffMax = 5 * time.Second
+)
+
+// wireLoop keeps the node connected to every member the membership
+// protocol holds alive, and disconnects members declared dead or left (so
+// that node.Node stops redialing them, and their links and monitors fire).
+// node.Connect keeps a node connected once a first attempt succeeded; the
+// loop retries first attempts with jittered backoff.
+func (c *Cluster) wireLoop() {
+	states := map[string]*wireState{}
+	results := make(chan connectResult)
+	tick := time.NewTicker(wireTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.kick:
+		case <-tick.C:
+		case r := <-results:
+			c.connected(states, r)
+		}
+		want := map[string]string{}
+		c.mu.Lock()
+		for name, r := range c.mu.t.members {
+			if r.swimAlive && !r.m.Local && r.m.Addr != "" {
+				want[name] = r.m.Addr
+			}
+		}
+		c.mu.Unlock()
+		if c.leaving.Load() {
+			want = nil
+		}
+		now := time.Now()
+		for name, addr := range want {
+			ws := states[name]
+			if ws == nil {
+				ws = &wireState{backoff: wireBackoffMin}
+				states[name] = ws
+			}
+			if ws.inFlight || ws.addr == addr || now.Before(ws.next) {
+				continue
+			}
+			ws.inFlight = true
+			c.goFunc(func() {
+				ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
+				err := c.node.Connect(ctx, name, addr)
+				cancel()
+				select {
+				case results <- connectResult{name, addr, err}:
+				case <-c.ctx.Done():
+				}
+			})
+		}
+		for name, ws := range states {
+			if _, ok := want[name]; ok || ws.inFlight {
+				continue
+			}
+			c.node.Disconnect(name) // also clears a failed Connect's wish
+			delete(states, name)
+		}
+	}
+}
+
+// connected records the outcome of a Connect.
+func (c *Cluster) connected(states map[string]*wireState, r connectResult) {
+	ws := states[r.name]
+	if ws == nil {
+		return
+	}
+	ws.inFlight = false
+	if r.err != nil {
+		ws.next = time.Now().Add(ws.backoff/2 + rand.N(ws.backoff/2+1))
+		ws.backoff = min(2*ws.backoff, wireBackoffMax)
+		c.step(func(t *table, now time.Time) []Event { return t.link(r.name, false, now) })
+		return
+	}
+	ws.addr, ws.backoff = r.addr, wireBackoffMin
+}
