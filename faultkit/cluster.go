@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +38,10 @@ type ClusterConfig struct {
 	ManualClocks bool
 	// Start is the first reading of manual clocks. Default 2026-01-01 UTC.
 	Start time.Time
+	// DataDir, when set, is a directory under which each node gets its
+	// own (DataDir/<name>, see Cluster.DataDir), kept across restarts,
+	// for what the application persists.
+	DataDir string
 	// Cookie is the cluster's secret. Default a fixed test cookie.
 	Cookie []byte
 	// Register registers the application's message types in each node's
@@ -227,6 +234,19 @@ func closeRuntime(rt *proc.Runtime) {
 	defer cancel()
 	rt.Close(ctx)
 }
+
+// DataDir returns the data directory of node name, creating it; empty
+// when ClusterConfig.DataDir is not set.
+func (c *Cluster) DataDir(name string) string {
+	if c.cfg.DataDir == "" {
+		return ""
+	}
+	dir := filepath.Join(c.cfg.DataDir, unsafeName.ReplaceAllString(name, "_"))
+	os.MkdirAll(dir, 0o755)
+	return dir
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.@-]+`)
 
 // Names returns the node names in the order configured.
 func (c *Cluster) Names() []string { return slices.Clone(c.names) }

@@ -16,6 +16,7 @@ import (
 	"github.com/grovedev/grove/clock/clocktest"
 	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/internal/testutil"
+	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -308,8 +309,14 @@ func TestWholeWriteDuplicationIsVisibleAboveTheStream(t *testing.T) {
 }
 
 func TestClusterKillRestartAndIncarnations(t *testing.T) {
-	c := startCluster(t, ClusterConfig{Size: 3, Seed: 1})
+	c := startCluster(t, ClusterConfig{Size: 3, Seed: 1, DataDir: t.TempDir()})
 	names := c.Names()
+	if d := c.DataDir(names[0]); d == "" || d == c.DataDir(names[1]) {
+		t.Fatalf("data dirs %q %q", d, c.DataDir(names[1]))
+	}
+	if fi, err := os.Stat(c.DataDir(names[0])); err != nil || !fi.IsDir() {
+		t.Fatalf("data dir: %v", err)
+	}
 	if !slices.Equal(names, []string{"n1@faultkit", "n2@faultkit", "n3@faultkit"}) {
 		t.Fatalf("names %v", names)
 	}
@@ -489,4 +496,82 @@ func TestPartitionHealCyclesLeakNothing(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestScenarioMembershipConvergesAfterEveryFault runs every fault,
+// kills and clock jumps included, on three nodes; after the nemesis heals
+// and restarts what it killed, every node's view of the connected nodes
+// converges to the full cluster.
+func TestScenarioMembershipConvergesAfterEveryFault(t *testing.T) {
+	for _, seed := range scenarioSeeds(t) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("replay with %s=%d", SeedEnv, seed)
+				}
+			})
+			c := startCluster(t, ClusterConfig{Size: 3, Seed: seed})
+			faults := append(slices.Clone(NetworkFaults), FaultKill, FaultClock)
+			nem := StartNemesis(NemesisConfig{Seed: seed, Faults: faults, Duration: time.Second, Logf: t.Logf}, nil, c)
+			<-nem.Done()
+			if err := nem.Close(); err != nil {
+				t.Fatal(err)
+			}
+			names := c.Names()
+			check := func(n string) []string {
+				var others []string
+				for _, o := range names {
+					if o != n {
+						others = append(others, o)
+					}
+				}
+				return others
+			}
+			testutil.Eventually(t, 15*time.Second, func() error {
+				for _, n := range names {
+					if got := c.Node(n).Nodes(); !slices.Equal(got, check(n)) {
+						return testutil.Errorf("%s sees %v", n, got)
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestPausedNodeIsDroppedAndRejoinsOnResume: a node paused longer than
+// the heartbeat timeout is declared down by the others (and declares them
+// down), and the links come back after Resume.
+func TestPausedNodeIsDroppedAndRejoinsOnResume(t *testing.T) {
+	c := startCluster(t, ClusterConfig{Size: 3, Seed: 4})
+	names := c.Names()
+	sees := func(n string, want int) func() error {
+		return func() error {
+			if got := c.Node(n).Nodes(); len(got) != want {
+				return testutil.Errorf("%s sees %v, want %d nodes", n, got, want)
+			}
+			return nil
+		}
+	}
+	for _, n := range names {
+		testutil.Eventually(t, 10*time.Second, sees(n, 2))
+	}
+	var events atomic.Int64
+	cancel := c.Node(names[0]).Subscribe(func(e node.Event) {
+		if !e.Up && e.Node == names[2] {
+			events.Add(1)
+		}
+	})
+	defer cancel()
+	c.Pause(names[2])
+	testutil.Eventually(t, 10*time.Second, sees(names[0], 1))
+	testutil.Eventually(t, 10*time.Second, sees(names[1], 1))
+	testutil.Eventually(t, 10*time.Second, sees(names[2], 0))
+	if events.Load() == 0 {
+		t.Fatal("no nodedown event for the paused node")
+	}
+	c.Resume(names[2])
+	for _, n := range names {
+		testutil.Eventually(t, 10*time.Second, sees(n, 2))
+	}
 }

@@ -33,6 +33,9 @@ import (
 //     duplication and reordering a datagram network would cause. Over
 //     TLS, records are authenticated, so such faults break the link.
 //
+// Closing a connection discards the writes it still holds back for delay
+// or bandwidth, as a reset would.
+//
 // Duplicate and Reorder without WholeWrites are refused by Validate: on a
 // stream they would corrupt it rather than model anything real.
 type Faults struct {
