@@ -3,6 +3,7 @@ package proc
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -205,6 +206,17 @@ func (p *Process) park() bool {
 	}
 	since := p.rt.sweep.epoch.Load()
 	p.rt.sweep.track(p)
+	// Yield once before blocking: a process we just sent to often runs
+	// now and answers, and finding the answer without having blocked saves
+	// a goroutine wake-up on each side of an exchange.
+	runtime.Gosched()
+	if p.mbox.status.Load() != statusParked {
+		select {
+		case <-p.wake:
+		default:
+		}
+		return p.mbox.status.Load() != statusDead
+	}
 	for {
 		<-p.wake
 		switch p.mbox.status.Load() {
