@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/grovedev/grove/internal/demo"
 	"github.com/spf13/cobra"
 )
@@ -11,7 +13,11 @@ func newDemoCmd() *cobra.Command {
 		Short: "Walk through Grove's capabilities with progress output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return demo.Run(cmd.Context(), cmd.OutOrStdout())
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			return demo.Run(cmd.Context(), cmd.OutOrStdout(), demo.Options{Grove: exe})
 		},
 	}
 }

@@ -17,10 +17,23 @@ import (
 	"github.com/grovedev/grove/supervisor"
 )
 
+// Options tunes the demo.
+type Options struct {
+	// Grove is the path of the grove binary, used to start node processes
+	// for the cluster part; empty skips that part.
+	Grove string
+}
+
 // Run runs the demo, writing its progress to w.
-func Run(ctx context.Context, w io.Writer) error {
+func Run(ctx context.Context, w io.Writer, opts Options) error {
 	d := &demo{w: w, start: time.Now()}
-	return d.supervision(ctx)
+	if err := d.supervision(ctx); err != nil {
+		return err
+	}
+	if opts.Grove == "" {
+		return nil
+	}
+	return d.cluster(ctx, opts.Grove)
 }
 
 type demo struct {

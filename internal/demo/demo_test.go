@@ -16,7 +16,7 @@ func TestDemoRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	if err := Run(ctx, &out); err != nil {
+	if err := Run(ctx, &out, Options{}); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
