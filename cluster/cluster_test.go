@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/internal/testutil"
+	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -108,12 +109,19 @@ func TestFiftyConverge(t *testing.T) {
 	const n = 50
 	h := newHarness(t, func(int) Config {
 		c := fastConfig()
-		c.ProbeInterval = 200 * time.Millisecond
-		c.ProbeTimeout = 100 * time.Millisecond
+		c.ProbeInterval = 500 * time.Millisecond
+		c.ProbeTimeout = 250 * time.Millisecond
 		c.GossipInterval = 100 * time.Millisecond
 		c.PushPullInterval = 2 * time.Second
+		c.ConnectTimeout = 3 * time.Second
 		return c
 	})
+	// 1225 node links on two cores under the race detector: heartbeats
+	// must tolerate scheduling delays.
+	h.nodeMod = func(c *node.Config) {
+		c.Heartbeat, c.HeartbeatTimeout = 500*time.Millisecond, 3*time.Second
+		c.ConnectTimeout = 3 * time.Second
+	}
 	start := time.Now()
 	ms := []*tmember{h.start(0)}
 	for i := 1; i < n; i++ {

@@ -118,8 +118,7 @@ func (t *table) leaveIntent(name string, creation uint64, now time.Time) []Event
 	return nil
 }
 
-// link folds in that the Grove link to name went up or down, or (up false,
-// failed true) that connecting to it failed.
+// link folds in that the Grove link to name went up or down.
 func (t *table) link(name string, up bool, now time.Time) []Event {
 	r := t.members[name]
 	if r == nil || r.m.Local {
@@ -129,6 +128,23 @@ func (t *table) link(name string, up bool, now time.Time) []Event {
 	if !up {
 		r.linkLost = true
 	}
+	return t.rederive(r, now)
+}
+
+// connectFailed folds in that an attempt to connect to name failed: the
+// member is suspect unless a link to it is up anyway (it connected to us).
+func (t *table) connectFailed(name string, now time.Time) []Event {
+	r := t.members[name]
+	if r == nil || r.m.Local {
+		return nil
+	}
+	r.linkLost = true
+	return t.rederive(r, now)
+}
+
+// rederive recomputes the state of a member the protocol may hold alive
+// after its link changed.
+func (t *table) rederive(r *record, now time.Time) []Event {
 	if !r.swimAlive {
 		return nil
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -10,6 +11,9 @@ import (
 
 // nodeEvent folds a node link going up or down into the member's state.
 func (c *Cluster) nodeEvent(e node.Event) {
+	if !e.Up {
+		c.log.Debug("node link down", slog.String("peer", e.Node), slog.Any("reason", e.Reason))
+	}
 	c.step(func(t *table, now time.Time) []Event { return t.link(e.Node, e.Up, now) })
 }
 
@@ -101,9 +105,10 @@ func (c *Cluster) connected(states map[string]*wireState, r connectResult) {
 	}
 	ws.inFlight = false
 	if r.err != nil {
+		c.log.Debug("connect to member failed", slog.String("peer", r.name), slog.Any("err", r.err))
 		ws.next = time.Now().Add(ws.backoff/2 + rand.N(ws.backoff/2+1))
 		ws.backoff = min(2*ws.backoff, wireBackoffMax)
-		c.step(func(t *table, now time.Time) []Event { return t.link(r.name, false, now) })
+		c.step(func(t *table, now time.Time) []Event { return t.connectFailed(r.name, now) })
 		return
 	}
 	ws.addr, ws.backoff = r.addr, wireBackoffMin
