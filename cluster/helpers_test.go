@@ -63,7 +63,7 @@ type harness struct {
 	// nodeMod, when set, changes the node configuration of every member.
 	nodeMod func(*node.Config)
 	mu      sync.Mutex
-	ms  map[int]*tmember
+	ms      map[int]*tmember
 }
 
 type tmember struct {
