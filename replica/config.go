@@ -1,0 +1,118 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Errors returned by this package.
+var (
+	// ErrClosed is returned by a Replica after Close.
+	ErrClosed = errors.New("replica: closed")
+	// ErrInvalidConfig is returned by Config.Validate and New for a
+	// configuration that cannot work.
+	ErrInvalidConfig = errors.New("replica: invalid config")
+	// ErrInvalidName is returned by New for an empty or too long name.
+	ErrInvalidName = errors.New("replica: invalid name")
+	// ErrNilState is returned by New for a nil initial state and by Update
+	// for a mutator that returned a delta of another type.
+	ErrNilState = errors.New("replica: nil state")
+)
+
+// Defaults of Config.
+const (
+	DefaultInterval        = 200 * time.Millisecond
+	DefaultRetransmitTicks = 5
+	DefaultDigestTicks     = 10
+	DefaultMaxMessageBytes = 1 << 20
+	DefaultMaxLogBytes     = 16 << 20
+	DefaultForgetAfter     = 5 * time.Minute
+	DefaultInboxSize       = 1024
+)
+
+// Config tunes a Replica. Zero fields mean the defaults.
+type Config struct {
+	// Members names the nodes that hold the replica. Default
+	// NodeMembers(n): every connected node.
+	Members Members
+	// Interval is the time between two sync rounds. Default 200 ms.
+	Interval time.Duration
+	// RetransmitTicks is the number of rounds after which deltas sent to
+	// a peer that has not acknowledged them are sent again. Default 5.
+	RetransmitTicks int
+	// DigestTicks is the number of rounds after which a replica sends
+	// its digest to a peer even if it has nothing new for it, so that
+	// lost acknowledgements and healed partitions are noticed. Default 10.
+	DigestTicks int
+	// MaxMessageBytes bounds the deltas in one sync message (before
+	// joining into groups). A single delta larger than the bound is sent
+	// alone. Default 1 MiB.
+	MaxMessageBytes int
+	// MaxLogBytes bounds the encoded deltas kept for peers that have not
+	// acknowledged them; beyond it the oldest are dropped and a peer that
+	// needs them gets the full state. Default 16 MiB.
+	MaxLogBytes int
+	// ForgetAfter is how long a peer that left the member set, or has not
+	// been heard from, still holds back the dropping of log entries it has
+	// not acknowledged. Default 5 minutes.
+	ForgetAfter time.Duration
+	// InboxSize bounds the sync messages received and not yet applied;
+	// a message that finds the inbox full is dropped and counted (its
+	// content is repaired by retransmission). Default 1024.
+	InboxSize int
+	// Logger receives decoding failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.RetransmitTicks == 0 {
+		c.RetransmitTicks = DefaultRetransmitTicks
+	}
+	if c.DigestTicks == 0 {
+		c.DigestTicks = DefaultDigestTicks
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxLogBytes == 0 {
+		c.MaxLogBytes = DefaultMaxLogBytes
+	}
+	if c.ForgetAfter == 0 {
+		c.ForgetAfter = DefaultForgetAfter
+	}
+	if c.InboxSize == 0 {
+		c.InboxSize = DefaultInboxSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work. Zero fields are valid:
+// they mean the defaults.
+func (c *Config) Validate() error {
+	switch {
+	case c.Interval < 0:
+		return fmt.Errorf("%w: negative Interval %v", ErrInvalidConfig, c.Interval)
+	case c.RetransmitTicks < 0:
+		return fmt.Errorf("%w: negative RetransmitTicks %d", ErrInvalidConfig, c.RetransmitTicks)
+	case c.DigestTicks < 0:
+		return fmt.Errorf("%w: negative DigestTicks %d", ErrInvalidConfig, c.DigestTicks)
+	case c.MaxMessageBytes < 0:
+		return fmt.Errorf("%w: negative MaxMessageBytes %d", ErrInvalidConfig, c.MaxMessageBytes)
+	case c.MaxLogBytes < 0:
+		return fmt.Errorf("%w: negative MaxLogBytes %d", ErrInvalidConfig, c.MaxLogBytes)
+	case c.ForgetAfter < 0:
+		return fmt.Errorf("%w: negative ForgetAfter %v", ErrInvalidConfig, c.ForgetAfter)
+	case c.InboxSize < 0:
+		return fmt.Errorf("%w: negative InboxSize %d", ErrInvalidConfig, c.InboxSize)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+// Package replica keeps a named CRDT replicated on a set of nodes by
+// delta-state anti-entropy (Almeida, Shoker and Baquero, "Delta State
+// Replicated Data Types", 2018).
+//
+// A Replica holds one crdt.State under a name on one node. Writes apply a
+// delta mutator to the local state and return at once: they never wait for
+// another node. Reads take a read lock on the current state and never wait
+// on a mailbox or the network. Every Config.Interval the replica ships to
+// each peer the deltas that peer has not acknowledged, joined into one delta
+// group per origin, and learns from each peer's digest what it has.
+//
+// # Digests and repair
+//
+// Every delta carries its origin (the replica incarnation that wrote it) and
+// a sequence number of that origin. A replica's digest is, for each origin,
+// the highest sequence number up to which it has applied every delta. Each
+// sync message carries the sender's digest, which doubles as its
+// acknowledgement. A replica keeps the deltas it wrote or received in a
+// bounded log and ships a peer exactly the ranges its digest says are
+// missing; received deltas are relayed, so a node reachable only through a
+// third one still converges. A peer that missed messages (loss) is repaired
+// by retransmission after Config.RetransmitTicks; a peer that was partitioned
+// is repaired when digests flow again after the heal. When the missing part
+// is no longer in the log (the log is bounded by Config.MaxLogBytes, and
+// entries every known peer acknowledged are dropped), the full state is sent
+// instead. So little change means little traffic: an idle replica sends only
+// a small digest every Config.DigestTicks intervals.
+//
+// Sync messages carry at most Config.MaxMessageBytes of deltas; the rest go
+// in later rounds. A full state is sent in one message whatever its size.
+// Stats counts the messages and bytes sent, split into deltas and full
+// states, which is how the cost of a repair can be compared with a full-state
+// transfer.
+//
+// # Identity
+//
+// Each Replica picks a fresh incarnation id at New (the node name, '#', and a
+// random number): deltas and CRDT writes of a restarted node never reuse the
+// dots or counter entries of its earlier life, whose state it lost. Typed
+// wrappers write with this id; callers of Update use ID.
+//
+// # Members
+//
+// The replica is kept on the nodes a Members implementation names, all
+// connected nodes by default (NodeMembers). A node that leaves the member set
+// keeps its place in the log's bookkeeping for Config.ForgetAfter, so that a
+// partitioned node is repaired from the log on its return rather than by a
+// full state.
+//
+// # Events
+//
+// Subscribers receive change events, in order, on one goroutine of the
+// replica: Added, Updated and Removed keys for Map, Added and Removed
+// elements for Set, Changed for every other type. Events are computed only
+// while somebody is subscribed.
+//
+// # Transport
+//
+// Sync messages travel as node casts to a function the replica registers
+// under "grove.replica/" + name. Their type must be registered in the codec of
+// every node with RegisterTypes before the node starts talking. CRDT states
+// travel as the bytes of their MarshalBinary.
+//
+// Persistence is not implemented: a restarted node starts from the initial
+// state and catches up from its peers.
+//
+// # Usage
+//
+//	reg, _ := codec.NewRegistry(codec.Config{})
+//	replica.RegisterTypes(reg) // on every node, before it starts
+//	// ... start rt and n := node.Start(ctx, rt, node.Config{Codec: reg, ...})
+//
+//	cart, err := replica.NewMap[string, int](n, "cart", replica.Config{})
+//	if err != nil { ... }
+//	defer cart.Close()
+//	cart.Set("apples", 3)      // local, acknowledged at once
+//	v, ok := cart.Get("apples") // never waits
+//	cancel := cart.Subscribe(func(e replica.Event) { log.Println(e) })
+//	defer cancel()
+//
+// Any CRDT can be replicated with New and Update:
+//
+//	r, err := replica.New(n, "flags", crdt.NewEWFlag(), replica.Config{})
+//	err = r.Update(func(s crdt.State) crdt.State {
+//		return s.(*crdt.EWFlag).Enable(r.ID())
+//	})
+//	r.Read(func(s crdt.State) { on = s.(*crdt.EWFlag).Value() })
+package replica

@@ -1,0 +1,325 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grovedev/grove/crdt"
+	"github.com/grovedev/grove/node"
+)
+
+// maxName bounds a replica's name, so that its node function name fits.
+const maxName = 200
+
+// Stats counts a replica's sync traffic. Bytes are those of the encoded
+// sync messages as the node's codec writes them, without link framing.
+type Stats struct {
+	MessagesSent, BytesSent atomic.Uint64
+	// DeltaBytesSent and FullStateBytesSent split the CRDT payload sent.
+	DeltaBytesSent, FullStateBytesSent atomic.Uint64
+	FullStatesSent                     atomic.Uint64
+	SendFailures                       atomic.Uint64 // casts that could not be sent
+	MessagesReceived                   atomic.Uint64
+	Dropped                            atomic.Uint64 // received with the inbox full
+	Malformed                          atomic.Uint64 // states or deltas that did not decode or join
+}
+
+// Replica is one node's copy of a named replicated CRDT. It is safe for
+// concurrent use.
+type Replica struct {
+	n      *node.Node
+	name   string
+	fn     string
+	cfg    Config
+	stats  Stats
+	inbox  chan *syncMsg
+	kick   chan struct{}
+	events *dispatcher
+
+	// mu guards core (and so the state) and diff. Reads take it shared.
+	mu   sync.RWMutex
+	core *core
+	diff differ
+
+	closed  atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	cancelM func()
+}
+
+// New starts replicating initial on n under name and returns the local
+// replica. initial is the starting state on this node (normally empty; each
+// node passes its own) and belongs to the replica from now on. Every node
+// that holds the replica must use the same name and CRDT type, and have
+// registered the message types with RegisterTypes.
+func New(n *node.Node, name string, initial crdt.State, cfg Config) (*Replica, error) {
+	return newReplica(n, name, initial, cfg, nil)
+}
+
+func newReplica(n *node.Node, name string, initial crdt.State, cfg Config, mkDiff func(r *Replica) differ) (*Replica, error) {
+	if n == nil {
+		return nil, fmt.Errorf("%w: nil node", ErrInvalidConfig)
+	}
+	if name == "" || len(name) > maxName {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	if initial == nil || reflect.ValueOf(initial).Kind() != reflect.Pointer || reflect.ValueOf(initial).IsNil() {
+		return nil, ErrNilState
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Members == nil {
+		cfg.Members = NodeMembers(n)
+	}
+	typ := reflect.TypeOf(initial).Elem()
+	newState := func() crdt.State { return reflect.New(typ).Interface().(crdt.State) }
+	ticks := func(d time.Duration) uint64 { return uint64(max(1, d/cfg.Interval)) }
+	origin := n.Name() + "#" + strconv.FormatUint(rand.Uint64(), 36)
+	r := &Replica{
+		n:      n,
+		name:   name,
+		fn:     funcPrefix + name,
+		cfg:    cfg,
+		inbox:  make(chan *syncMsg, cfg.InboxSize),
+		kick:   make(chan struct{}, 1),
+		events: newDispatcher(),
+		stop:   make(chan struct{}),
+		core: newCore(n.Name(), origin, initial, newState, coreConfig{
+			retransmitTicks: uint64(cfg.RetransmitTicks),
+			digestTicks:     uint64(cfg.DigestTicks),
+			forgetTicks:     ticks(cfg.ForgetAfter),
+			maxMessageBytes: cfg.MaxMessageBytes,
+			maxLogBytes:     cfg.MaxLogBytes,
+		}),
+	}
+	if mkDiff != nil {
+		r.diff = mkDiff(r)
+	} else {
+		r.diff = &bytesDiffer{r: r}
+	}
+	if err := n.Register(r.fn, r.handle); err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	r.cancelM = cfg.Members.OnChange(func() {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	})
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); r.events.run(r.stop) }()
+	go func() { defer r.wg.Done(); r.loop() }()
+	return r, nil
+}
+
+// Name returns the replica's name.
+func (r *Replica) Name() string { return r.name }
+
+// ID returns this replica's incarnation id, the node id to give CRDT
+// mutators in Update: the node name, '#' and a random suffix.
+func (r *Replica) ID() string { return r.core.origin }
+
+// Stats returns the replica's counters.
+func (r *Replica) Stats() *Stats { return &r.stats }
+
+// Update applies a delta mutator: fn changes s (the replica's state) through
+// its mutators, with ID as the node id, and returns the delta they return
+// (several deltas joined, or nil for no change). The change is local and
+// acknowledged at once; peers learn it within a sync round or two. fn runs
+// with the replica locked and must not call the replica.
+func (r *Replica) Update(fn func(s crdt.State) (delta crdt.State)) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delta := fn(r.core.state)
+	if delta == nil || reflect.ValueOf(delta).IsNil() {
+		return nil
+	}
+	if reflect.TypeOf(delta) != reflect.TypeOf(r.core.state) {
+		return fmt.Errorf("%w: delta of type %T for a %T", ErrNilState, delta, r.core.state)
+	}
+	if err := r.core.local(delta); err != nil {
+		return err
+	}
+	r.changedLocked()
+	return nil
+}
+
+// Read calls fn with the current state under a read lock: fn must only
+// read it, must not keep it, and must not call the replica. Read never
+// waits for the network.
+func (r *Replica) Read(fn func(s crdt.State)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	fn(r.core.state)
+}
+
+// Snapshot returns the encoded current state.
+func (r *Replica) Snapshot() ([]byte, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.core.state.MarshalBinary()
+}
+
+// Digest returns, per origin, the sequence number up to which this replica
+// has applied every delta.
+func (r *Replica) Digest() map[string]uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.core.digest()
+}
+
+// Subscribe calls fn for every change event, in order, on the replica's
+// event goroutine, until cancel is called or the replica closes. fn must
+// not block for long: later events wait for it.
+func (r *Replica) Subscribe(fn func(Event)) (cancel func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cancel, first := r.events.add(fn)
+	if first {
+		r.diff.reset()
+	}
+	return cancel
+}
+
+// Sync runs a sync round now instead of waiting for the next interval.
+func (r *Replica) Sync() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops replicating: the replica's goroutines end and messages for
+// it are refused. The local state stays readable. Close is idempotent.
+func (r *Replica) Close() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	r.cancelM()
+	_ = r.n.Register(r.fn, func(context.Context, any) (any, error) { return nil, ErrClosed })
+	close(r.stop)
+	r.wg.Wait()
+	return nil
+}
+
+// handle is the node function peers cast sync messages to. It only queues.
+func (r *Replica) handle(_ context.Context, arg any) (any, error) {
+	var m *syncMsg
+	switch v := arg.(type) {
+	case syncMsg:
+		m = &v
+	case *syncMsg:
+		m = v
+	default:
+		r.stats.Malformed.Add(1)
+		return nil, fmt.Errorf("replica: unexpected message %T", arg)
+	}
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	select {
+	case r.inbox <- m:
+	default:
+		r.stats.Dropped.Add(1)
+	}
+	return nil, nil
+}
+
+// loop applies received messages and runs the sync rounds.
+func (r *Replica) loop() {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case m := <-r.inbox:
+			r.receive(m)
+		case <-t.C:
+			r.round()
+		case <-r.kick:
+			r.round()
+		}
+	}
+}
+
+// receive applies one message.
+func (r *Replica) receive(m *syncMsg) {
+	r.stats.MessagesReceived.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed, err := r.core.receive(m)
+	if err != nil {
+		r.stats.Malformed.Add(1)
+		r.cfg.Logger.Warn("replica: bad sync message", "replica", r.name, "from", m.From, "err", err)
+	}
+	if changed {
+		r.changedLocked()
+	}
+}
+
+// changedLocked computes and queues the events of a change.
+func (r *Replica) changedLocked() {
+	if r.events.subscribed() {
+		r.events.push(r.diff.diff())
+	}
+}
+
+// round runs one sync round and sends its messages.
+func (r *Replica) round() {
+	members := r.cfg.Members.Members()
+	r.mu.Lock()
+	out, err := r.core.step(members)
+	r.mu.Unlock()
+	if err != nil {
+		r.cfg.Logger.Warn("replica: sync round", "replica", r.name, "err", err)
+	}
+	codec := r.n.Codec()
+	var buf []byte
+	for _, o := range out {
+		if b, err := codec.AppendEncode(buf[:0], *o.msg); err == nil {
+			buf = b
+			r.stats.BytesSent.Add(uint64(len(b)))
+		}
+		for _, g := range o.msg.Groups {
+			r.stats.DeltaBytesSent.Add(uint64(len(g.Data)))
+		}
+		if o.msg.Full != nil {
+			r.stats.FullStatesSent.Add(1)
+			r.stats.FullStateBytesSent.Add(uint64(len(o.msg.Full)))
+		}
+		if err := r.n.Cast(o.to, r.fn, *o.msg); err != nil {
+			r.stats.SendFailures.Add(1)
+			continue
+		}
+		r.stats.MessagesSent.Add(1)
+	}
+}
+
+// bytesDiffer reports Changed when the encoded state differs.
+type bytesDiffer struct {
+	r    *Replica
+	last []byte
+}
+
+func (d *bytesDiffer) reset() { d.last, _ = d.r.core.state.MarshalBinary() }
+
+func (d *bytesDiffer) diff() []Event {
+	b, err := d.r.core.state.MarshalBinary()
+	if err != nil || string(b) == string(d.last) {
+		return nil
+	}
+	d.last = b
+	return []Event{{Replica: d.r.name, Kind: Changed}}
+}
