@@ -35,7 +35,7 @@ func TestTableLifecycle(t *testing.T) {
 	expect(t, tb.alive("a", "10.0.0.1:7946", wm(1, 1), t0), EventJoined)
 	expect(t, tb.alive("b", "10.0.0.2:7946", wm(5, 5), t0), EventJoined)
 	expect(t, tb.alive("b", "10.0.0.2:7946", wm(5, 5), t0)) // nothing new
-	expect(t, tb.link("b", true, t0))                        // alive already
+	expect(t, tb.link("b", true, t0))                       // alive already
 	expect(t, tb.link("b", false, t0), EventSuspected)
 	expect(t, tb.link("b", true, t0), EventUpdated)
 	w := wm(5, 6)
