@@ -138,7 +138,7 @@ func (c *core) receive(m *syncMsg) (changed bool, err error) {
 	p := c.peer(m.From)
 	if p.origin != m.Origin {
 		// A new incarnation of the peer: what it had is gone.
-		p.origin, p.sent, p.ackedSeen = m.Origin, nil, nil
+		p.origin, p.sent, p.ackedSeen, p.lastSend = m.Origin, nil, nil, 0
 	}
 	p.known = maps.Clone(m.Digest)
 	if p.known == nil {
@@ -322,7 +322,7 @@ func (c *core) messageFor(p *peerState) (*syncMsg, error) {
 		}
 		p.lastShip = c.tick
 	}
-	if m.Full == nil && len(m.Groups) == 0 && maps.Equal(p.ackedSeen, c.seen) && c.tick-p.lastSend < c.cfg.digestTicks {
+	if m.Full == nil && len(m.Groups) == 0 && p.lastSend != 0 && maps.Equal(p.ackedSeen, c.seen) && c.tick-p.lastSend < c.cfg.digestTicks {
 		return nil, nil // nothing new to ship or to acknowledge
 	}
 	m.Digest = c.digest()

@@ -299,12 +299,24 @@ func (r *Replica) round() {
 			r.stats.FullStatesSent.Add(1)
 			r.stats.FullStateBytesSent.Add(uint64(len(o.msg.Full)))
 		}
-		if err := r.n.Cast(o.to, r.fn, *o.msg); err != nil {
+		if err := r.cast(o.to, o.msg); err != nil {
 			r.stats.SendFailures.Add(1)
 			continue
 		}
 		r.stats.MessagesSent.Add(1)
 	}
+}
+
+// cast sends m to node to. A panic inside the node layer (a nil link
+// returned by a dial that raced with the link's failure) is turned into an
+// error: the message is lost and retransmitted later, as on any failure.
+func (r *Replica) cast(to string, m *syncMsg) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("replica: sending to %s: %v", to, p)
+		}
+	}()
+	return r.n.Cast(to, r.fn, *m)
 }
 
 // bytesDiffer reports Changed when the encoded state differs.
