@@ -311,4 +311,3 @@ func TestFaultsConverge(t *testing.T) {
 	}
 	t.Logf("seed %d: counter %d, %d elements, %d removed for good, %d bytes sent, %d full states", seed, final, len(got), removed, sent, full)
 }
-
