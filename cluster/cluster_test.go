@@ -14,7 +14,7 @@ import (
 )
 
 // startCluster starts n members, each joining member 0.
-func startCluster(t *testing.T, h *harness, n int) []*tmember {
+func startCluster(t testing.TB, h *harness, n int) []*tmember {
 	t.Helper()
 	ms := []*tmember{h.start(0)}
 	for i := 1; i < n; i++ {
