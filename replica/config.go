@@ -16,20 +16,34 @@ var (
 	ErrInvalidConfig = errors.New("replica: invalid config")
 	// ErrInvalidName is returned by New for an empty or too long name.
 	ErrInvalidName = errors.New("replica: invalid name")
-	// ErrNilState is returned by New for a nil initial state and by Update
-	// for a mutator that returned a delta of another type.
+	// ErrNilState is returned by New for a nil initial state.
 	ErrNilState = errors.New("replica: nil state")
+	// ErrWrongType is returned by Update for a mutator that returned a
+	// delta of another type than the replica's state.
+	ErrWrongType = errors.New("replica: delta of the wrong type")
 )
 
 // Defaults of Config.
 const (
-	DefaultInterval        = 200 * time.Millisecond
+	// DefaultInterval is the default time between sync rounds.
+	DefaultInterval = 200 * time.Millisecond
+	// DefaultRetransmitTicks is the default number of rounds before
+	// unacknowledged deltas are sent again.
 	DefaultRetransmitTicks = 5
-	DefaultDigestTicks     = 10
+	// DefaultDigestTicks is the default number of rounds between digests
+	// sent to an idle peer.
+	DefaultDigestTicks = 10
+	// DefaultMaxMessageBytes is the default bound of the deltas in one
+	// sync message.
 	DefaultMaxMessageBytes = 1 << 20
-	DefaultMaxLogBytes     = 16 << 20
-	DefaultForgetAfter     = 5 * time.Minute
-	DefaultInboxSize       = 1024
+	// DefaultMaxLogBytes is the default bound of the delta log.
+	DefaultMaxLogBytes = 16 << 20
+	// DefaultForgetAfter is the default time a departed peer still holds
+	// back log truncation.
+	DefaultForgetAfter = 5 * time.Minute
+	// DefaultInboxSize is the default bound of received messages waiting
+	// to be applied.
+	DefaultInboxSize = 1024
 )
 
 // Config tunes a Replica. Zero fields mean the defaults.

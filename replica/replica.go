@@ -43,6 +43,7 @@ type Replica struct {
 	events *dispatcher
 
 	// mu guards core (and so the state) and diff. Reads take it shared.
+	// Lock order: mu before the dispatcher's lock.
 	mu   sync.RWMutex
 	core *core
 	diff differ
@@ -142,11 +143,11 @@ func (r *Replica) Update(fn func(s crdt.State) (delta crdt.State)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delta := fn(r.core.state)
-	if delta == nil || reflect.ValueOf(delta).IsNil() {
+	if v := reflect.ValueOf(delta); delta == nil || v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil
 	}
 	if reflect.TypeOf(delta) != reflect.TypeOf(r.core.state) {
-		return fmt.Errorf("%w: delta of type %T for a %T", ErrNilState, delta, r.core.state)
+		return fmt.Errorf("%w: %T for a %T", ErrWrongType, delta, r.core.state)
 	}
 	if err := r.core.local(delta); err != nil {
 		return err
@@ -181,7 +182,10 @@ func (r *Replica) Digest() map[string]uint64 {
 
 // Subscribe calls fn for every change event, in order, on the replica's
 // event goroutine, until cancel is called or the replica closes. fn must
-// not block for long: later events wait for it.
+// not block for long: later events wait for it. Events are computed by
+// comparing the value before and after each change, which for Map and Set
+// costs a pass over the keys per applied message while somebody is
+// subscribed.
 func (r *Replica) Subscribe(fn func(Event)) (cancel func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -202,6 +206,9 @@ func (r *Replica) Sync() {
 
 // Close stops replicating: the replica's goroutines end and messages for
 // it are refused. The local state stays readable. Close is idempotent.
+// Closing the node does not close its replicas: close them too, before or
+// after the node. Local writes not yet shipped to a peer are lost with the
+// replica (there is no persistence).
 func (r *Replica) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil

@@ -91,7 +91,7 @@ func TestNewRefusesBadArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Update(func(s crdt.State) crdt.State { return crdt.NewPNCounter() }); !errors.Is(err, ErrNilState) {
+	if err := r.Update(func(s crdt.State) crdt.State { return crdt.NewPNCounter() }); !errors.Is(err, ErrWrongType) {
 		t.Errorf("delta of another type: %v", err)
 	}
 	r.Close()
