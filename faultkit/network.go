@@ -129,21 +129,28 @@ func (n *Network) namesLocked() []string {
 }
 
 // SetFaults sets the faults of the link from → to, replacing earlier ones.
-// It applies to writes made from now on, on existing connections too. It
-// panics if f is invalid (see Faults.Validate).
-func (n *Network) SetFaults(from, to string, f Faults) {
-	mustValid(f)
+// It applies to writes made from now on, on existing connections too. An
+// invalid f (see Faults.Validate) is refused and changes nothing.
+func (n *Network) SetFaults(from, to string, f Faults) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.mu.faults[Link{from, to}] = f
+	return nil
 }
 
-// SetDefaultFaults sets the faults of every link without faults of its own.
-func (n *Network) SetDefaultFaults(f Faults) {
-	mustValid(f)
+// SetDefaultFaults sets the faults of every link without faults of its
+// own. An invalid f is refused and changes nothing.
+func (n *Network) SetDefaultFaults(f Faults) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.mu.def = f
+	return nil
 }
 
 // ClearFaults makes every link healthy again. Writes already delayed still
@@ -153,12 +160,6 @@ func (n *Network) ClearFaults() {
 	defer n.mu.Unlock()
 	clear(n.mu.faults)
 	n.mu.def = Faults{}
-}
-
-func mustValid(f Faults) {
-	if err := f.Validate(); err != nil {
-		panic(err)
-	}
 }
 
 func (n *Network) faultsFor(l Link) Faults {

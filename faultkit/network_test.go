@@ -161,8 +161,11 @@ func TestDuplicateAndReorderWholeWrites(t *testing.T) {
 	if got := readN(t, cb, 2); got != "21" {
 		t.Fatalf("reorder: read %q", got)
 	}
-	if err := (Faults{Duplicate: 0.5}).Validate(); err == nil {
-		t.Fatal("Duplicate without WholeWrites validated")
+	if err := nw.SetFaults("a", "b", Faults{Duplicate: 0.5}); !errors.Is(err, ErrInvalidFaults) {
+		t.Fatalf("Duplicate without WholeWrites: %v", err)
+	}
+	if err := nw.SetDefaultFaults(Faults{Drop: 2}); !errors.Is(err, ErrInvalidFaults) {
+		t.Fatalf("Drop 2: %v", err)
 	}
 }
 
