@@ -593,3 +593,37 @@ func TestPausedNodeIsDroppedAndRejoinsOnResume(t *testing.T) {
 		testutil.Eventually(t, 10*time.Second, sees(n, 2))
 	}
 }
+
+// TestDropAllCutsNodesOff: with every write dropped, node links die and
+// cannot come back (each handshake is cut), calls fail with
+// ErrNoConnection; clearing the faults lets them reconnect.
+func TestDropAllCutsNodesOff(t *testing.T) {
+	c := startCluster(t, ClusterConfig{Size: 2, Seed: 8})
+	a, b := c.Names()[0], c.Names()[1]
+	c.Node(b).Register("echo", func(_ context.Context, arg any) (any, error) { return arg, nil })
+	connected := func(want int) func() error {
+		return func() error {
+			for _, n := range c.Names() {
+				if got := len(c.Node(n).Nodes()); got != want {
+					return testutil.Errorf("%s connected to %d", n, got)
+				}
+			}
+			return nil
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, connected(1))
+	if err := c.Network().SetDefaultFaults(Faults{Drop: 1}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, connected(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Node(a).RPC(ctx, b, "echo", "x"); !errors.Is(err, proc.ErrNoConnection) {
+		t.Fatalf("RPC with every write dropped: %v", err)
+	}
+	c.Network().ClearFaults()
+	testutil.Eventually(t, 10*time.Second, connected(1))
+	if v, err := c.Node(a).RPC(ctx, b, "echo", "x"); err != nil || v != "x" {
+		t.Fatalf("RPC after clearing faults: %v, %v", v, err)
+	}
+}

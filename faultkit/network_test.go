@@ -13,6 +13,7 @@ import (
 
 	"github.com/grovedev/grove/clock/clocktest"
 	"github.com/grovedev/grove/internal/testutil"
+	"github.com/grovedev/grove/transport"
 	"github.com/grovedev/grove/transport/memnet"
 	"go.uber.org/goleak"
 )
@@ -344,5 +345,48 @@ func TestSkewClockJumpFiresTimers(t *testing.T) {
 	case <-fired:
 	default:
 		t.Fatal("jump forward past the deadline did not fire the timer")
+	}
+}
+
+// The fault layer wraps any transport; on TCP the peer of a dialed
+// connection is the dialed address.
+func TestWrapTCP(t *testing.T) {
+	ctx := context.Background()
+	nw := NewNetwork(Config{Seed: 1})
+	defer nw.Close()
+	tcp := transport.NewTCP(transport.TCPConfig{})
+	defer tcp.Close()
+	tr := nw.Wrap("x", tcp)
+	ln, err := tr.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	addr := ln.Addr().String()
+	ca, err := tr.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	cb := <-accepted
+	if cb == nil {
+		t.Fatal("accept failed")
+	}
+	defer cb.Close()
+	nw.SetFaults("x", addr, Faults{Drop: 1, WholeWrites: true})
+	write(t, ca, "lost")
+	nw.ClearFaults()
+	write(t, ca, "kept")
+	if got := readN(t, cb, 4); got != "kept" {
+		t.Fatalf("read %q", got)
 	}
 }
