@@ -389,3 +389,40 @@ func TestSeedsRetriedInBackground(t *testing.T) {
 	m0 := h.start(0)
 	waitStates(t, 5*time.Second, []*tmember{m0, m1}, allAlive(0, 1))
 }
+
+func TestSubscribeProcess(t *testing.T) {
+	h := newHarness(t, nil)
+	m0 := h.start(0)
+	got := make(chan Event, 16)
+	pid, err := m0.rt.Spawn(proc.HandlerFunc(func(_ *proc.Process, msg any) {
+		if e, ok := msg.(Event); ok {
+			got <- e
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel := m0.c.SubscribeProcess(pid)
+	defer cancel()
+	h.start(1, 0)
+	select {
+	case e := <-got:
+		if e.Kind != EventJoined || e.Member.Name != name(1) {
+			t.Fatalf("first event %v %s", e.Kind, e.Member.Name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event delivered to the process")
+	}
+	// A process that does not exist ends its subscription at once.
+	gone := proc.PID{Node: m0.rt.Node(), ID: 1 << 40, Creation: m0.rt.Creation()}
+	m0.c.SubscribeProcess(gone)()
+	testutil.Eventually(t, time.Second, func() error {
+		m0.c.mu.Lock()
+		n := len(m0.c.mu.subs)
+		m0.c.mu.Unlock()
+		if n != 1 {
+			return fmt.Errorf("%d subscriptions", n)
+		}
+		return nil
+	})
+}

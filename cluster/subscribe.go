@@ -1,6 +1,12 @@
 package cluster
 
-import "sync"
+import (
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/grovedev/grove/proc"
+)
 
 // Subscribe calls fn with every member event from now on, in the order the
 // events happened, until the returned cancel is called or the Cluster
@@ -77,4 +83,54 @@ func (s *subscriber) run() {
 			}
 		}
 	}
+}
+
+// SubscribeProcess sends every member event from now on to the local
+// process pid as an Event message (handled by HandleInfo), in order, until
+// the returned cancel is called, the process exits or the Cluster closes.
+// An event the process's mailbox refuses (ErrMailboxFull) is logged and
+// counted in Stats().EventsRefused; no later event is skipped.
+func (c *Cluster) SubscribeProcess(pid proc.PID) (cancel func()) {
+	rt := c.node.Runtime()
+	var (
+		mu      sync.Mutex
+		done    bool
+		unwatch func()
+	)
+	var unsub func()
+	stop := func() {
+		mu.Lock()
+		if done {
+			mu.Unlock()
+			return
+		}
+		done = true
+		w := unwatch
+		mu.Unlock()
+		unsub()
+		if w != nil {
+			w()
+		}
+	}
+	unsub = c.Subscribe(func(e Event) {
+		if err := rt.Send(pid, e); err != nil {
+			if errors.Is(err, proc.ErrNotAlive) {
+				return // the watch ends the subscription
+			}
+			c.stats.EventsRefused.Add(1)
+			c.log.Warn("member event refused by subscriber", slog.String("pid", pid.String()), slog.Any("err", err))
+		}
+	})
+	// The watch may fire at once (no such process). Its callback only
+	// takes Cluster.mu, which is never held while calling into proc.
+	w := rt.Watch(pid, func(proc.PID, error) { stop() })
+	mu.Lock()
+	if done {
+		mu.Unlock()
+		w()
+	} else {
+		unwatch = w
+		mu.Unlock()
+	}
+	return stop
 }

@@ -57,6 +57,7 @@ type TransportStats struct {
 	PacketsSent, PacketsReceived   atomic.Uint64
 	PacketsDropped                 atomic.Uint64 // queue full, dial or write failed
 	StreamsDialed, StreamsAccepted atomic.Uint64
+	EventsRefused                  atomic.Uint64 // member events a subscribed process's mailbox refused
 }
 
 // gossipTransport implements memberlist.NodeAwareTransport over a Grove
