@@ -190,3 +190,21 @@ func TestSimultaneousConnectKeepsOneLink(t *testing.T) {
 		b.close()
 	}
 }
+
+// A dial that others waited for succeeded, but its link died before they
+// looked: they get ErrNoConnection, not a nil link.
+func TestWaiterOfADialWhoseLinkDied(t *testing.T) {
+	nw := newNet(t)
+	a := startNode(t, "a@mem", nw.Endpoint("a"), "a:1", nil)
+	d := &dialing{done: make(chan struct{})}
+	close(d.done) // succeeded (no error), and no link is registered
+	p, err := a.n.waitDial(context.Background(), "b@mem", d)
+	if p != nil || !errors.Is(err, proc.ErrNoConnection) {
+		t.Fatalf("waitDial = %v, %v; want no link and ErrNoConnection", p, err)
+	}
+	d = &dialing{done: make(chan struct{}), err: errors.New("refused")}
+	close(d.done)
+	if _, err := a.n.waitDial(context.Background(), "b@mem", d); err == nil || err.Error() != "refused" {
+		t.Fatalf("failed attempt: %v", err)
+	}
+}

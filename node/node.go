@@ -268,18 +268,7 @@ func (n *Node) peer(ctx context.Context, node string) (*peer, error) {
 	}
 	if d := n.mu.dialing[node]; d != nil {
 		n.mu.Unlock()
-		select {
-		case <-d.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		n.mu.Lock()
-		p := n.mu.peers[node]
-		n.mu.Unlock()
-		if p != nil {
-			return p, nil
-		}
-		return nil, d.err
+		return n.waitDial(ctx, node, d)
 	}
 	addr, ok := n.mu.book[node]
 	if !ok {
@@ -306,6 +295,27 @@ func (n *Node) peer(ctx context.Context, node string) (*peer, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// waitDial waits for another goroutine's attempt to link to node and
+// returns its outcome.
+func (n *Node) waitDial(ctx context.Context, node string, d *dialing) (*peer, error) {
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	n.mu.Lock()
+	p := n.mu.peers[node]
+	n.mu.Unlock()
+	switch {
+	case p != nil:
+		return p, nil
+	case d.err != nil:
+		return nil, d.err
+	}
+	// The attempt succeeded but the link died before we looked.
+	return nil, fmt.Errorf("%w: link to %s lost as it opened", proc.ErrNoConnection, node)
 }
 
 // awaitPeer waits up to the connect timeout for node to connect to us.
