@@ -60,19 +60,6 @@ func (s *kvStore) HandleCall(_ *proc.Process, _ proc.From, req any) (any, error)
 	return nil, proc.ErrUnhandled
 }
 
-// call is proc.Call that turns a panic into an error: node.(*Node).peer
-// can return a nil link without error under link churn, and the remote
-// call path then dereferences it (a known node issue). The outcome of
-// such a call is recorded as unknown.
-func call[R any](ctx context.Context, rt *proc.Runtime, to proc.Dest, req any) (r R, err error) {
-	defer func() {
-		if x := recover(); x != nil {
-			err = fmt.Errorf("panic in proc.Call: %v", x)
-		}
-	}()
-	return proc.Call[R](ctx, rt, to, req)
-}
-
 // client runs operations against the store until stop is closed,
 // recording them. After an unknown outcome it continues as a new process,
 // as its earlier operation may still be in flight.
@@ -92,18 +79,18 @@ func client(rt *proc.Runtime, store proc.Dest, rec *history.Recorder, id int, se
 		case 0:
 			op := rec.Invoke(process, "read", key, nil)
 			var v int
-			v, err = call[int](ctx, rt, store, kvRead{key})
+			v, err = proc.Call[int](ctx, rt, store, kvRead{key})
 			op.Complete(v, err, nil)
 		case 1:
 			v := id*100000 + n
 			op := rec.Invoke(process, "write", key, v)
-			_, err = call[bool](ctx, rt, store, kvPut{key, v})
+			_, err = proc.Call[bool](ctx, rt, store, kvPut{key, v})
 			op.Complete(nil, err, nil)
 		case 2:
 			old, v := r.IntN(3), id*100000+n
 			op := rec.Invoke(process, "cas", key, check.CAS{Old: old, New: v})
 			var ok bool
-			ok, err = call[bool](ctx, rt, store, kvCAS{key, old, v})
+			ok, err = proc.Call[bool](ctx, rt, store, kvCAS{key, old, v})
 			switch {
 			case err == nil && ok:
 				op.OK(nil)
