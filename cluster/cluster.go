@@ -44,8 +44,10 @@ type Cluster struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 	leaving atomic.Bool
-	kick    chan struct{} // wakes the wiring loop
-	unsub   func()
+	// swimAlive counts the members the protocol holds alive.
+	swimAlive atomic.Int64
+	kick      chan struct{} // wakes the wiring loop
+	unsub     func()
 
 	mu struct {
 		sync.Mutex
@@ -144,12 +146,10 @@ func (c *Cluster) goFunc(f func()) {
 	}()
 }
 
-func (c *Cluster) numNodes() int {
-	if c.ml == nil {
-		return 1
-	}
-	return c.ml.NumMembers()
-}
+// numNodes returns how many members the protocol holds alive, this one
+// included, from the table (not from memberlist, whose lock must not be
+// taken under the broadcast queue's).
+func (c *Cluster) numNodes() int { return max(1, int(c.swimAlive.Load())) }
 
 // Name returns this member's name, the node's name.
 func (c *Cluster) Name() string { return c.node.Name() }
@@ -379,6 +379,15 @@ func (c *Cluster) Close() error {
 func (c *Cluster) step(f func(t *table, now time.Time) []Event) {
 	c.mu.Lock()
 	evs := f(c.mu.t, time.Now())
+	if len(evs) > 0 {
+		n := 0
+		for _, r := range c.mu.t.members {
+			if r.swimAlive {
+				n++
+			}
+		}
+		c.swimAlive.Store(int64(n))
+	}
 	for _, e := range evs {
 		c.log.Debug("member "+e.Kind.String(), slog.String("peer", e.Member.Name), slog.String("state", e.Member.State.String()))
 		for _, s := range c.mu.subs {

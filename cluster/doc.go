@@ -79,10 +79,12 @@
 //     link's.
 //
 // So with the defaults: a crashed process or host whose connections reset
-// is nodedown and suspect at once on every connected peer, and dead some 5
+// is nodedown and suspect at once on every connected peer, and dead about 6
 // s later; a silent failure (partition, frozen host) is nodedown and
-// suspect after 3 s and dead after about 5 to 6 s (longer for large
-// clusters or unconfirmed suspicions). A member comes back by refuting: a
+// suspect after 3 s and dead after about 6 s (measured with five members:
+// see the package's benchmarks; longer for large clusters or unconfirmed
+// suspicions). For faster verdicts lower node.Config.HeartbeatTimeout and
+// use DefaultLocalConfig or a shorter ProbeInterval. A member comes back by refuting: a
 // partitioned member that can talk to the others again is alive and
 // reconnected within a few gossip rounds; after GossipToTheDeadTime (30 s)
 // the members stop gossiping to the dead, and every RejoinInterval (10 s)

@@ -43,6 +43,7 @@ const (
 // loop retries first attempts with jittered backoff.
 func (c *Cluster) wireLoop() {
 	states := map[string]*wireState{}
+	mismatched := map[string]bool{}
 	results := make(chan connectResult)
 	tick := time.NewTicker(wireTick)
 	defer tick.Stop()
@@ -51,9 +52,10 @@ func (c *Cluster) wireLoop() {
 		case <-c.ctx.Done():
 			return
 		case <-c.kick:
-		case <-tick.C:
 		case r := <-results:
 			c.connected(states, r)
+		case <-tick.C:
+			c.reconcileLinks(mismatched)
 		}
 		want := map[string]string{}
 		c.mu.Lock()
@@ -112,4 +114,36 @@ func (c *Cluster) connected(states map[string]*wireState, r connectResult) {
 		return
 	}
 	ws.addr, ws.backoff = r.addr, wireBackoffMin
+}
+
+// reconcileLinks corrects the members' link facts from the node's list of
+// links when they disagree on two ticks in a row: node events about one
+// peer can arrive out of order (the nodedown of a link that a new link
+// already replaced), and a fact left wrong would keep a member suspect.
+func (c *Cluster) reconcileLinks(mismatched map[string]bool) {
+	linked := map[string]bool{}
+	for _, n := range c.node.Nodes() {
+		linked[n] = true
+	}
+	c.step(func(t *table, now time.Time) []Event {
+		var evs []Event
+		for name, r := range t.members {
+			if r.m.Local || !r.swimAlive || r.linkUp == linked[name] {
+				delete(mismatched, name)
+				continue
+			}
+			if !mismatched[name] {
+				mismatched[name] = true
+				continue
+			}
+			delete(mismatched, name)
+			evs = append(evs, t.link(name, linked[name], now)...)
+		}
+		for name := range mismatched {
+			if t.members[name] == nil {
+				delete(mismatched, name)
+			}
+		}
+		return evs
+	})
 }
