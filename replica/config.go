@@ -30,6 +30,9 @@ const (
 	// DefaultRetransmitTicks is the default number of rounds before
 	// unacknowledged deltas are sent again.
 	DefaultRetransmitTicks = 5
+	// DefaultRelayTicks is the default number of rounds a peer must lag
+	// behind on another origin's deltas before they are relayed to it.
+	DefaultRelayTicks = 3
 	// DefaultDigestTicks is the default number of rounds between digests
 	// sent to an idle peer.
 	DefaultDigestTicks = 10
@@ -56,6 +59,13 @@ type Config struct {
 	// RetransmitTicks is the number of rounds after which deltas sent to
 	// a peer that has not acknowledged them are sent again. Default 5.
 	RetransmitTicks int
+	// RelayTicks is the number of rounds a peer must have stayed behind
+	// on the deltas of another origin before this replica relays them
+	// (a replica ships its own deltas at once). It keeps every replica
+	// from shipping every delta to every other, while a peer that cannot
+	// hear the origin (a partial partition, the origin gone) still gets
+	// them. Default 3.
+	RelayTicks int
 	// DigestTicks is the number of rounds after which a replica sends
 	// its digest to a peer even if it has nothing new for it, so that
 	// lost acknowledgements and healed partitions are noticed. Default 10.
@@ -88,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.RetransmitTicks == 0 {
 		c.RetransmitTicks = DefaultRetransmitTicks
 	}
+	if c.RelayTicks == 0 {
+		c.RelayTicks = DefaultRelayTicks
+	}
 	if c.DigestTicks == 0 {
 		c.DigestTicks = DefaultDigestTicks
 	}
@@ -117,6 +130,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: negative Interval %v", ErrInvalidConfig, c.Interval)
 	case c.RetransmitTicks < 0:
 		return fmt.Errorf("%w: negative RetransmitTicks %d", ErrInvalidConfig, c.RetransmitTicks)
+	case c.RelayTicks < 0:
+		return fmt.Errorf("%w: negative RelayTicks %d", ErrInvalidConfig, c.RelayTicks)
 	case c.DigestTicks < 0:
 		return fmt.Errorf("%w: negative DigestTicks %d", ErrInvalidConfig, c.DigestTicks)
 	case c.MaxMessageBytes < 0:

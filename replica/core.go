@@ -2,9 +2,11 @@ package replica
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/grovedev/grove/crdt"
 )
@@ -17,6 +19,7 @@ import (
 // coreConfig is the part of Config the core needs, in ticks.
 type coreConfig struct {
 	retransmitTicks uint64
+	relayTicks      uint64
 	digestTicks     uint64
 	forgetTicks     uint64
 	maxMessageBytes int
@@ -47,7 +50,21 @@ type peerState struct {
 	lastShip   uint64            // tick deltas were last shipped
 	lastHeard  uint64            // tick of the last message received
 	lastMember uint64            // last tick the peer was a member
+	backSince  uint64            // tick the peer (re)joined or was heard after a silence
+	stuck      map[string]stuckAt
 	member     bool
+}
+
+// stuckAt records since when a peer has stayed at one sequence number of
+// an origin, as far as this replica knows.
+type stuckAt struct {
+	base, since uint64
+}
+
+// groupKey names a joined range of one origin's deltas.
+type groupKey struct {
+	origin   string
+	from, to uint64
 }
 
 // outMsg is a message the core wants sent.
@@ -67,6 +84,8 @@ type core struct {
 	logs     map[string]*originLog
 	logBytes int
 	peers    map[string]*peerState
+	members  []string            // the member set of the last round, this node included
+	groups   map[groupKey][]byte // groups encoded this round, shared by peers
 	tick     uint64
 	cfg      coreConfig
 }
@@ -135,7 +154,13 @@ func (c *core) receive(m *syncMsg) (changed bool, err error) {
 	if m.From == "" || m.From == c.self {
 		return false, nil
 	}
-	p := c.peer(m.From)
+	p, seenBefore := c.peers[m.From], true
+	if p == nil {
+		p, seenBefore = c.peer(m.From), false
+	}
+	if !seenBefore || p.known == nil || c.tick-p.lastHeard > c.cfg.digestTicks {
+		p.backSince = c.tick // back after a silence: give origins time first
+	}
 	if p.origin != m.Origin {
 		// A new incarnation of the peer: what it had is gone.
 		p.origin, p.sent, p.ackedSeen, p.lastSend = m.Origin, nil, nil, 0
@@ -229,15 +254,27 @@ func (c *core) chain(o string, base uint64) ([]entry, bool) {
 // messages to send.
 func (c *core) step(members []string) ([]outMsg, error) {
 	c.tick++
-	for _, p := range c.peers {
-		p.member = false
+	was := map[string]bool{}
+	for name, p := range c.peers {
+		was[name], p.member = p.member, false
 	}
 	for _, m := range members {
 		if m == c.self || m == "" {
 			continue
 		}
 		p := c.peer(m)
+		if !was[m] {
+			p.backSince = c.tick
+		}
 		p.member, p.lastMember = true, c.tick
+	}
+	c.groups = map[groupKey][]byte{}
+	defer func() { c.groups = nil }()
+	c.members = append(c.members[:0], c.self)
+	for name, p := range c.peers {
+		if p.member {
+			c.members = append(c.members, name)
+		}
 	}
 	var out []outMsg
 	var firstErr error
@@ -277,10 +314,15 @@ func (c *core) messageFor(p *peerState) (*syncMsg, error) {
 	var origins []string
 	full := false
 	for _, o := range slices.Sorted(maps.Keys(c.seen)) {
-		if c.seen[o] <= p.base(o) {
+		b := p.base(o)
+		if c.seen[o] <= b {
+			delete(p.stuck, o)
 			continue
 		}
-		if _, ok := c.chain(o, p.base(o)); !ok {
+		if !c.due(p, o, b) {
+			continue
+		}
+		if _, ok := c.chain(o, b); !ok {
 			full = true
 			break
 		}
@@ -331,11 +373,67 @@ func (c *core) messageFor(p *peerState) (*syncMsg, error) {
 	return m, nil
 }
 
+// due reports whether deltas of origin o should be shipped to p, which is
+// at b. A replica ships its own deltas at once. Deltas it received from
+// another origin it relays only to a peer that has stayed at b for
+// relayTicks rounds (and has been reachable that long): the origin most
+// likely reaches the peer itself, and relaying at once would make every
+// replica ship every delta to every other.
+func (c *core) due(p *peerState, o string, b uint64) bool {
+	if o == c.origin {
+		return true
+	}
+	st, ok := p.stuck[o]
+	if !ok || st.base != b {
+		if p.stuck == nil {
+			p.stuck = map[string]stuckAt{}
+		}
+		st = stuckAt{base: b, since: c.tick}
+		p.stuck[o] = st
+	}
+	return c.tick >= max(st.since, p.backSince)+c.cfg.relayTicks*(1+c.relayRank(p, o))
+}
+
+// relayRank returns this replica's place among the members that could relay
+// origin o's deltas to peer p, in an order every replica computes alike and
+// that differs per peer and origin: the first relays after relayTicks, the
+// next after twice that, and so on, so that normally one replica relays.
+func (c *core) relayRank(p *peerState, o string) uint64 {
+	pname := ""
+	for name, q := range c.peers {
+		if q == p {
+			pname = name
+		}
+	}
+	onode, _, _ := strings.Cut(o, "#")
+	key := func(name string) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(name + "|" + pname + "|" + o))
+		return h.Sum64()
+	}
+	mine := key(c.self)
+	rank := uint64(0)
+	for _, name := range c.members {
+		if name == c.self || name == pname || name == onode {
+			continue
+		}
+		if k := key(name); k < mine || k == mine && name < c.self {
+			rank++
+		}
+	}
+	return rank
+}
+
 // joinEntries joins consecutive entries of origin o into one group.
 func (c *core) joinEntries(o string, es []entry) (group, error) {
 	g := group{Origin: o, From: es[0].from, To: es[len(es)-1].to}
 	if len(es) == 1 {
 		g.Data = es[0].data
+		return g, nil
+	}
+	key := groupKey{o, g.From, g.To}
+	if data, ok := c.groups[key]; ok {
+		g.Data = data
 		return g, nil
 	}
 	d := c.newState()
@@ -349,6 +447,9 @@ func (c *core) joinEntries(o string, es []entry) (group, error) {
 		return group{}, fmt.Errorf("replica: encoding deltas of %s: %w", o, err)
 	}
 	g.Data = data
+	if c.groups != nil {
+		c.groups[key] = data
+	}
 	return g, nil
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func testCoreConfig() coreConfig {
-	return coreConfig{retransmitTicks: 3, digestTicks: 5, forgetTicks: 1000, maxMessageBytes: 1 << 20, maxLogBytes: 1 << 20}
+	return coreConfig{retransmitTicks: 3, relayTicks: 2, digestTicks: 5, forgetTicks: 1000, maxMessageBytes: 1 << 20, maxLogBytes: 1 << 20}
 }
 
 func newTestCore(name string, cfg coreConfig) *core {

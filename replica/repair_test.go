@@ -24,26 +24,29 @@ func seededMap(keys int) *crdt.AWLWWMap[string, string] {
 
 // repairFigures is what measureRepair measures.
 type repairFigures struct {
+	size           int
 	keys, changed  int
 	converge       time.Duration // from heal until every digest is equal
 	repairBytes    uint64        // sync bytes sent by all replicas from heal to convergence
 	repairFull     uint64        // full states sent in that time
+	repairDeltas   uint64        // delta payload bytes in that time
+	repairMsgs     uint64        // messages in that time
 	partitionBytes uint64        // sync bytes sent while partitioned (n1 to n2 replication of the changes, lost sends)
 	fullBytes      int           // size of the encoded full state
 }
 
 func (f repairFigures) String() string {
-	return fmt.Sprintf("%d keys, %d changed: converged %v after heal; repair %d B (%.2f%% of the %d B full state), %d full states; %d B sent during the partition",
-		f.keys, f.changed, f.converge.Round(time.Millisecond), f.repairBytes, 100*float64(f.repairBytes)/float64(f.fullBytes), f.fullBytes, f.repairFull, f.partitionBytes)
+	return fmt.Sprintf("%d replicas, %d keys, %d changed: converged %v after heal; repair %d B in %d messages (%.2f%% of the %d B full state; %d B of deltas), %d full states; %d B sent during the partition",
+		f.size, f.keys, f.changed, f.converge.Round(time.Millisecond), f.repairBytes, f.repairMsgs, 100*float64(f.repairBytes)/float64(f.fullBytes), f.fullBytes, f.repairDeltas, f.repairFull, f.partitionBytes)
 }
 
-// measureRepair runs three replicas of a map of keys entries, cuts the third
+// measureRepair runs size replicas of a map of keys entries, cuts the last
 // off, changes `changed` keys on the first, heals, and measures the repair.
-func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
+func measureRepair(tb testing.TB, size, keys, changed int, cfg Config) repairFigures {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := faultkit.NewCluster(ctx, faultkit.ClusterConfig{Size: 3, Seed: 1, Register: RegisterTypes})
+	c, err := faultkit.NewCluster(ctx, faultkit.ClusterConfig{Size: size, Seed: 1, Register: RegisterTypes})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
 	names := c.Names()
 	testutil.Eventually(tb, 10*time.Second, func() error {
 		for _, n := range names {
-			if len(c.Node(n).Nodes()) != 2 {
+			if len(c.Node(n).Nodes()) != size-1 {
 				return fmt.Errorf("%s not connected", n)
 			}
 		}
@@ -71,7 +74,8 @@ func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
 		defer r.Close()
 		rs[n] = r
 	}
-	n1, n2, n3 := names[0], names[1], names[2]
+	n1, n3 := names[0], names[size-1]
+	rest := names[:size-1]
 	sent := func() (b, f uint64) {
 		for _, r := range rs {
 			b += r.Stats().BytesSent.Load()
@@ -79,7 +83,14 @@ func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
 		}
 		return b, f
 	}
-	sameDigests := func(ns ...string) error {
+	deltas := func() (d, m uint64) {
+		for _, r := range rs {
+			d += r.Stats().DeltaBytesSent.Load()
+			m += r.Stats().MessagesSent.Load()
+		}
+		return d, m
+	}
+	sameDigests := func(ns []string) error {
 		d := rs[ns[0]].Digest()
 		for _, n := range ns[1:] {
 			if e := rs[n].Digest(); !maps.Equal(d, e) {
@@ -101,7 +112,7 @@ func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
 	before, _ := sent()
 	c.Network().Partition(faultkit.Isolate(names, n3))
 	testutil.Eventually(tb, 10*time.Second, func() error {
-		if len(c.Node(n1).Nodes()) != 1 || len(c.Node(n3).Nodes()) != 0 {
+		if len(c.Node(n1).Nodes()) != size-2 || len(c.Node(n3).Nodes()) != 0 {
 			return fmt.Errorf("partition not noticed yet")
 		}
 		return nil
@@ -118,18 +129,20 @@ func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
 			tb.Fatal(err)
 		}
 	}
-	testutil.Eventually(tb, 20*time.Second, func() error { return sameDigests(n1, n2) })
+	testutil.Eventually(tb, 20*time.Second, func() error { return sameDigests(rest) })
 	healAt, fullBefore := sent()
+	dBefore, mBefore := deltas()
 	start := time.Now()
 	c.Network().Heal()
-	testutil.Eventually(tb, 30*time.Second, func() error { return sameDigests(n1, n2, n3) })
+	testutil.Eventually(tb, 30*time.Second, func() error { return sameDigests(names) })
 	took := time.Since(start)
 	after, fullAfter := sent()
+	dAfter, mAfter := deltas()
 	a, err := rs[n1].Snapshot()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, n := range []string{n2, n3} {
+	for _, n := range names[1:] {
 		b, err := rs[n].Snapshot()
 		if err != nil {
 			tb.Fatal(err)
@@ -139,8 +152,9 @@ func measureRepair(tb testing.TB, keys, changed int, cfg Config) repairFigures {
 		}
 	}
 	return repairFigures{
-		keys: keys, changed: changed, converge: took,
+		size: size, keys: keys, changed: changed, converge: took,
 		repairBytes: after - healAt, repairFull: fullAfter - fullBefore,
+		repairDeltas: dAfter - dBefore, repairMsgs: mAfter - mBefore,
 		partitionBytes: healAt - before, fullBytes: len(full),
 	}
 }
@@ -152,7 +166,7 @@ func TestRepairAfterPartition(t *testing.T) {
 	if testing.Short() {
 		keys = 2000
 	}
-	f := measureRepair(t, keys, keys/100, Config{Interval: 20 * time.Millisecond})
+	f := measureRepair(t, 3, keys, keys/100, Config{Interval: 20 * time.Millisecond})
 	t.Log(f)
 	if f.repairFull != 0 {
 		t.Errorf("repair sent %d full states", f.repairFull)
@@ -162,15 +176,20 @@ func TestRepairAfterPartition(t *testing.T) {
 	}
 }
 
-// BenchmarkRepair100k measures three replicas of a map of 100,000 keys
-// converging after a heal, 1 % of the keys changed during the partition.
+// BenchmarkRepair100k measures 3 and 10 replicas of a map of 100,000 keys
+// converging after a heal, 1 % of the keys changed during the partition,
+// which cut the last replica off.
 func BenchmarkRepair100k(b *testing.B) {
-	for range b.N {
-		f := measureRepair(b, 100000, 1000, Config{Interval: 50 * time.Millisecond})
-		b.ReportMetric(float64(f.converge.Milliseconds()), "ms-to-converge")
-		b.ReportMetric(float64(f.repairBytes), "repair-bytes")
-		b.ReportMetric(float64(f.fullBytes), "full-state-bytes")
-		b.ReportMetric(100*float64(f.repairBytes)/float64(f.fullBytes), "repair-%")
-		b.Log(f)
+	for _, size := range []int{3, 10} {
+		b.Run(fmt.Sprintf("replicas=%d", size), func(b *testing.B) {
+			for range b.N {
+				f := measureRepair(b, size, 100000, 1000, Config{Interval: 50 * time.Millisecond})
+				b.ReportMetric(float64(f.converge.Milliseconds()), "ms-to-converge")
+				b.ReportMetric(float64(f.repairBytes), "repair-bytes")
+				b.ReportMetric(float64(f.fullBytes), "full-state-bytes")
+				b.ReportMetric(100*float64(f.repairBytes)/float64(f.fullBytes), "repair-%")
+				b.Log(f)
+			}
+		})
 	}
 }

@@ -95,6 +95,7 @@ func newReplica(n *node.Node, name string, initial crdt.State, cfg Config, mkDif
 		stop:   make(chan struct{}),
 		core: newCore(n.Name(), origin, initial, newState, coreConfig{
 			retransmitTicks: uint64(cfg.RetransmitTicks),
+			relayTicks:      uint64(cfg.RelayTicks),
 			digestTicks:     uint64(cfg.DigestTicks),
 			forgetTicks:     ticks(cfg.ForgetAfter),
 			maxMessageBytes: cfg.MaxMessageBytes,

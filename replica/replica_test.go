@@ -64,7 +64,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := zero.Validate(); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
-	for _, c := range []Config{{Interval: -1}, {RetransmitTicks: -1}, {DigestTicks: -1}, {MaxMessageBytes: -1}, {MaxLogBytes: -1}, {ForgetAfter: -1}, {InboxSize: -1}} {
+	for _, c := range []Config{{Interval: -1}, {RetransmitTicks: -1}, {RelayTicks: -1}, {DigestTicks: -1}, {MaxMessageBytes: -1}, {MaxLogBytes: -1}, {ForgetAfter: -1}, {InboxSize: -1}} {
 		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%+v: Validate = %v, want ErrInvalidConfig", c, err)
 		}
