@@ -208,3 +208,19 @@ func TestWaiterOfADialWhoseLinkDied(t *testing.T) {
 		t.Fatalf("failed attempt: %v", err)
 	}
 }
+
+func TestFailedConnectKeepsTrying(t *testing.T) {
+	nw := newNet(t)
+	a := startNode(t, "a@mem", nw.Endpoint("a"), "a:1", nil)
+	if err := a.n.Connect(context.Background(), "b@mem", "b:1"); err == nil {
+		t.Fatal("connected to a node that is not there")
+	}
+	b := startNode(t, "b@mem", nw.Endpoint("b"), "b:1", nil)
+	eventually(t, func() error {
+		if len(a.n.Nodes()) != 1 {
+			return fmt.Errorf("a has not reached b yet")
+		}
+		return nil
+	})
+	exchange(t, a, b)
+}

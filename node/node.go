@@ -49,13 +49,14 @@ type Node struct {
 
 	mu struct {
 		sync.Mutex
-		peers   map[string]*peer
-		dialing map[string]*dialing
-		book    map[string]string // node name → address
-		wanted  map[string]bool   // nodes kept connected by Connect
-		subs    map[int]func(Event)
-		nextSub int
-		changed chan struct{} // closed and replaced whenever peers changes
+		peers     map[string]*peer
+		dialing   map[string]*dialing
+		book      map[string]string // node name → address
+		wanted    map[string]bool   // nodes kept connected by Connect
+		redialing map[string]bool   // nodes a redial loop works on
+		subs      map[int]func(Event)
+		nextSub   int
+		changed   chan struct{} // closed and replaced whenever peers changes
 	}
 
 	calls    calls
@@ -120,6 +121,7 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 	n.mu.dialing = map[string]*dialing{}
 	n.mu.book = map[string]string{}
 	n.mu.wanted = map[string]bool{}
+	n.mu.redialing = map[string]bool{}
 	n.mu.subs = map[int]func(Event){}
 	n.mu.changed = make(chan struct{})
 	n.calls.m = map[uint64]*pendingCall{}
@@ -210,14 +212,18 @@ func (n *Node) AddAddress(node, addr string) {
 }
 
 // Connect connects to node at addr and keeps it connected: when the link
-// breaks, the node redials with jittered exponential backoff until
-// Disconnect or Close.
+// breaks, or this first attempt fails, the node redials with jittered
+// exponential backoff until Disconnect or Close. The error is that of the
+// first attempt.
 func (n *Node) Connect(ctx context.Context, node, addr string) error {
 	n.mu.Lock()
 	n.mu.book[node] = addr
 	n.mu.wanted[node] = true
 	n.mu.Unlock()
 	_, err := n.peer(ctx, node)
+	if err != nil {
+		n.startRedial(node)
+	}
 	return err
 }
 
@@ -510,8 +516,27 @@ func (n *Node) peerDown(p *peer, reason error) {
 	n.log.Info("nodedown", slog.String("peer", p.name), slog.Any("reason", reason))
 	n.emit(Event{Node: p.name, Creation: p.creation, Up: false, Reason: reason})
 	if wanted {
-		n.goFunc(func() { n.redial(p.name) })
+		n.startRedial(p.name)
 	}
+}
+
+// startRedial starts redialing a wanted node, unless that is under way.
+func (n *Node) startRedial(node string) {
+	n.mu.Lock()
+	if n.mu.redialing[node] || n.closed.Load() {
+		n.mu.Unlock()
+		return
+	}
+	n.mu.redialing[node] = true
+	n.mu.Unlock()
+	n.goFunc(func() {
+		defer func() {
+			n.mu.Lock()
+			delete(n.mu.redialing, node)
+			n.mu.Unlock()
+		}()
+		n.redial(node)
+	})
 }
 
 // redial reconnects a wanted node with jittered exponential backoff.
