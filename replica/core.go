@@ -170,6 +170,9 @@ func (c *core) receive(m *syncMsg) (changed bool, err error) {
 		p.known = map[string]uint64{}
 	}
 	p.lastHeard = c.tick
+	if m.Hello {
+		p.lastSend = 0 // answer with our digest at the next round
+	}
 	if m.Full != nil {
 		ch, ferr := c.joinFull(m.Full, m.Digest)
 		changed = changed || ch
@@ -305,6 +308,7 @@ func (c *core) messageFor(p *peerState) (*syncMsg, error) {
 			return nil, nil
 		}
 		m.Digest = c.digest()
+		m.Hello = true
 		p.lastSend = c.tick
 		return m, nil
 	}

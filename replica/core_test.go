@@ -347,3 +347,75 @@ func sortedElems(c *core) []int {
 	slices.Sort(es)
 	return es
 }
+
+// A replica does not relay another origin's deltas to a peer that is
+// getting them from the origin; it does once the peer stays behind.
+func TestCoreRelayWaitsForTheOrigin(t *testing.T) {
+	cfg := testCoreConfig()
+	a, b, c := newTestCore("a", cfg), newTestCore("b", cfg), newTestCore("c", cfg)
+	all := []string{"a", "b", "c"}
+	// Introduce everyone.
+	for range 2 {
+		for _, x := range []*core{a, b, c} {
+			out, err := x.step(all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range out {
+				deliver(t, map[string]*core{"a": a, "b": b, "c": c}[o.to], o.msg)
+			}
+		}
+	}
+	incr(t, a, 1)
+	deliver(t, b, stepTo(t, a, all, "b")) // a's message to c is lost
+	for i := uint64(1); i < cfg.relayTicks; i++ {
+		if m := stepTo(t, b, all, "c"); m != nil && len(m.Groups) != 0 {
+			t.Fatalf("round %d: b relayed at once: %+v", i, m.Groups)
+		}
+	}
+	relayed := false
+	for range 2 * cfg.relayTicks {
+		if m := stepTo(t, b, all, "c"); m != nil && len(m.Groups) != 0 {
+			deliver(t, c, m)
+			relayed = true
+			break
+		}
+	}
+	if !relayed || value(c) != 1 {
+		t.Fatalf("b never relayed a's delta to c, which stayed behind (c = %d)", value(c))
+	}
+}
+
+// A peer that leaves the member set and comes back within forgetTicks is
+// repaired from the log; one that stays away longer gets the full state.
+func TestCoreReturningPeer(t *testing.T) {
+	for _, away := range []int{5, 50} {
+		t.Run(fmt.Sprint(away), func(t *testing.T) {
+			cfg := testCoreConfig()
+			cfg.forgetTicks = 20
+			a, b := newTestCore("a", cfg), newTestCore("b", cfg)
+			deliver(t, b, stepTo(t, a, []string{"b"}, "b"))
+			deliver(t, a, stepTo(t, b, []string{"a"}, "a"))
+			for range away {
+				incr(t, a, 1)
+				if _, err := a.step(nil); err != nil { // b is gone
+					t.Fatal(err)
+				}
+			}
+			// A forgotten peer is greeted first, like a new one.
+			gotFull := false
+			for range 3 {
+				m := stepTo(t, a, []string{"b"}, "b")
+				gotFull = gotFull || m != nil && m.Full != nil
+				deliver(t, b, m)
+				deliver(t, a, stepTo(t, b, []string{"a"}, "a"))
+			}
+			if wantFull := away > int(cfg.forgetTicks); gotFull != wantFull {
+				t.Fatalf("away %d rounds: full state %v, want %v", away, gotFull, wantFull)
+			}
+			if value(b) != uint64(away) {
+				t.Fatalf("b = %d, want %d", value(b), away)
+			}
+		})
+	}
+}

@@ -17,8 +17,10 @@
 // sync message carries the sender's digest, which doubles as its
 // acknowledgement. A replica keeps the deltas it wrote or received in a
 // bounded log and ships a peer exactly the ranges its digest says are
-// missing; received deltas are relayed, so a node reachable only through a
-// third one still converges. A peer that missed messages (loss) is repaired
+// missing. Received deltas are relayed to a peer that stays behind on them
+// for Config.RelayTicks rounds (one replica first, then the others in turn),
+// so a node reachable only through a third one still converges, while in a
+// healthy full mesh each delta travels once from its origin to each peer. A peer that missed messages (loss) is repaired
 // by retransmission after Config.RetransmitTicks; a peer that was partitioned
 // is repaired when digests flow again after the heal. When the missing part
 // is no longer in the log (the log is bounded by Config.MaxLogBytes, and

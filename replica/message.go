@@ -26,6 +26,10 @@ type syncMsg struct {
 	Groups []group
 	// Full is the sender's whole state, MarshalBinary-encoded, or nil.
 	Full []byte
+	// Hello asks the receiver for its digest at its next round: the
+	// sender does not know it (it is new, restarted, or forgot the
+	// receiver).
+	Hello bool
 }
 
 // group is the join of the deltas From+1 .. To of one origin.
