@@ -23,6 +23,7 @@ type record struct {
 	swimAlive bool // the membership protocol holds it alive
 	linkUp    bool // this node has a Grove link to it
 	linkLost  bool // in this life, a link went down or connecting failed
+	leaving   bool // this life announced it leaves: its links may drop first
 }
 
 func newTable(self string) *table {
@@ -36,7 +37,7 @@ func (r *record) derive() State {
 		return StateLeft
 	case !r.swimAlive:
 		return StateDead
-	case r.m.Local || r.linkUp || !r.linkLost:
+	case r.m.Local || r.linkUp || !r.linkLost || r.leaving:
 		return StateAlive
 	default:
 		return StateSuspect
@@ -62,7 +63,7 @@ func (t *table) alive(name, gossip string, w wireMeta, now time.Time) []Event {
 	changed := w.Incarnation != r.m.Incarnation || w.Addr != r.m.Addr || gossip != r.m.GossipAddr || !w.Meta.Equal(r.m.Meta)
 	t.apply(r, name, gossip, w, now)
 	if wasGone || restarted {
-		r.linkLost = false
+		r.linkLost, r.leaving = false, false
 		r.m.State, r.m.Since = r.derive(), now
 		return []Event{{EventJoined, r.m}}
 	}
@@ -111,6 +112,9 @@ func (t *table) leaveIntent(name string, creation uint64, now time.Time) []Event
 		return nil // about an earlier life
 	}
 	t.intents[name] = creation
+	if r != nil && r.m.Creation == creation {
+		r.leaving = true
+	}
 	if r != nil && !r.swimAlive && r.m.State == StateDead && r.m.Creation == creation {
 		r.m.State, r.m.Since = StateLeft, now
 		return []Event{{EventLeft, r.m}}

@@ -61,8 +61,10 @@ func TestTableLeaveIntent(t *testing.T) {
 	tb := newTable("a")
 	tb.alive("b", "g", wm(5, 5), t0)
 	tb.alive("c", "g", wm(7, 7), t0)
-	// Intent before the protocol's notice: left.
+	// Intent before the protocol's notice: left, and not suspected when
+	// its links drop first.
 	expect(t, tb.leaveIntent("b", 5, t0))
+	expect(t, tb.link("b", false, t0))
 	expect(t, tb.gone("b", t0), EventLeft)
 	// Notice before the intent: failed, then left.
 	expect(t, tb.gone("c", t0), EventFailed)
