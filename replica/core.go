@@ -119,6 +119,23 @@ func (c *core) local(delta crdt.State) error {
 	return nil
 }
 
+// ackedBy reports whether every one of members has acknowledged every
+// delta of target, and names one that has not.
+func (c *core) ackedBy(members []string, target map[string]uint64) (string, bool) {
+	for _, name := range members {
+		if name == c.self {
+			continue
+		}
+		p := c.peers[name]
+		for o, s := range target {
+			if p == nil || p.known[o] < s {
+				return name, false
+			}
+		}
+	}
+	return "", true
+}
+
 // appendLog adds e to the log of origin o. A gap (after a full state was
 // joined) restarts the log: the older entries can no longer form a run to
 // the current digest.

@@ -47,6 +47,9 @@ type Replica struct {
 	mu   sync.RWMutex
 	core *core
 	diff differ
+	// progress is closed and replaced whenever a message was applied or
+	// a round ran, waking WaitAcked.
+	progress chan struct{}
 
 	closed  atomic.Bool
 	stop    chan struct{}
@@ -85,14 +88,15 @@ func newReplica(n *node.Node, name string, initial crdt.State, cfg Config, mkDif
 	ticks := func(d time.Duration) uint64 { return uint64(max(1, d/cfg.Interval)) }
 	origin := n.Name() + "#" + strconv.FormatUint(rand.Uint64(), 36)
 	r := &Replica{
-		n:      n,
-		name:   name,
-		fn:     funcPrefix + name,
-		cfg:    cfg,
-		inbox:  make(chan *syncMsg, cfg.InboxSize),
-		kick:   make(chan struct{}, 1),
-		events: newDispatcher(),
-		stop:   make(chan struct{}),
+		n:        n,
+		name:     name,
+		fn:       funcPrefix + name,
+		cfg:      cfg,
+		inbox:    make(chan *syncMsg, cfg.InboxSize),
+		kick:     make(chan struct{}, 1),
+		events:   newDispatcher(),
+		stop:     make(chan struct{}),
+		progress: make(chan struct{}),
 		core: newCore(n.Name(), origin, initial, newState, coreConfig{
 			retransmitTicks: uint64(cfg.RetransmitTicks),
 			relayTicks:      uint64(cfg.RelayTicks),
@@ -275,6 +279,40 @@ func (r *Replica) receive(m *syncMsg) {
 	if changed {
 		r.changedLocked()
 	}
+	r.progressedLocked()
+}
+
+// progressedLocked wakes WaitAcked callers.
+func (r *Replica) progressedLocked() {
+	close(r.progress)
+	r.progress = make(chan struct{})
+}
+
+// WaitAcked waits until every member has acknowledged every delta this
+// replica had applied when WaitAcked was called (its own writes included),
+// or ctx is done, or the replica closes. Members are read again as they
+// change; with none it returns at once.
+func (r *Replica) WaitAcked(ctx context.Context) error {
+	r.mu.RLock()
+	target := r.core.digest()
+	r.mu.RUnlock()
+	for {
+		members := r.cfg.Members.Members()
+		r.mu.RLock()
+		who, ok := r.core.ackedBy(members, target)
+		wake := r.progress
+		r.mu.RUnlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("replica: %s has not acknowledged: %w", who, context.Cause(ctx))
+		case <-r.stop:
+			return ErrClosed
+		}
+	}
 }
 
 // changedLocked computes and queues the events of a change.
@@ -289,6 +327,7 @@ func (r *Replica) round() {
 	members := r.cfg.Members.Members()
 	r.mu.Lock()
 	out, err := r.core.step(members)
+	r.progressedLocked()
 	r.mu.Unlock()
 	if err != nil {
 		r.cfg.Logger.Warn("replica: sync round", "replica", r.name, "err", err)

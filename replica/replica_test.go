@@ -197,11 +197,33 @@ func TestMapEventsInOrder(t *testing.T) {
 		})
 	}
 	step(func() error { return ms[n1].Set("a", 1) }, "added a 1")
+	ctx, cancelCtx := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelCtx()
+	if err := ms[n1].Set("b", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms[n1].WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ms[n2].Get("b"); !ok {
+		t.Fatal("WaitAcked returned before the peer had the write")
+	}
+	expired, cancelExpired := context.WithCancel(context.Background())
+	cancelExpired()
+	step(func() error {
+		if err := ms[n1].Set("c", 1); err != nil {
+			return err
+		}
+		if err := ms[n1].WaitAcked(expired); !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("WaitAcked with a cancelled context: %v", err)
+		}
+		return nil
+	}, "added c 1")
 	step(func() error { return ms[n1].Set("a", 2) }, "updated a 2")
 	step(func() error { return ms[n1].Remove("a") }, "removed a <nil>")
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"added a 1", "updated a 2", "removed a <nil>"}; !slices.Equal(got, want) {
+	if want := []string{"added a 1", "added b 1", "added c 1", "updated a 2", "removed a <nil>"}; !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
 	}
 }

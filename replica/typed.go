@@ -3,6 +3,7 @@ package replica
 import (
 	"iter"
 	"maps"
+	"slices"
 
 	"github.com/grovedev/grove/crdt"
 	"github.com/grovedev/grove/hlc"
@@ -221,20 +222,31 @@ func (d *mapDiffer[K, V]) reset() {
 	}
 }
 
+// diff returns the changes since the last call: additions and updates in
+// the order of their write stamps, then removals.
 func (d *mapDiffer[K, V]) diff() []Event {
 	mm := d.r.core.state.(*crdt.AWLWWMap[K, V])
 	cur := make(map[K]hlc.Stamp, mm.Len())
-	var evs []Event
+	type stamped struct {
+		e Event
+		s hlc.Stamp
+	}
+	var changed []stamped
 	for k := range mm.All() {
 		t, _ := mm.GetStamped(k)
 		cur[k] = t.Stamp
 		old, ok := d.last[k]
 		switch {
 		case !ok:
-			evs = append(evs, Event{Replica: d.r.name, Kind: Added, Key: k, Value: t.Value})
+			changed = append(changed, stamped{Event{Replica: d.r.name, Kind: Added, Key: k, Value: t.Value}, t.Stamp})
 		case old != t.Stamp:
-			evs = append(evs, Event{Replica: d.r.name, Kind: Updated, Key: k, Value: t.Value})
+			changed = append(changed, stamped{Event{Replica: d.r.name, Kind: Updated, Key: k, Value: t.Value}, t.Stamp})
 		}
+	}
+	slices.SortFunc(changed, func(a, b stamped) int { return a.s.Compare(b.s) })
+	evs := make([]Event, 0, len(changed))
+	for _, c := range changed {
+		evs = append(evs, c.e)
 	}
 	for k := range d.last {
 		if _, ok := cur[k]; !ok {
