@@ -271,7 +271,9 @@ func (c *core) chain(o string, base uint64) ([]entry, bool) {
 }
 
 // step runs one sync round with the given member set and returns the
-// messages to send.
+// messages to send. It reads the state and the digest but changes neither,
+// so that reads of the state may run alongside it; it changes the peers'
+// bookkeeping and truncates the log.
 func (c *core) step(members []string) ([]outMsg, error) {
 	c.tick++
 	was := map[string]bool{}

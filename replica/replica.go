@@ -42,11 +42,15 @@ type Replica struct {
 	kick   chan struct{}
 	events *dispatcher
 
-	// mu guards core (and so the state) and diff. Reads take it shared.
-	// Lock order: mu before the dispatcher's lock.
-	mu   sync.RWMutex
-	core *core
-	diff differ
+	// mu guards core (and so the state) and diff. Reads of the state take
+	// it shared. A sync round only reads the state, so it holds mu shared
+	// and syncMu for the core's bookkeeping (peers, log truncation,
+	// progress); holding mu exclusively also covers the bookkeeping. Lock
+	// order: mu, syncMu, then the dispatcher's lock.
+	mu     sync.RWMutex
+	syncMu sync.Mutex
+	core   *core
+	diff   differ
 	// progress is closed and replaced whenever a message was applied or
 	// a round ran, waking WaitAcked.
 	progress chan struct{}
@@ -299,8 +303,10 @@ func (r *Replica) WaitAcked(ctx context.Context) error {
 	for {
 		members := r.cfg.Members.Members()
 		r.mu.RLock()
+		r.syncMu.Lock()
 		who, ok := r.core.ackedBy(members, target)
 		wake := r.progress
+		r.syncMu.Unlock()
 		r.mu.RUnlock()
 		if ok {
 			return nil
@@ -325,10 +331,12 @@ func (r *Replica) changedLocked() {
 // round runs one sync round and sends its messages.
 func (r *Replica) round() {
 	members := r.cfg.Members.Members()
-	r.mu.Lock()
+	r.mu.RLock()
+	r.syncMu.Lock()
 	out, err := r.core.step(members)
 	r.progressedLocked()
-	r.mu.Unlock()
+	r.syncMu.Unlock()
+	r.mu.RUnlock()
 	if err != nil {
 		r.cfg.Logger.Warn("replica: sync round", "replica", r.name, "err", err)
 	}

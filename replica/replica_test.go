@@ -395,3 +395,36 @@ func TestRestartedNodeCatchesUpAndWrites(t *testing.T) {
 		t.Fatalf("after restart: %v, want %v", got, want)
 	}
 }
+
+// Reads, writes, subscriptions and sync rounds run concurrently (for the
+// race detector), and reads never block on the network.
+func TestConcurrentUse(t *testing.T) {
+	c := startCluster(t, 2, 5)
+	waitConnected(t, c)
+	ms := newMaps(t, c, "conc", Config{Interval: time.Millisecond})
+	n1, n2 := c.Names()[0], c.Names()[1]
+	cancel := ms[n2].Subscribe(func(Event) {})
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				n := []string{n1, n2}[w%2]
+				if w < 2 {
+					if err := ms[n].Set(fmt.Sprintf("k%d", i%50), i); err != nil {
+						t.Error(err)
+						return
+					}
+				} else {
+					ms[n].Get("k1")
+					_ = ms[n].All()
+					_ = ms[n].Digest()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	check.EventuallyConverges(t, 10*time.Second, c.Names(), func(n string) (any, error) { return ms[n].All(), nil })
+}
