@@ -28,6 +28,9 @@
 // instead. So little change means little traffic: an idle replica sends only
 // a small digest every Config.DigestTicks intervals.
 //
+// WaitAcked blocks (under a context) until every member has acknowledged
+// what this replica had, for callers that want to know a write has spread.
+//
 // Sync messages carry at most Config.MaxMessageBytes of deltas; the rest go
 // in later rounds. A full state is sent in one message whatever its size.
 // Stats counts the messages and bytes sent, split into deltas and full
@@ -64,7 +67,10 @@
 // travel as the bytes of their MarshalBinary.
 //
 // Persistence is not implemented: a restarted node starts from the initial
-// state and catches up from its peers.
+// state and catches up from its peers; its writes that no peer had received
+// are lost. Metadata of the CRDTs is not garbage-collected by causal
+// stability yet (State.GC is never called), and a full state is sent in one
+// message whatever its size.
 //
 // # Usage
 //
