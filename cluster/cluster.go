@@ -75,7 +75,10 @@ func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
 	c.log = c.log.With(slog.String("member", nd.Name()))
 	c.mu.t = newTable(nd.Name())
 	c.mu.subs = map[int]*subscriber{}
-	c.mu.cur = wireMeta{Creation: c.creation, Incarnation: c.creation, Addr: nd.Addr(), Meta: cfg.Meta.clone()}
+	// A new Cluster on the same runtime (after Leave) gets a higher
+	// incarnation than the one that left.
+	inc := max(c.creation, uint64(time.Now().UnixNano()))
+	c.mu.cur = wireMeta{Creation: c.creation, Incarnation: inc, Addr: nd.Addr(), Meta: cfg.Meta.clone()}
 	b, err := c.mu.cur.encode()
 	if err != nil {
 		return nil, err
@@ -319,12 +322,14 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	if c.leaving.Swap(true) {
 		return ErrClosed
 	}
-	now := time.Now()
+	c.metaMu.Lock() // no UpdateMeta in progress: the incarnation is final
 	c.mu.Lock()
-	c.mu.t.leaveIntent(c.Name(), c.creation, now)
+	inc := c.mu.cur.Incarnation
+	c.mu.t.leaveIntent(c.Name(), inc, time.Now())
 	c.mu.Unlock()
+	c.metaMu.Unlock()
 	done := make(chan struct{})
-	c.bcast.QueueBroadcast(&intentBroadcast{msg: encodeIntent(c.Name(), c.creation), done: done})
+	c.bcast.QueueBroadcast(&intentBroadcast{msg: encodeIntent(c.Name(), inc), done: done})
 	var err error
 	if c.numNodes() > 1 {
 		select {

@@ -426,3 +426,28 @@ func TestSubscribeProcess(t *testing.T) {
 		return nil
 	})
 }
+
+func TestRejoinAfterLeave(t *testing.T) {
+	h := newHarness(t, nil)
+	ms := startCluster(t, h, 3)
+	waitStates(t, 5*time.Second, ms, allAlive(0, 1, 2))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	before := ms[2].c.LocalMember()
+	if err := ms[2].c.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, 5*time.Second, ms[:2], map[string]State{name(2): StateLeft})
+	// The same node joins again with a new Cluster.
+	cfg := fastConfig()
+	cfg.Bind, cfg.Transport, cfg.Seeds, cfg.Logger = gaddr(2), ms[2].ep, []string{gaddr(0)}, testLogger()
+	c, err := Start(ctx, ms[2].nd, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms[2].c = c // closed by the harness
+	waitStates(t, 10*time.Second, ms, allAlive(0, 1, 2))
+	if m, _ := ms[0].c.Member(name(2)); m.Incarnation <= before.Incarnation || m.Creation != before.Creation {
+		t.Fatalf("rejoined as %+v, before %+v", m, before)
+	}
+}

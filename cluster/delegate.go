@@ -53,11 +53,11 @@ func (d delegate) NotifyLeave(n *memberlist.Node) {
 
 // NotifyMsg handles a gossiped user message: a leave intent.
 func (d delegate) NotifyMsg(b []byte) {
-	name, creation, ok := decodeIntent(b)
+	name, inc, ok := decodeIntent(b)
 	if !ok {
 		return
 	}
-	d.c.step(func(t *table, now time.Time) []Event { return t.leaveIntent(name, creation, now) })
+	d.c.step(func(t *table, now time.Time) []Event { return t.leaveIntent(name, inc, now) })
 }
 
 // GetBroadcasts returns the leave intents still to gossip.
@@ -71,8 +71,8 @@ func (d delegate) LocalState(join bool) []byte {
 	d.c.mu.Lock()
 	defer d.c.mu.Unlock()
 	var b []byte
-	for name, creation := range d.c.mu.t.intents {
-		msg := encodeIntent(name, creation)
+	for name, inc := range d.c.mu.t.intents {
+		msg := encodeIntent(name, inc)
 		b = binary.AppendUvarint(b, uint64(len(msg)))
 		b = append(b, msg...)
 	}
@@ -92,13 +92,13 @@ func (d delegate) MergeRemoteState(b []byte, join bool) {
 	}
 }
 
-// A leave intent is the message 'L', the Creation of the leaving life as a
-// uvarint, and the member's name.
+// A leave intent is the message 'L', the leaving member's Incarnation as a
+// uvarint, and its name.
 const intentTag = 'L'
 
-func encodeIntent(name string, creation uint64) []byte {
+func encodeIntent(name string, inc uint64) []byte {
 	b := []byte{intentTag}
-	b = binary.AppendUvarint(b, creation)
+	b = binary.AppendUvarint(b, inc)
 	return append(b, name...)
 }
 

@@ -48,10 +48,11 @@ type Member struct {
 	// PIDs (proc.Runtime.Creation): a restarted node has a new one.
 	Creation uint64
 	// Incarnation orders the member's descriptions of itself: it starts at
-	// Creation and every UpdateMeta raises it to max(previous+1, wall clock
-	// in nanoseconds), so a later description, of the same life or of a
-	// restart, has a higher one (as long as the wall clock does not step
-	// back by more than the time between the two).
+	// the wall clock in nanoseconds when the member starts (at least
+	// Creation) and every UpdateMeta raises it to max(previous+1, wall
+	// clock), so a later description, of the same life or of a restart,
+	// has a higher one (as long as the wall clock does not step back by
+	// more than the time between the two).
 	Incarnation uint64
 	// Since is when this node last saw State change.
 	Since time.Time

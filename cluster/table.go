@@ -14,7 +14,7 @@ import (
 type table struct {
 	self    string
 	members map[string]*record
-	intents map[string]uint64 // member name → Creation of the life that left
+	intents map[string]uint64 // member name → Incarnation that announced its departure
 }
 
 // record is a member and the facts its state derives from.
@@ -78,14 +78,14 @@ func (t *table) apply(r *record, name, gossip string, w wireMeta, now time.Time)
 	r.m.Addr, r.m.GossipAddr = w.Addr, gossip
 	r.m.Meta = w.Meta.clone()
 	r.m.Creation, r.m.Incarnation = w.Creation, w.Incarnation
-	if c, ok := t.intents[name]; ok && c < w.Creation {
-		delete(t.intents, name) // a new life: the old departure is history
+	if c, ok := t.intents[name]; ok && c < w.Incarnation {
+		delete(t.intents, name) // back since: the old departure is history
 	}
 }
 
 // gone folds in that the protocol declared name dead or left
 // (memberlist's NotifyLeave). Whether it left depends on a leave intent for
-// its current life.
+// its current incarnation.
 func (t *table) gone(name string, now time.Time) []Event {
 	r := t.members[name]
 	if r == nil || !r.swimAlive {
@@ -93,7 +93,7 @@ func (t *table) gone(name string, now time.Time) []Event {
 	}
 	r.swimAlive = false
 	r.linkUp = false
-	if c, ok := t.intents[name]; ok && c >= r.m.Creation {
+	if c, ok := t.intents[name]; ok && c >= r.m.Incarnation {
 		r.m.State, r.m.Since = StateLeft, now
 		return []Event{{EventLeft, r.m}}
 	}
@@ -101,21 +101,21 @@ func (t *table) gone(name string, now time.Time) []Event {
 	return []Event{{EventFailed, r.m}}
 }
 
-// leaveIntent folds in that the life creation of name announced it leaves.
-// A member already seen dead in that life is now seen left.
-func (t *table) leaveIntent(name string, creation uint64, now time.Time) []Event {
-	if c, ok := t.intents[name]; ok && c >= creation {
+// leaveIntent folds in that name, at incarnation inc, announced it leaves.
+// A member already seen dead at that incarnation is now seen left.
+func (t *table) leaveIntent(name string, inc uint64, now time.Time) []Event {
+	if c, ok := t.intents[name]; ok && c >= inc {
 		return nil
 	}
 	r := t.members[name]
-	if r != nil && r.m.Creation > creation {
-		return nil // about an earlier life
+	if r != nil && r.m.Incarnation > inc {
+		return nil // about an earlier incarnation
 	}
-	t.intents[name] = creation
-	if r != nil && r.m.Creation == creation {
+	t.intents[name] = inc
+	if r != nil && r.m.Incarnation == inc {
 		r.leaving = true
 	}
-	if r != nil && !r.swimAlive && r.m.State == StateDead && r.m.Creation == creation {
+	if r != nil && !r.swimAlive && r.m.State == StateDead && r.m.Incarnation == inc {
 		r.m.State, r.m.Since = StateLeft, now
 		return []Event{{EventLeft, r.m}}
 	}

@@ -80,6 +80,10 @@ func TestTableLeaveIntent(t *testing.T) {
 	if _, k := tb.counts(); k != 2 { // b and d dead; c left does not count
 		t.Fatalf("known %d", k)
 	}
+	// The same life back at a higher incarnation (a new Cluster after
+	// Leave) fails as dead, not left.
+	expect(t, tb.alive("c", "g", wm(7, 8), t0), EventJoined)
+	expect(t, tb.gone("c", t0), EventFailed)
 }
 
 func TestTableConnectFailedAndReap(t *testing.T) {
