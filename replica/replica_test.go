@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -427,4 +428,93 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	check.EventuallyConverges(t, 10*time.Second, c.Names(), func(n string) (any, error) { return ms[n].All(), nil })
+}
+
+// switchMembers is a Members whose set the test changes.
+type switchMembers struct {
+	mu   sync.Mutex
+	set  []string
+	subs map[int]func()
+	next int
+}
+
+func (s *switchMembers) Members() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.set)
+}
+
+func (s *switchMembers) OnChange(fn func()) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		s.subs = map[int]func(){}
+	}
+	id := s.next
+	s.next++
+	s.subs[id] = fn
+	return func() { s.mu.Lock(); delete(s.subs, id); s.mu.Unlock() }
+}
+
+func (s *switchMembers) change(set []string) {
+	s.mu.Lock()
+	s.set = set
+	fns := slices.Collect(maps.Values(s.subs))
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// A replica is kept only on its members; a node added to the set later
+// catches up.
+func TestChosenMembers(t *testing.T) {
+	c := startCluster(t, 3, 6)
+	waitConnected(t, c)
+	names := c.Names()
+	mem := &switchMembers{set: names[:2]}
+	cfg := fastConfig()
+	cfg.Members = mem
+	ctrs := map[string]*Counter{}
+	for _, n := range names[:2] {
+		ctr, err := NewCounter(c.Node(n), "chosen", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ctr.Close()
+		ctrs[n] = ctr
+	}
+	if err := ctrs[names[0]].Add(7); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ctrs[names[0]].WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := ctrs[names[1]].Value(); v != 7 {
+		t.Fatalf("member %s = %d, want 7", names[1], v)
+	}
+	// The third node starts a replica but is not a member yet: nobody
+	// ships to it.
+	third, err := NewCounter(c.Node(names[2]), "chosen", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	ctrs[names[2]] = third
+	if err := ctrs[names[0]].Add(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrs[names[0]].WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := third.Stats().MessagesReceived.Load(); got != 0 {
+		t.Fatalf("a node outside the member set received %d messages", got)
+	}
+	mem.change(names)
+	check.EventuallyConverges(t, 10*time.Second, names, func(n string) (any, error) { return ctrs[n].Value(), nil })
+	if v := third.Value(); v != 8 {
+		t.Fatalf("third = %d, want 8", v)
+	}
 }
