@@ -2,6 +2,8 @@ package replica
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 )
 
@@ -136,10 +138,8 @@ func (d *dispatcher) run(stop <-chan struct{}) {
 			evs := d.mu.queue
 			d.mu.queue = nil
 			subs := make([]func(Event), 0, len(d.mu.subs))
-			for id := uint64(0); id < d.mu.nextID; id++ { // in subscription order
-				if fn, ok := d.mu.subs[id]; ok {
-					subs = append(subs, fn)
-				}
+			for _, id := range slices.Sorted(maps.Keys(d.mu.subs)) { // in subscription order
+				subs = append(subs, d.mu.subs[id])
 			}
 			d.mu.Unlock()
 			if len(evs) == 0 {

@@ -194,7 +194,7 @@ func (r *Replica) Digest() map[string]uint64 {
 // not block for long: later events wait for it. Events are computed by
 // comparing the value before and after each change, which for Map and Set
 // costs a pass over the keys per applied message while somebody is
-// subscribed.
+// subscribed. fn may read and update the replica but must not Close it.
 func (r *Replica) Subscribe(fn func(Event)) (cancel func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
