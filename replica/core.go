@@ -50,6 +50,7 @@ type peerState struct {
 	lastShip   uint64            // tick deltas were last shipped
 	lastHeard  uint64            // tick of the last message received
 	lastMember uint64            // last tick the peer was a member
+	everMember bool              // the peer was a member at some round
 	backSince  uint64            // tick the peer (re)joined or was heard after a silence
 	stuck      map[string]stuckAt
 	member     bool
@@ -158,7 +159,7 @@ func (c *core) appendLog(o string, e entry) {
 func (c *core) peer(name string) *peerState {
 	p := c.peers[name]
 	if p == nil {
-		p = &peerState{lastHeard: c.tick, lastMember: c.tick}
+		p = &peerState{lastHeard: c.tick}
 		c.peers[name] = p
 	}
 	return p
@@ -288,7 +289,7 @@ func (c *core) step(members []string) ([]outMsg, error) {
 		if !was[m] {
 			p.backSince = c.tick
 		}
-		p.member, p.lastMember = true, c.tick
+		p.member, p.everMember, p.lastMember = true, true, c.tick
 	}
 	c.groups = map[groupKey][]byte{}
 	defer func() { c.groups = nil }()
@@ -487,7 +488,9 @@ func (c *core) collect() {
 	for o, l := range c.logs {
 		acked := c.seen[o]
 		for _, p := range c.peers {
-			acked = min(acked, p.known[o]) // a peer not heard yet holds everything
+			if p.everMember { // a peer that never was a member is not shipped to
+				acked = min(acked, p.known[o]) // one not heard yet holds everything
+			}
 		}
 		i := 0
 		for i < len(l.entries) && l.entries[i].to <= acked {

@@ -419,3 +419,20 @@ func TestCoreReturningPeer(t *testing.T) {
 		})
 	}
 }
+
+// A node that talks to a replica without being one of its members does
+// not hold back the truncation of its log.
+func TestCoreNonMemberDoesNotPinTheLog(t *testing.T) {
+	cfg := testCoreConfig()
+	a, b, x := newTestCore("a", cfg), newTestCore("b", cfg), newTestCore("x", cfg)
+	deliver(t, a, stepTo(t, x, []string{"a"}, "a")) // x says hello, a does not list it
+	deliver(t, b, stepTo(t, a, []string{"b"}, "b"))
+	deliver(t, a, stepTo(t, b, []string{"a"}, "a"))
+	incr(t, a, 1)
+	deliver(t, b, stepTo(t, a, []string{"b"}, "b"))
+	deliver(t, a, stepTo(t, b, []string{"a"}, "a"))
+	a.collect()
+	if l := a.logs[a.origin]; l != nil {
+		t.Fatalf("a keeps %d log entries that its only member acknowledged", len(l.entries))
+	}
+}
