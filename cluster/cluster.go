@@ -360,19 +360,11 @@ func (c *Cluster) Close() error {
 	c.mu.Lock()
 	subs := c.mu.subs
 	c.mu.subs = map[int]*subscriber{}
-	members := c.mu.t.list()
 	c.mu.Unlock()
 	for _, s := range subs {
 		s.stop()
 	}
 	c.wg.Wait()
-	if !c.cfg.DisableAutoConnect {
-		for _, m := range members {
-			if !m.Local {
-				c.node.Disconnect(m.Name)
-			}
-		}
-	}
 	if c.ownTr != nil {
 		c.ownTr.Close()
 	}

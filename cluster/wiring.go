@@ -47,6 +47,12 @@ func (c *Cluster) wireLoop() {
 	results := make(chan connectResult)
 	tick := time.NewTicker(wireTick)
 	defer tick.Stop()
+	defer func() {
+		// Closing: stop keeping the members connected.
+		for name := range states {
+			c.node.Disconnect(name)
+		}
+	}()
 	for {
 		select {
 		case <-c.ctx.Done():
