@@ -33,7 +33,7 @@ type Cluster struct {
 	gt       *gossipTransport
 	ownTr    transport.Transport // closed by Close when the cluster made it
 	bcast    *memberlist.TransmitLimitedQueue
-	stats    TransportStats
+	stats    Stats
 	creation uint64
 
 	localMeta atomic.Pointer[[]byte] // this member's encoded wireMeta
@@ -164,8 +164,8 @@ func (c *Cluster) Node() *node.Node { return c.node }
 // give it to others as a seed.
 func (c *Cluster) GossipAddr() string { return c.gt.advertise }
 
-// Stats returns the gossip transport's counters.
-func (c *Cluster) Stats() *TransportStats { return &c.stats }
+// Stats returns the member's counters.
+func (c *Cluster) Stats() *Stats { return &c.stats }
 
 // Join contacts the members at addrs (gossip addresses) and merges state
 // with them. It returns how many answered, and ErrNoSeedReachable (wrapping

@@ -50,9 +50,10 @@ const (
 	maxAddrLen = 255
 )
 
-// TransportStats counts the gossip traffic of one member, in both directions,
-// as seen by the gossip transport (headers and framing included).
-type TransportStats struct {
+// Stats counts a member's gossip traffic in both directions, as seen by the
+// gossip transport (headers and framing included), and the member events
+// that subscribed processes refused.
+type Stats struct {
 	BytesSent, BytesReceived       atomic.Uint64
 	PacketsSent, PacketsReceived   atomic.Uint64
 	PacketsDropped                 atomic.Uint64 // queue full, dial or write failed
@@ -71,7 +72,7 @@ type gossipTransport struct {
 	maxPacket int
 	dialTO    time.Duration
 	log       *slog.Logger
-	stats     *TransportStats
+	stats     *Stats
 
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
@@ -91,7 +92,7 @@ type gossipTransport struct {
 var _ memberlist.NodeAwareTransport = (*gossipTransport)(nil)
 
 // newGossipTransport listens on bind and advertises advertise ("ip:port").
-func newGossipTransport(ctx context.Context, tr transport.Transport, bind, advertise string, maxPacket int, dialTO time.Duration, log *slog.Logger, stats *TransportStats) (*gossipTransport, error) {
+func newGossipTransport(ctx context.Context, tr transport.Transport, bind, advertise string, maxPacket int, dialTO time.Duration, log *slog.Logger, stats *Stats) (*gossipTransport, error) {
 	ln, err := tr.Listen(ctx, bind)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: gossip listen on %s: %w", bind, err)
