@@ -250,7 +250,9 @@ func TestFaultsConverge(t *testing.T) {
 		}
 		defer ctr.Close()
 		counters[n] = ctr
-		s, err := NewSet[int](c.Node(n), "set", cfg)
+		small := cfg
+		small.MaxLogBytes = 2 << 10 // truncate the log, so that repairs need full states too
+		s, err := NewSet[int](c.Node(n), "set", small)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +261,7 @@ func TestFaultsConverge(t *testing.T) {
 	}
 	nw := c.Network()
 	nw.SetDefaultFaults(faultkit.Faults{WholeWrites: true, Drop: 0.05, Duplicate: 0.05, Reorder: 0.05})
-	nem := faultkit.StartNemesis(faultkit.NemesisConfig{Seed: seed, Nodes: names, Duration: 2 * time.Second, Logf: t.Logf}, nil, c)
+	nem := faultkit.StartNemesis(faultkit.NemesisConfig{Seed: seed, Nodes: names, Duration: 3 * time.Second, Hold: 800 * time.Millisecond, Logf: t.Logf}, nil, c)
 	var acked, attempted int64
 	// Each element is added and removed only by its owner, node e%5, whose
 	// remove therefore observes every add of it: the model of the set is
