@@ -445,16 +445,17 @@ type logWriter struct{ log *slog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
 	s := strings.TrimSpace(string(p))
+	// memberlist's warnings are routine in a cluster with failures: they
+	// are logged at Info, its errors at Warn.
 	level := slog.LevelInfo
-	for prefix, l := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
-		if rest, ok := strings.CutPrefix(s, prefix); ok {
-			s, level = strings.TrimSpace(rest), l
+	for _, l := range []struct {
+		prefix string
+		level  slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelInfo}, {"[ERR]", slog.LevelWarn}} {
+		if rest, ok := strings.CutPrefix(s, l.prefix); ok {
+			s, level = strings.TrimSpace(rest), l.level
 			break
 		}
-	}
-	// memberlist's warnings are routine in a cluster with failures.
-	if level > slog.LevelInfo {
-		level = slog.LevelInfo
 	}
 	w.log.Log(context.Background(), level, s)
 	return len(p), nil

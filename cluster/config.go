@@ -183,9 +183,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports a configuration that cannot work. Zero fields are
-// valid: they mean the default.
+// Validate reports a configuration that cannot work, checking it as Start
+// will use it: zero fields replaced by their defaults.
 func (c *Config) Validate() error {
+	if err := c.validateRaw(); err != nil {
+		return err
+	}
+	d := c.withDefaults()
+	return d.validateRaw()
+}
+
+func (c *Config) validateRaw() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}

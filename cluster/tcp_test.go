@@ -96,6 +96,9 @@ func TestConfigValidate(t *testing.T) {
 		"suspicion":     func(c *Config) { c.SuspicionMult = 1 },
 		"big meta":      func(c *Config) { c.Meta.Zone = string(make([]byte, 512)) },
 		"negative int":  func(c *Config) { c.GossipNodes = -2 },
+		"default timeout": func(c *Config) {
+			c.ProbeInterval, c.ProbeTimeout = 100*time.Millisecond, 0 // default 500 ms
+		},
 	} {
 		c := DefaultLANConfig()
 		c.Bind = "10.0.0.1:7946"
