@@ -62,9 +62,13 @@
 // # Transport
 //
 // Sync messages travel as node casts to a function the replica registers
-// under "grove.replica/" + name. Their type must be registered in the codec of
-// every node with RegisterTypes before the node starts talking. CRDT states
-// travel as the bytes of their MarshalBinary.
+// under "grove.replica/" + name; one replica of a name per node. Their type
+// must be registered in the codec of every node with RegisterTypes before
+// the node starts talking. CRDT states travel as the bytes of their
+// MarshalBinary. The replica sends only to members its node is connected
+// to: it never dials from its sync loop.
+//
+// # Limits
 //
 // Persistence is not implemented: a restarted node starts from the initial
 // state and catches up from its peers; its writes that no peer had received

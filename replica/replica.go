@@ -18,13 +18,14 @@ import (
 const maxName = 200
 
 // Stats counts a replica's sync traffic. Bytes are those of the encoded
-// sync messages as the node's codec writes them, without link framing.
+// sync messages as the node's codec writes them, without link framing,
+// counted for the messages handed to the node.
 type Stats struct {
 	MessagesSent, BytesSent atomic.Uint64
 	// DeltaBytesSent and FullStateBytesSent split the CRDT payload sent.
 	DeltaBytesSent, FullStateBytesSent atomic.Uint64
 	FullStatesSent                     atomic.Uint64
-	SendFailures                       atomic.Uint64 // casts that could not be sent
+	SendFailures                       atomic.Uint64 // messages not sent: member not connected, or the cast failed
 	MessagesReceived                   atomic.Uint64
 	Dropped                            atomic.Uint64 // received with the inbox full
 	Malformed                          atomic.Uint64 // states or deltas that did not decode or join
@@ -341,8 +342,24 @@ func (r *Replica) round() {
 		r.cfg.Logger.Warn("replica: sync round", "replica", r.name, "err", err)
 	}
 	codec := r.n.Codec()
+	connected := map[string]bool{}
+	for _, n := range r.n.Nodes() {
+		connected[n] = true
+	}
 	var buf []byte
 	for _, o := range out {
+		if !connected[o.to] {
+			// Never dial from the sync loop: a dial to an unreachable
+			// member would hold up every other peer. What is not sent
+			// is sent again once the member is connected.
+			r.stats.SendFailures.Add(1)
+			continue
+		}
+		if err := r.cast(o.to, o.msg); err != nil {
+			r.stats.SendFailures.Add(1)
+			continue
+		}
+		r.stats.MessagesSent.Add(1)
 		if b, err := codec.AppendEncode(buf[:0], *o.msg); err == nil {
 			buf = b
 			r.stats.BytesSent.Add(uint64(len(b)))
@@ -354,11 +371,6 @@ func (r *Replica) round() {
 			r.stats.FullStatesSent.Add(1)
 			r.stats.FullStateBytesSent.Add(uint64(len(o.msg.Full)))
 		}
-		if err := r.cast(o.to, o.msg); err != nil {
-			r.stats.SendFailures.Add(1)
-			continue
-		}
-		r.stats.MessagesSent.Add(1)
 	}
 }
 
