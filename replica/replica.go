@@ -271,15 +271,32 @@ func (r *Replica) loop() {
 	}
 }
 
-// receive applies one message.
+// maxBatch bounds the messages applied under one lock and one change diff.
+const maxBatch = 16
+
+// receive applies m and the messages queued behind it (up to maxBatch),
+// then computes the change events of them all at once.
 func (r *Replica) receive(m *syncMsg) {
-	r.stats.MessagesReceived.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	changed, err := r.core.receive(m)
-	if err != nil {
-		r.stats.Malformed.Add(1)
-		r.cfg.Logger.Warn("replica: bad sync message", "replica", r.name, "from", m.From, "err", err)
+	changed := false
+	for i := 0; ; i++ {
+		r.stats.MessagesReceived.Add(1)
+		ch, err := r.core.receive(m)
+		if err != nil {
+			r.stats.Malformed.Add(1)
+			r.cfg.Logger.Warn("replica: bad sync message", "replica", r.name, "from", m.From, "err", err)
+		}
+		changed = changed || ch
+		if i+1 == maxBatch {
+			break
+		}
+		select {
+		case m = <-r.inbox:
+			continue
+		default:
+		}
+		break
 	}
 	if changed {
 		r.changedLocked()
