@@ -21,14 +21,24 @@ const maxName = 200
 // sync messages as the node's codec writes them, without link framing,
 // counted for the messages handed to the node.
 type Stats struct {
+	// MessagesSent and BytesSent count the sync messages handed to the
+	// node and their encoded size.
 	MessagesSent, BytesSent atomic.Uint64
-	// DeltaBytesSent and FullStateBytesSent split the CRDT payload sent.
+	// DeltaBytesSent and FullStateBytesSent split the CRDT payload sent
+	// between delta groups and full states.
 	DeltaBytesSent, FullStateBytesSent atomic.Uint64
-	FullStatesSent                     atomic.Uint64
-	SendFailures                       atomic.Uint64 // messages not sent: member not connected, or the cast failed
-	MessagesReceived                   atomic.Uint64
-	Dropped                            atomic.Uint64 // received with the inbox full
-	Malformed                          atomic.Uint64 // states or deltas that did not decode or join
+	// FullStatesSent counts the full states sent.
+	FullStatesSent atomic.Uint64
+	// SendFailures counts messages not sent: the member was not connected
+	// or the cast failed. Their content is sent again later.
+	SendFailures atomic.Uint64
+	// MessagesReceived counts the sync messages applied.
+	MessagesReceived atomic.Uint64
+	// Dropped counts messages that found the inbox full.
+	Dropped atomic.Uint64
+	// Malformed counts messages, states and deltas that did not decode or
+	// join.
+	Malformed atomic.Uint64
 }
 
 // Replica is one node's copy of a named replicated CRDT. It is safe for
