@@ -52,6 +52,9 @@ func FuzzReceive(f *testing.F) {
 		if !changed && string(before) != string(after) {
 			t.Fatal("state changed but receive reported no change")
 		}
+		if err != nil && len(m.Groups) == 0 && string(before) != string(after) {
+			t.Fatalf("a full state that failed (%v) changed the state", err)
+		}
 		if _, err := c.step([]string{"a"}); err != nil {
 			t.Fatal(err)
 		}
