@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -449,5 +450,51 @@ func TestRejoinAfterLeave(t *testing.T) {
 	waitStates(t, 10*time.Second, ms, allAlive(0, 1, 2))
 	if m, _ := ms[0].c.Member(name(2)); m.Incarnation <= before.Incarnation || m.Creation != before.Creation {
 		t.Fatalf("rejoined as %+v, before %+v", m, before)
+	}
+}
+
+func TestSubscriberOrderNeverConcurrent(t *testing.T) {
+	h := newHarness(t, func(int) Config {
+		c := fastConfig()
+		c.DisableAutoConnect = true // the members below are made up
+		return c
+	})
+	m := h.start(0)
+	const n = 500
+	var (
+		inFlight, overlaps atomic.Int32
+		slowRec, fastRec   recorder
+	)
+	defer m.c.Subscribe(func(e Event) {
+		if inFlight.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		if e.Member.Name == "p250" {
+			time.Sleep(20 * time.Millisecond) // a slow callback delays only its own subscription
+		}
+		slowRec.add(e)
+		inFlight.Add(-1)
+	})()
+	defer m.c.Subscribe(fastRec.add)()
+	for i := range n {
+		m.c.step(func(tb *table, now time.Time) []Event {
+			return tb.alive(fmt.Sprintf("p%d", i), "10.9.9.9:1", wm(uint64(i+1), uint64(i+1)), now)
+		})
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		slowRec.mu.Lock()
+		defer slowRec.mu.Unlock()
+		if len(slowRec.evs) != n || len(fastRec.kinds("p499")) != 1 {
+			return fmt.Errorf("%d of %d events", len(slowRec.evs), n)
+		}
+		return nil
+	})
+	for i, e := range slowRec.evs {
+		if e.Member.Name != fmt.Sprintf("p%d", i) || e.Kind != EventJoined {
+			t.Fatalf("event %d is %v %s", i, e.Kind, e.Member.Name)
+		}
+	}
+	if overlaps.Load() != 0 {
+		t.Fatalf("%d concurrent calls of one subscriber", overlaps.Load())
 	}
 }
