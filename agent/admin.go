@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
-	"github.com/grovedev/grove/node"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -31,40 +29,8 @@ type Status struct {
 	UptimeSec   float64 `json:"uptime_seconds"`
 	Processes   int     `json:"processes"`
 	Connected   int     `json:"connected_nodes"`
-}
-
-// memberView is the node's view of its peers from its links: a connected
-// node is alive, one whose link went down is dead until it comes back.
-type memberView struct {
-	mu      sync.Mutex
-	members map[string]Member
-}
-
-func newMemberView(n *node.Node) *memberView {
-	v := &memberView{members: map[string]Member{}}
-	n.Subscribe(func(e node.Event) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		m := v.members[e.Node]
-		m.Name, m.Incarnation = e.Node, e.Creation
-		if e.Up {
-			m.State = "alive"
-		} else {
-			m.State = "dead"
-		}
-		v.members[e.Node] = m
-	})
-	return v
-}
-
-func (v *memberView) list() []Member {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make([]Member, 0, len(v.members))
-	for _, m := range v.members {
-		out = append(out, m)
-	}
-	return out
+	Quorum      bool    `json:"quorum"`    // in a majority of the cluster's known members
+	Reachable   int     `json:"reachable"` // members this node can reach, itself included
 }
 
 // Handler returns the admin API: /healthz, /readyz, /v1/status,
@@ -103,15 +69,17 @@ func (a *Agent) Status() Status {
 		Name: a.cfg.Name, Address: a.node.Addr(), Region: a.cfg.Region, Incarnation: a.rt.Creation(),
 		Ready: a.ready.Load(), UptimeSec: time.Since(a.started).Seconds(),
 		Processes: a.rt.NumProcesses(), Connected: len(a.node.Nodes()),
+		Quorum: a.cluster.HasQuorum(), Reachable: len(a.cluster.Reachable()),
 	}
 }
 
-// Members lists this node and every node it has been linked to, sorted by
+// Members lists the cluster's members as this node sees them, sorted by
 // name.
 func (a *Agent) Members() []Member {
-	out := append(a.members.list(), Member{
-		Name: a.cfg.Name, Address: a.node.Addr(), State: "alive", Region: a.cfg.Region, Incarnation: a.rt.Creation(),
-	})
+	var out []Member
+	for _, m := range a.cluster.Members() {
+		out = append(out, Member{Name: m.Name, Address: m.Addr, State: m.State.String(), Region: m.Meta.Region, Incarnation: m.Incarnation})
+	}
 	slices.SortFunc(out, func(x, y Member) int {
 		switch {
 		case x.Name < y.Name:
@@ -144,6 +112,8 @@ func (a *Agent) collector() prometheus.Collector {
 	return &metrics{a: a, descs: map[string]*prometheus.Desc{
 		"processes":        d("processes", "Live processes."),
 		"nodes":            d("connected_nodes", "Nodes linked to this one."),
+		"members":          d("cluster_members", "Members this node knows, in any state."),
+		"quorum":           d("cluster_quorum", "1 when this node sits in a majority of the known members."),
 		"connects":         d("node_connects_total", "Node links established."),
 		"disconnects":      d("node_disconnects_total", "Node links lost."),
 		"refused":          d("handshakes_refused_total", "Handshakes refused, either way."),
@@ -169,6 +139,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge("processes", float64(m.a.rt.NumProcesses()))
 	gauge("nodes", float64(len(m.a.node.Nodes())))
+	gauge("members", float64(len(m.a.cluster.Members())))
+	quorum := 0.0
+	if m.a.cluster.HasQuorum() {
+		quorum = 1
+	}
+	gauge("quorum", quorum)
 	counter("connects", s.Connects.Load())
 	counter("disconnects", s.Disconnects.Load())
 	counter("refused", s.Refused.Load())

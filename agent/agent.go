@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/grovedev/grove/cluster"
 	"github.com/grovedev/grove/discovery"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
@@ -40,9 +41,13 @@ type Agent struct {
 	ready   atomic.Bool
 	closing atomic.Bool
 	done    chan struct{}
-	members *memberView
+	cluster *cluster.Cluster
 	poller  *discovery.Poller
 }
+
+// gossipAddrFunc is the RPC function a joining node calls to learn a
+// peer's membership address from its node address.
+const gossipAddrFunc = "grove.cluster.gossip_addr"
 
 // Start starts a node as cfg describes: it listens for node links, connects
 // to the --join peers in the background (retrying with backoff), and serves
@@ -83,7 +88,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now(), done: make(chan struct{})}
-	a.members = newMemberView(n)
+	if err := a.startCluster(ctx, secret); err != nil {
+		n.Close()
+		rt.Close(context.Background())
+		return nil, err
+	}
 	if cfg.Admin != "" {
 		ln, err := net.Listen("tcp", cfg.Admin)
 		if err != nil {
@@ -110,6 +119,58 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	go a.joinAll()
 	log.Info("node started", slog.String("name", cfg.Name), slog.String("addr", n.Addr()), slog.String("admin", a.AdminAddr()))
 	return a, nil
+}
+
+// startCluster runs the membership protocol beside the node. Its gossip is
+// encrypted with a key derived from the cookie (or, with TLS only, from the
+// CA certificates, which every member shares).
+func (a *Agent) startCluster(ctx context.Context, secret []byte) error {
+	bind, err := a.cfg.gossipBind()
+	if err != nil {
+		return fmt.Errorf("--gossip: %w", err)
+	}
+	ccfg := cluster.DefaultLANConfig()
+	if a.cfg.Heartbeat > 0 && a.cfg.Heartbeat < 200*time.Millisecond {
+		// A node tuned for fast detection gets fast membership too.
+		ccfg = cluster.DefaultLocalConfig()
+	}
+	ccfg.Bind, ccfg.Meta, ccfg.Logger = bind, cluster.Meta{Region: a.cfg.Region}, a.log
+	key := secret
+	if len(key) == 0 {
+		if key, err = os.ReadFile(a.cfg.TLSCA); err != nil {
+			return fmt.Errorf("--tls-ca: %w", err)
+		}
+	}
+	ccfg.SecretKey = cluster.KeyFromSecret(key)
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return fmt.Errorf("--gossip: %w", err)
+	}
+	if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		// memberlist needs a literal IP to advertise: the node's advertised
+		// host, resolved.
+		if port == "0" {
+			return errors.New("--gossip: give a port when it listens on all interfaces")
+		}
+		adv, _, err := net.SplitHostPort(a.node.Addr())
+		if err != nil {
+			return fmt.Errorf("--gossip: no address to advertise: %w", err)
+		}
+		if net.ParseIP(adv) == nil {
+			ips, err := net.LookupHost(adv)
+			if err != nil || len(ips) == 0 {
+				return fmt.Errorf("--gossip: host %q does not resolve: %v", adv, err)
+			}
+			adv = ips[0]
+		}
+		ccfg.Advertise = net.JoinHostPort(adv, port)
+	}
+	c, err := cluster.Start(ctx, a.node, ccfg)
+	if err != nil {
+		return fmt.Errorf("membership: %w", err)
+	}
+	a.cluster = c
+	return a.node.Register(gossipAddrFunc, func(context.Context, any) (any, error) { return c.GossipAddr(), nil })
 }
 
 // startDiscovery polls the --discovery strategy and joins every peer it
@@ -172,12 +233,7 @@ func (a *Agent) join(p Peer) {
 	wait := 100 * time.Millisecond
 	for !a.closing.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var err error
-		if p.Name != "" {
-			err = a.node.Connect(ctx, p.Name, p.Addr)
-		} else {
-			_, err = a.node.ConnectAddr(ctx, p.Addr)
-		}
+		err := a.joinOnce(ctx, p)
 		cancel()
 		if err == nil || errors.Is(err, node.ErrSelf) {
 			a.ready.Store(true)
@@ -192,6 +248,35 @@ func (a *Agent) join(p Peer) {
 		wait = min(2*wait, 5*time.Second)
 	}
 }
+
+// joinOnce links to a peer's node, learns its membership address over that
+// link and joins the cluster through it.
+func (a *Agent) joinOnce(ctx context.Context, p Peer) error {
+	name := p.Name
+	if name != "" {
+		if err := a.node.Connect(ctx, name, p.Addr); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if name, err = a.node.ConnectAddr(ctx, p.Addr); err != nil {
+			return err
+		}
+	}
+	v, err := a.node.RPC(ctx, name, gossipAddrFunc, nil)
+	if err != nil {
+		return fmt.Errorf("membership address of %s: %w", name, err)
+	}
+	addr, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("membership address of %s: got %T", name, v)
+	}
+	_, err = a.cluster.Join(ctx, addr)
+	return err
+}
+
+// Cluster returns the node's cluster membership.
+func (a *Agent) Cluster() *cluster.Cluster { return a.cluster }
 
 // Runtime returns the node's process runtime.
 func (a *Agent) Runtime() *proc.Runtime { return a.rt }
@@ -224,6 +309,11 @@ func (a *Agent) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.ShutdownTTL)
 		defer cancel()
 	}
+	var leaveErr error
+	if a.cluster != nil {
+		leaveErr = a.cluster.Leave(ctx)
+		a.cluster.Close()
+	}
 	nodeErr := a.node.Close()
 	rtErr := a.rt.Close(ctx)
 	var adminErr error
@@ -232,7 +322,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	a.wg.Wait()
 	a.log.Info("node stopped", slog.String("name", a.cfg.Name))
-	return errors.Join(nodeErr, rtErr, adminErr)
+	return errors.Join(leaveErr, nodeErr, rtErr, adminErr)
 }
 
 func loadTLS(cfg Config) (*node.TLSConfig, error) {

@@ -142,7 +142,7 @@ func TestAdminAPI(t *testing.T) {
 		if err := getJSON(srv.URL+"/v1/members", &ms); err != nil {
 			return err
 		}
-		if ms[0].State != "dead" {
+		if ms[0].State != "left" {
 			return errorf("after the joiner stopped: %+v", ms)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type Config struct {
 	Listen         string        // --listen, GROVE_LISTEN: address for node links
 	Advertise      string        // --advertise, GROVE_ADVERTISE: address peers dial; default the bound one
 	Join           []string      // --join (repeatable), GROVE_JOIN (comma-separated): "addr" or "name@host=addr" of peers
+	Gossip         string        // --gossip, GROVE_GOSSIP: membership (SWIM) address; default the --listen host, port+2
 	Discovery      string        // --discovery, GROVE_DISCOVERY: a discovery spec (static:, dns:, dnssrv:, kube:)
 	DiscoveryEvery time.Duration // --discovery-interval, GROVE_DISCOVERY_INTERVAL
 	Cookie         string        // --cookie, GROVE_COOKIE
@@ -40,7 +42,7 @@ type Config struct {
 
 // env names, by flag.
 var envNames = map[string]string{
-	"discovery": "GROVE_DISCOVERY", "discovery-interval": "GROVE_DISCOVERY_INTERVAL",
+	"gossip": "GROVE_GOSSIP", "discovery": "GROVE_DISCOVERY", "discovery-interval": "GROVE_DISCOVERY_INTERVAL",
 	"name": "GROVE_NAME", "listen": "GROVE_LISTEN", "advertise": "GROVE_ADVERTISE", "join": "GROVE_JOIN",
 	"cookie": "GROVE_COOKIE", "cookie-file": "GROVE_COOKIE_FILE", "tls-cert": "GROVE_TLS_CERT",
 	"tls-key": "GROVE_TLS_KEY", "tls-ca": "GROVE_TLS_CA", "region": "GROVE_REGION",
@@ -54,6 +56,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "0.0.0.0:4370", "address to accept node links on")
 	fs.StringVar(&c.Advertise, "advertise", "", "address other nodes dial (default: the listen address)")
 	fs.StringArrayVar(&c.Join, "join", nil, "a peer to connect to: host:port or name@host=host:port (repeatable)")
+	fs.StringVar(&c.Gossip, "gossip", "", "address of the membership protocol (default: the --listen host, port + 2)")
 	fs.StringVar(&c.Discovery, "discovery", "", "find peers: static:HOST:PORT,..., dns:[BASE@]NAME:PORT, dnssrv:[BASE@]NAME, kube:[NS/]SERVICE[:PORT]")
 	fs.DurationVar(&c.DiscoveryEvery, "discovery-interval", 0, "how often discovery polls (default 5s)")
 	fs.StringVar(&c.Cookie, "cookie", "", "shared cluster secret")
@@ -119,6 +122,26 @@ func ParseJoin(s string) (Peer, error) {
 	return Peer{Name: name, Addr: addr}, nil
 }
 
+// gossipBind returns the membership protocol's listen address: --gossip,
+// or the --listen host with the port two above (0 stays 0).
+func (c *Config) gossipBind() (string, error) {
+	if c.Gossip != "" {
+		return c.Gossip, nil
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return "", err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", fmt.Errorf("--listen port %q: %w", port, err)
+	}
+	if p != 0 {
+		p += 2
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+}
+
 // Resolve fills in what the configuration leaves to the host, for images
 // and pods that cannot compute it in a shell: a --name ending in "@" gets
 // the host name, and with no --advertise a node listening on all interfaces
@@ -163,6 +186,11 @@ func (c *Config) Validate() error {
 	if c.Advertise != "" {
 		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 			return fmt.Errorf("--advertise %q: %w", c.Advertise, err)
+		}
+	}
+	if c.Gossip != "" {
+		if _, _, err := net.SplitHostPort(c.Gossip); err != nil {
+			return fmt.Errorf("--gossip %q: %w", c.Gossip, err)
 		}
 	}
 	if c.Admin != "" {

@@ -256,7 +256,10 @@ func (n *Node) Disconnect(node string) {
 	}
 }
 
-var errDisconnected = errors.New("node: disconnected")
+var (
+	errDisconnected  = errors.New("node: disconnected")
+	errDuplicateLink = errors.New("node: a link to that node is already up")
+)
 
 // peer returns the link to node, connecting if needed.
 func (n *Node) peer(ctx context.Context, node string) (*peer, error) {
@@ -463,13 +466,13 @@ func (n *Node) register(hp *handshake.Peer, dialer string) (*peer, error) {
 	n.mu.Lock()
 	if n.closed.Load() {
 		n.mu.Unlock()
-		p.conn.Close()
+		p.close(ErrClosed)
 		return nil, ErrClosed
 	}
 	old := n.mu.peers[hp.Name]
 	if old != nil && old.creation == hp.Creation {
 		n.mu.Unlock()
-		p.conn.Close()
+		p.close(errDuplicateLink)
 		return old, nil
 	}
 	n.mu.Unlock()
@@ -480,7 +483,7 @@ func (n *Node) register(hp *handshake.Peer, dialer string) (*peer, error) {
 	n.mu.Lock()
 	if cur := n.mu.peers[hp.Name]; cur != nil {
 		n.mu.Unlock()
-		p.conn.Close()
+		p.close(errDuplicateLink)
 		return cur, nil
 	}
 	n.mu.peers[hp.Name] = p

@@ -122,16 +122,24 @@ func TestNodeProcesses(t *testing.T) {
 		}
 	}
 
-	// kill -9: the seed notices through the lost connection.
+	// kill -9: the seed suspects b at once (its link died) and the
+	// membership protocol declares it dead.
 	killed := time.Now()
 	b.cmd.Process.Signal(syscall.SIGKILL)
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if st := seed.members(t)["b@127.0.0.1"].State; st != "dead" {
+		if st := seed.members(t)["b@127.0.0.1"].State; st == "alive" {
 			return fmt.Errorf("b is %s", st)
 		}
 		return nil
 	})
 	t.Logf("kill -9 noticed by the seed after %v", time.Since(killed).Round(time.Millisecond))
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if st := seed.members(t)["b@127.0.0.1"].State; st != "dead" {
+			return fmt.Errorf("b is %s", st)
+		}
+		return nil
+	})
+	t.Logf("b declared dead after %v", time.Since(killed).Round(time.Millisecond))
 
 	// SIGTERM: a graceful stop with exit status 0.
 	c.cmd.Process.Signal(syscall.SIGTERM)
@@ -145,7 +153,7 @@ func TestNodeProcesses(t *testing.T) {
 		t.Fatal("no exit after SIGTERM")
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if st := seed.members(t)["c@127.0.0.1"].State; st != "dead" {
+		if st := seed.members(t)["c@127.0.0.1"].State; st != "left" {
 			return fmt.Errorf("c is %s", st)
 		}
 		return nil

@@ -135,11 +135,18 @@ func (d *demo) cluster(ctx context.Context, grove string) error {
 	<-victim.exited
 	if err := d.poll(ctx, func() bool {
 		ms, err := seed.members()
-		return err == nil && ms[victim.name] == "dead"
+		return err == nil && ms[victim.name] != "alive"
 	}); err != nil {
 		return fmt.Errorf("demo: the kill was not noticed: %w", err)
 	}
-	d.say("kill -9 of %s: n1 marked it dead %v later (its link died with the process)", victim.name, time.Since(killed).Round(time.Microsecond))
+	d.say("kill -9 of %s: n1 suspected it %v later (its link died with the process)", victim.name, time.Since(killed).Round(time.Microsecond))
+	if err := d.poll(ctx, func() bool {
+		ms, err := seed.members()
+		return err == nil && ms[victim.name] == "dead"
+	}); err != nil {
+		return fmt.Errorf("demo: the membership protocol did not declare the kill: %w", err)
+	}
+	d.say("the membership protocol (SWIM) declared it dead %v after the kill", time.Since(killed).Round(time.Millisecond))
 	ms, _ := seed.members()
 	var lines []string
 	for _, name := range []string{"n1@127.0.0.1", "n2@127.0.0.1", "n3@127.0.0.1"} {
