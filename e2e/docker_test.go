@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,7 +103,7 @@ func (c *cluster) start(name string) {
 	args := []string{"run", "-d", "--name", full, "--hostname", name, "--network", c.network, "--network-alias", "grove",
 		"--network-alias", name, "-p", "127.0.0.1::4371", c.image,
 		"--name", name + "@" + name, "--listen", "0.0.0.0:4370", "--advertise", name + ":4370",
-		"--admin", "0.0.0.0:4371", "--cookie", "e2e-secret", "--heartbeat", "200ms",
+		"--admin", "0.0.0.0:4371", "--gossip", "0.0.0.0:4372", "--cookie", "e2e-secret", "--heartbeat", "100ms",
 		"--discovery", "dns:grove:4370", "--discovery-interval", "300ms"}
 	if out, err := docker(ctx, args...); err != nil {
 		c.t.Fatalf("docker run %s: %v\n%s", name, err, out)
@@ -171,19 +172,11 @@ func TestClusterInContainers(t *testing.T) {
 	if out, err := docker(context.Background(), "kill", c.container("n3")); err != nil {
 		t.Fatalf("docker kill: %v %s", err, out)
 	}
-	testutil.Eventually(t, 30*time.Second, func() error {
-		for _, n := range []string{"n1", "n2", "n4", "n5"} {
-			ms, err := c.members(n)
-			if err != nil {
-				return err
-			}
-			if ms["n3@n3"] != "dead" {
-				return fmt.Errorf("%s sees n3 as %q\n%s", n, ms["n3@n3"], c.logs(n))
-			}
-		}
-		return nil
-	})
-	t.Logf("docker kill noticed by all four others after %v", time.Since(killed).Round(time.Millisecond))
+	others := []string{"n1", "n2", "n4", "n5"}
+	c.waitAll(t, others, "n3@n3", "suspect", "dead")
+	t.Logf("docker kill noticed (suspect) by all four others after %v", time.Since(killed).Round(time.Millisecond))
+	c.waitAll(t, others, "n3@n3", "dead")
+	t.Logf("docker kill declared dead by all four others after %v", time.Since(killed).Round(time.Millisecond))
 
 	// The same container restarted: a new incarnation under the same name
 	// rejoins without any manual step.
@@ -197,11 +190,16 @@ func TestClusterInContainers(t *testing.T) {
 	c.admin[c.container("n3")] = strings.Split(port, "\n")[0]
 	c.waitAll(t, names, "n3@n3", "alive")
 
-	// A silent partition: n5's packets dropped both ways on the DOCKER-USER
-	// chain. The others notice through the link heartbeat; after the heal
-	// the links come back.
-	ip := c.ip(t, "n5")
-	rules := [][]string{{"-s", ip, "-j", "DROP"}, {"-d", ip, "-j", "DROP"}}
+	// A 2|3 partition made with iptables on the DOCKER-USER chain: the
+	// 3-side keeps quorum, the 2-side loses it; the heal reconverges.
+	small, large := []string{"n1", "n2"}, []string{"n3", "n4", "n5"}
+	var rules [][]string
+	for _, a := range small {
+		for _, b := range large {
+			ia, ib := c.ip(t, a), c.ip(t, b)
+			rules = append(rules, []string{"-s", ia, "-d", ib, "-j", "DROP"}, []string{"-s", ib, "-d", ia, "-j", "DROP"})
+		}
+	}
 	for _, r := range rules {
 		if out, err := exec.Command("iptables", append([]string{"-I", "DOCKER-USER"}, r...)...).CombinedOutput(); err != nil {
 			t.Skipf("iptables unavailable (%v: %s): partition part skipped", err, out)
@@ -219,14 +217,32 @@ func TestClusterInContainers(t *testing.T) {
 	}
 	defer heal()
 	cut := time.Now()
-	c.waitAll(t, []string{"n1", "n2", "n3", "n4"}, "n5@n5", "dead")
-	t.Logf("silent partition of n5 noticed by all others after %v", time.Since(cut).Round(time.Millisecond))
+	c.waitAll(t, large, "n1@n1", "suspect", "dead")
+	t.Logf("silent 2|3 partition noticed (suspect) by the 3-side after %v", time.Since(cut).Round(time.Millisecond))
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, n := range append(append([]string{}, small...), large...) {
+			q, err := c.quorum(n)
+			if err != nil {
+				return err
+			}
+			want := n != "n1" && n != "n2"
+			if q != want {
+				return fmt.Errorf("%s reports quorum %v, want %v", n, q, want)
+			}
+		}
+		return nil
+	})
+	t.Logf("3-side reports quorum, 2-side none, %v after the cut", time.Since(cut).Round(time.Millisecond))
 	heal()
-	c.waitAll(t, []string{"n1", "n2", "n3", "n4"}, "n5@n5", "alive")
+	healedAt := time.Now()
+	for _, n := range names {
+		c.waitAll(t, names, n+"@"+n, "alive")
+	}
+	t.Logf("all five alive again %v after the heal", time.Since(healedAt).Round(time.Millisecond))
 }
 
-// waitAll polls until every node in from sees member in state.
-func (c *cluster) waitAll(t *testing.T, from []string, member, state string) {
+// waitAll polls until every node in from sees member in one of states.
+func (c *cluster) waitAll(t *testing.T, from []string, member string, states ...string) {
 	t.Helper()
 	testutil.Eventually(t, 60*time.Second, func() error {
 		for _, n := range from {
@@ -234,12 +250,27 @@ func (c *cluster) waitAll(t *testing.T, from []string, member, state string) {
 			if err != nil {
 				return err
 			}
-			if ms[member] != state {
-				return fmt.Errorf("%s sees %s as %q, want %s", n, member, ms[member], state)
+			if !slices.Contains(states, ms[member]) {
+				return fmt.Errorf("%s sees %s as %q, want %v", n, member, ms[member], states)
 			}
 		}
 		return nil
 	})
+}
+
+// quorum returns whether the node in container name reports quorum.
+func (c *cluster) quorum(name string) (bool, error) {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + c.admin[c.container(name)] + "/v1/status")
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var st struct{ Quorum bool }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return false, err
+	}
+	return st.Quorum, nil
 }
 
 // ip returns the container's address on the cluster's network.
