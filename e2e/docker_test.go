@@ -5,128 +5,91 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/grovedev/grove/faultkit/dockerkit"
 	"github.com/grovedev/grove/internal/testutil"
 )
 
-// docker runs a docker command and returns its trimmed output.
-func docker(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+const image = "grove-e2e:test"
+
+// cluster is a dockerkit cluster of grove nodes with their admin APIs.
+type cluster struct {
+	*dockerkit.Cluster
+	admin map[string]string // node → 127.0.0.1:port of its admin API
 }
 
-// requireDocker skips the test where no Docker engine answers.
-func requireDocker(t *testing.T) {
+// newCluster builds the image and creates the network, or skips the test
+// where no Docker engine answers.
+func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test across containers; skipped with -short")
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("no docker command: end-to-end container tests need a Docker engine")
+	ctx := context.Background()
+	if err := dockerkit.Available(ctx); err != nil {
+		t.Skipf("%v: end-to-end container tests skipped", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if out, err := docker(ctx, "info", "--format", "{{.ServerVersion}}"); err != nil {
-		t.Skipf("no Docker engine answers (%v: %s): end-to-end container tests skipped", err, out)
-	}
-}
-
-// buildImage builds the grove image from a static binary and returns its tag.
-func buildImage(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
 	_, thisFile, _, _ := runtime.Caller(0)
-	root := filepath.Dir(filepath.Dir(thisFile))
-	if err := os.MkdirAll(filepath.Join(dir, "deploy"), 0o755); err != nil {
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := dockerkit.BuildImage(bctx, filepath.Dir(filepath.Dir(thisFile)), image); err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "deploy", "grove"), "./cmd/grove")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	k, err := dockerkit.New(ctx, dockerkit.Config{Image: image, Alias: "grove", Ports: []string{"4371"}})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tag := "grove-e2e:test"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := docker(ctx, "build", "-q", "-t", tag, dir); err != nil {
-		t.Fatalf("docker build: %v\n%s", err, out)
-	}
-	return tag
-}
-
-// cluster is a set of grove containers on a network of their own.
-type cluster struct {
-	t       *testing.T
-	image   string
-	network string
-	admin   map[string]string // container → 127.0.0.1:port of its admin API
-}
-
-func newCluster(t *testing.T, image string) *cluster {
-	t.Helper()
-	ctx := context.Background()
-	c := &cluster{t: t, image: image, network: fmt.Sprintf("grove-e2e-%d", time.Now().UnixNano()), admin: map[string]string{}}
-	if out, err := docker(ctx, "network", "create", c.network); err != nil {
-		t.Fatalf("network create: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		for name := range c.admin {
-			docker(context.Background(), "rm", "-f", name)
+		if err := k.Close(context.Background()); err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
-		docker(context.Background(), "network", "rm", c.network)
 	})
-	return c
+	return &cluster{Cluster: k, admin: map[string]string{}}
 }
 
-// start runs a node in a container named name, reachable by the others as
-// name and, for discovery, under the shared DNS alias "grove".
-func (c *cluster) start(name string) {
-	c.t.Helper()
-	ctx := context.Background()
-	full := c.network + "-" + name
-	args := []string{"run", "-d", "--name", full, "--hostname", name, "--network", c.network, "--network-alias", "grove",
-		"--network-alias", name, "-p", "127.0.0.1::4371", c.image,
-		"--name", name + "@" + name, "--listen", "0.0.0.0:4370", "--advertise", name + ":4370",
+// start runs a node that discovers the others through the DNS alias.
+func (c *cluster) start(t *testing.T, name string) {
+	t.Helper()
+	err := c.Start(context.Background(), name,
+		"--name", name+"@"+name, "--listen", "0.0.0.0:4370", "--advertise", name+":4370",
 		"--admin", "0.0.0.0:4371", "--gossip", "0.0.0.0:4372", "--cookie", "e2e-secret", "--heartbeat", "100ms",
-		"--discovery", "dns:grove:4370", "--discovery-interval", "300ms"}
-	if out, err := docker(ctx, args...); err != nil {
-		c.t.Fatalf("docker run %s: %v\n%s", name, err, out)
-	}
-	port, err := docker(ctx, "port", full, "4371/tcp")
+		"--discovery", "dns:grove:4370", "--discovery-interval", "300ms")
 	if err != nil {
-		c.t.Fatalf("docker port: %v %s", err, port)
+		t.Fatal(err)
 	}
-	c.admin[full] = strings.Split(port, "\n")[0]
+	c.refreshAdmin(t, name)
 }
 
-func (c *cluster) container(name string) string { return c.network + "-" + name }
-
-// members returns name → state as the node in container name sees it.
-func (c *cluster) members(name string) (map[string]string, error) {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + c.admin[c.container(name)] + "/v1/members")
+// refreshAdmin learns the host port of name's admin API (it changes when
+// the container restarts).
+func (c *cluster) refreshAdmin(t *testing.T, name string) {
+	t.Helper()
+	addr, err := c.HostAddr(context.Background(), name, "4371")
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
+	}
+	c.admin[name] = addr
+}
+
+func (c *cluster) getJSON(name, path string, v any) error {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + c.admin[name] + path)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// members returns member → state as node name sees it.
+func (c *cluster) members(name string) (map[string]string, error) {
 	var ms []struct{ Name, State string }
-	if err := json.NewDecoder(resp.Body).Decode(&ms); err != nil {
+	if err := c.getJSON(name, "/v1/members", &ms); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
@@ -136,109 +99,10 @@ func (c *cluster) members(name string) (map[string]string, error) {
 	return out, nil
 }
 
-func (c *cluster) logs(name string) string {
-	out, _ := docker(context.Background(), "logs", "--tail", "30", c.container(name))
-	return out
-}
-
-// TestClusterInContainers starts five nodes that find each other through
-// Docker's DNS, kills one and checks that the others notice.
-func TestClusterInContainers(t *testing.T) {
-	requireDocker(t)
-	image := buildImage(t)
-	c := newCluster(t, image)
-	names := []string{"n1", "n2", "n3", "n4", "n5"}
-	start := time.Now()
-	for _, n := range names {
-		c.start(n)
-	}
-	testutil.Eventually(t, 60*time.Second, func() error {
-		for _, n := range names {
-			ms, err := c.members(n)
-			if err != nil {
-				return err
-			}
-			for _, other := range names {
-				if ms[other+"@"+other] != "alive" {
-					return fmt.Errorf("%s sees %v", n, ms)
-				}
-			}
-		}
-		return nil
-	})
-	t.Logf("5 containers formed a full mesh %v after the first started", time.Since(start).Round(time.Millisecond))
-
-	killed := time.Now()
-	if out, err := docker(context.Background(), "kill", c.container("n3")); err != nil {
-		t.Fatalf("docker kill: %v %s", err, out)
-	}
-	others := []string{"n1", "n2", "n4", "n5"}
-	c.waitAll(t, others, "n3@n3", "suspect", "dead")
-	t.Logf("docker kill noticed (suspect) by all four others after %v", time.Since(killed).Round(time.Millisecond))
-	c.waitAll(t, others, "n3@n3", "dead")
-	t.Logf("docker kill declared dead by all four others after %v", time.Since(killed).Round(time.Millisecond))
-
-	// The same container restarted: a new incarnation under the same name
-	// rejoins without any manual step.
-	if out, err := docker(context.Background(), "start", c.container("n3")); err != nil {
-		t.Fatalf("docker start: %v %s", err, out)
-	}
-	port, err := docker(context.Background(), "port", c.container("n3"), "4371/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.admin[c.container("n3")] = strings.Split(port, "\n")[0]
-	c.waitAll(t, names, "n3@n3", "alive")
-
-	// A 2|3 partition made with iptables on the DOCKER-USER chain: the
-	// 3-side keeps quorum, the 2-side loses it; the heal reconverges.
-	small, large := []string{"n1", "n2"}, []string{"n3", "n4", "n5"}
-	var rules [][]string
-	for _, a := range small {
-		for _, b := range large {
-			ia, ib := c.ip(t, a), c.ip(t, b)
-			rules = append(rules, []string{"-s", ia, "-d", ib, "-j", "DROP"}, []string{"-s", ib, "-d", ia, "-j", "DROP"})
-		}
-	}
-	for _, r := range rules {
-		if out, err := exec.Command("iptables", append([]string{"-I", "DOCKER-USER"}, r...)...).CombinedOutput(); err != nil {
-			t.Skipf("iptables unavailable (%v: %s): partition part skipped", err, out)
-		}
-	}
-	healed := false
-	heal := func() {
-		if healed {
-			return
-		}
-		healed = true
-		for _, r := range rules {
-			exec.Command("iptables", append([]string{"-D", "DOCKER-USER"}, r...)...).Run()
-		}
-	}
-	defer heal()
-	cut := time.Now()
-	c.waitAll(t, large, "n1@n1", "suspect", "dead")
-	t.Logf("silent 2|3 partition noticed (suspect) by the 3-side after %v", time.Since(cut).Round(time.Millisecond))
-	testutil.Eventually(t, 60*time.Second, func() error {
-		for _, n := range append(append([]string{}, small...), large...) {
-			q, err := c.quorum(n)
-			if err != nil {
-				return err
-			}
-			want := n != "n1" && n != "n2"
-			if q != want {
-				return fmt.Errorf("%s reports quorum %v, want %v", n, q, want)
-			}
-		}
-		return nil
-	})
-	t.Logf("3-side reports quorum, 2-side none, %v after the cut", time.Since(cut).Round(time.Millisecond))
-	heal()
-	healedAt := time.Now()
-	for _, n := range names {
-		c.waitAll(t, names, n+"@"+n, "alive")
-	}
-	t.Logf("all five alive again %v after the heal", time.Since(healedAt).Round(time.Millisecond))
+func (c *cluster) quorum(name string) (bool, error) {
+	var st struct{ Quorum bool }
+	err := c.getJSON(name, "/v1/status", &st)
+	return st.Quorum, err
 }
 
 // waitAll polls until every node in from sees member in one of states.
@@ -251,34 +115,98 @@ func (c *cluster) waitAll(t *testing.T, from []string, member string, states ...
 				return err
 			}
 			if !slices.Contains(states, ms[member]) {
-				return fmt.Errorf("%s sees %s as %q, want %v", n, member, ms[member], states)
+				return fmt.Errorf("%s sees %s as %q, want %v\n%s", n, member, ms[member], states, c.Logs(context.Background(), n, 10))
 			}
 		}
 		return nil
 	})
 }
 
-// quorum returns whether the node in container name reports quorum.
-func (c *cluster) quorum(name string) (bool, error) {
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + c.admin[c.container(name)] + "/v1/status")
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	var st struct{ Quorum bool }
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return false, err
-	}
-	return st.Quorum, nil
-}
-
-// ip returns the container's address on the cluster's network.
-func (c *cluster) ip(t *testing.T, name string) string {
-	t.Helper()
-	out, err := docker(context.Background(), "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c.container(name))
-	if err != nil || out == "" {
-		t.Fatalf("inspect %s: %v %s", name, err, out)
+func without(names []string, drop ...string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(drop, n) {
+			out = append(out, n)
+		}
 	}
 	return out
+}
+
+// TestClusterInContainers: five nodes find each other through Docker's
+// DNS; a kill, a pause, a restart under the same name and a 2|3 partition
+// are noticed, reported and healed.
+func TestClusterInContainers(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	names := []string{"n1", "n2", "n3", "n4", "n5"}
+	start := time.Now()
+	for _, n := range names {
+		c.start(t, n)
+	}
+	for _, n := range names {
+		c.waitAll(t, names, n+"@"+n, "alive")
+	}
+	t.Logf("5 containers formed a cluster %v after the first started", time.Since(start).Round(time.Millisecond))
+
+	// docker kill: suspected at once (the links die), then declared dead.
+	killed := time.Now()
+	if err := c.Kill(ctx, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAll(t, without(names, "n3"), "n3@n3", "suspect", "dead")
+	t.Logf("docker kill noticed by all four others after %v", time.Since(killed).Round(time.Millisecond))
+	c.waitAll(t, without(names, "n3"), "n3@n3", "dead")
+	t.Logf("declared dead by all four after %v", time.Since(killed).Round(time.Millisecond))
+
+	// The same container restarted: a new incarnation under the same name
+	// rejoins with no manual step.
+	if err := c.Restart(ctx, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	c.refreshAdmin(t, "n3")
+	c.waitAll(t, names, "n3@n3", "alive")
+
+	// docker pause: a frozen node is noticed like a silent failure, and
+	// comes back on resume.
+	paused := time.Now()
+	if err := c.Pause(ctx, "n4"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAll(t, without(names, "n4"), "n4@n4", "suspect", "dead")
+	t.Logf("docker pause noticed by all four others after %v", time.Since(paused).Round(time.Millisecond))
+	if err := c.Resume(ctx, "n4"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAll(t, names, "n4@n4", "alive")
+
+	// A 2|3 partition: the 3-side keeps quorum, the 2-side loses it; the
+	// heal reconverges.
+	small, large := []string{"n1", "n2"}, []string{"n3", "n4", "n5"}
+	cut := time.Now()
+	if err := c.Partition(ctx, small, large); err != nil {
+		t.Skipf("partition part skipped: %v", err)
+	}
+	c.waitAll(t, large, "n1@n1", "suspect", "dead")
+	t.Logf("silent 2|3 partition noticed by the 3-side after %v", time.Since(cut).Round(time.Millisecond))
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, n := range names {
+			q, err := c.quorum(n)
+			if err != nil {
+				return err
+			}
+			if want := slices.Contains(large, n); q != want {
+				return fmt.Errorf("%s reports quorum %v, want %v", n, q, want)
+			}
+		}
+		return nil
+	})
+	t.Logf("3-side reports quorum, 2-side none, %v after the cut", time.Since(cut).Round(time.Millisecond))
+	if err := c.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	for _, n := range names {
+		c.waitAll(t, names, n+"@"+n, "alive")
+	}
+	t.Logf("all five alive again %v after the heal", time.Since(healed).Round(time.Millisecond))
 }
