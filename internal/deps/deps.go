@@ -5,6 +5,7 @@ package deps
 
 import (
 	_ "github.com/anishathalye/porcupine"
+	_ "github.com/cockroachdb/pebble/v2"
 	_ "github.com/fxamacker/cbor/v2"
 	_ "github.com/hashicorp/memberlist"
 	_ "github.com/miekg/dns"
