@@ -140,7 +140,7 @@ func (d *demo) cluster(ctx context.Context, grove string) error {
 		return fmt.Errorf("demo: the kill was not noticed: %w", err)
 	}
 	d.say("kill -9 of %s: n1 suspected it %v later (its link died with the process)", victim.name, time.Since(killed).Round(time.Microsecond))
-	if err := d.poll(ctx, func() bool {
+	if err := d.pollFor(ctx, 30*time.Second, func() bool {
 		ms, err := seed.members()
 		return err == nil && ms[victim.name] == "dead"
 	}); err != nil {

@@ -30,10 +30,12 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 	if err := d.supervision(ctx); err != nil {
 		return err
 	}
-	if opts.Grove == "" {
-		return nil
+	if opts.Grove != "" {
+		if err := d.cluster(ctx, opts.Grove); err != nil {
+			return err
+		}
 	}
-	return d.cluster(ctx, opts.Grove)
+	return d.replicas(ctx)
 }
 
 type demo struct {
@@ -256,7 +258,12 @@ func (d *demo) waitRestart(ctx context.Context, rt *proc.Runtime, name string, o
 
 // poll checks cond until it holds, for at most 5 s.
 func (d *demo) poll(ctx context.Context, cond func() bool) error {
-	deadline := time.Now().Add(5 * time.Second)
+	return d.pollFor(ctx, 5*time.Second, cond)
+}
+
+// pollFor checks cond until it holds, for at most timeout.
+func (d *demo) pollFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return errors.New("demo: timed out")

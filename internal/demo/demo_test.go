@@ -25,6 +25,7 @@ func TestDemoRuns(t *testing.T) {
 		"gave up",
 		"reverse start order: publish, transform, ingest",
 		"0 processes left alive",
+		"after the heal every node holds 12",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
