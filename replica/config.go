@@ -21,6 +21,14 @@ var (
 	// ErrWrongType is returned by Update for a mutator that returned a
 	// delta of another type than the replica's state.
 	ErrWrongType = errors.New("replica: delta of the wrong type")
+	// ErrStore is returned by New when the store under Config.DataDir
+	// cannot be opened or read: damaged files, a record that does not
+	// decode, or a state of another CRDT type.
+	ErrStore = errors.New("replica: store unusable")
+	// ErrNotPersisted is returned by Update with Config.SyncEveryWrite
+	// when the change was applied (and will be shipped to peers) but could
+	// not be written to the store.
+	ErrNotPersisted = errors.New("replica: change not persisted")
 )
 
 // Defaults of Config.
@@ -88,6 +96,19 @@ type Config struct {
 	InboxSize int
 	// Logger receives decoding failures. Default slog.Default().
 	Logger *slog.Logger
+
+	// DataDir, when set, makes the replica persistent: it keeps its state
+	// in a pebble database of its own in DataDir/<name> (the name with
+	// bytes other than letters, digits, '-', '_' and '.' escaped as %XX),
+	// created if missing, which New reads back. Empty: the replica lives
+	// in memory only. See the package documentation, section Persistence,
+	// for what a crash may lose.
+	DataDir string
+	// SyncEveryWrite makes Update return only once the change is synced
+	// to the store under DataDir, instead of the store being written once
+	// per Interval. Each write then costs a write of the whole state and
+	// an fsync. Ignored without DataDir.
+	SyncEveryWrite bool
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -107,6 +107,15 @@ func newCore(self, origin string, initial crdt.State, newState func() crdt.State
 // digest returns a copy of the replica's digest.
 func (c *core) digest() map[string]uint64 { return maps.Clone(c.seen) }
 
+// restore sets the digest to one read back from a store, with the state
+// it describes already joined. The log stays empty: peers behind it get
+// the full state.
+func (c *core) restore(digest map[string]uint64) {
+	for o, s := range digest {
+		c.seen[o] = max(c.seen[o], s)
+	}
+}
+
 // local records delta, already applied to the state by a mutator, as the
 // next delta of this replica's origin.
 func (c *core) local(delta crdt.State) error {

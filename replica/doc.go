@@ -41,8 +41,43 @@
 //
 // Each Replica picks a fresh incarnation id at New (the node name, '#', and a
 // random number): deltas and CRDT writes of a restarted node never reuse the
-// dots or counter entries of its earlier life, whose state it lost. Typed
-// wrappers write with this id; callers of Update use ID.
+// dots or counter entries of its earlier life, whose state it lost, or,
+// when persistent, whose last writes a crash may have kept from the store.
+// Typed wrappers write with this id; callers of Update use ID.
+//
+// # Persistence
+//
+// With Config.DataDir set, a replica keeps its state in a pebble database
+// of its own, DataDir/<name> (one database per replica, not shared; pebble
+// locks it, so two replicas cannot open the same one). It stores one record,
+// replaced at each write: the CRDT state (its MarshalBinary), the digest
+// that describes it, the state's Go type and the id of the incarnation that
+// wrote it, with a CRC-32C. New reads it back: the stored state is joined
+// into the initial one and the digest restored, under a fresh incarnation
+// id, and peers repair what the record lacks as for any replica behind
+// them (from their logs, or by a full state). A store that cannot be
+// opened or read, a record that does not decode, or a state of another type
+// make New fail with an error wrapping ErrStore.
+//
+// The record is written in a pebble batch committed with Sync, at most once
+// per Config.Interval (at the end of a sync round, when the state changed)
+// and by Close. The guarantee is therefore: after a crash (process killed,
+// machine down) a restarted replica has every change, local or received,
+// that it had applied before its last completed store write — at most the
+// changes of the last Interval (plus the time of the write itself) are
+// missing, plus, if a write failed (logged
+// as a warning and retried the next interval), those since the last one
+// that succeeded. A change missing locally is not lost if a peer received
+// it: the restarted replica gets it back by digest repair. Only a local
+// write that no peer had received and no store write covered is lost. With
+// Config.SyncEveryWrite, Update returns nil only after the state including
+// the change is synced, so an acknowledged local write is never lost;
+// received changes are still written once per Interval. Close writes a last
+// time, so a replica whose Close returned nil loses nothing.
+//
+// Each write stores the whole state, so its cost grows with the state's
+// size: with large states, keep Interval long enough for that, and avoid
+// SyncEveryWrite for frequent writes.
 //
 // # Members
 //
@@ -70,9 +105,11 @@
 //
 // # Limits
 //
-// Persistence is not implemented: a restarted node starts from the initial
-// state and catches up from its peers; its writes that no peer had received
-// are lost. Metadata of the CRDTs is not garbage-collected by causal
+// Without Config.DataDir a restarted node starts from the initial state and
+// catches up from its peers; its writes that no peer had received are lost.
+// The store holds the whole state, written whole (there is no incremental
+// log of deltas), and not the delta log, so peers behind a restarted node
+// on its earlier deltas get a full state. Metadata of the CRDTs is not garbage-collected by causal
 // stability yet (State.GC is never called), and a full state is sent in one
 // message whatever its size.
 //

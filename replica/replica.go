@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -65,6 +66,12 @@ type Replica struct {
 	// progress is closed and replaced whenever a message was applied or
 	// a round ran, waking WaitAcked.
 	progress chan struct{}
+	// version counts the changes of the state (guarded by mu), so that
+	// the store is written only when something changed.
+	version uint64
+
+	// store is the replica's pebble database, nil without Config.DataDir.
+	store *store
 
 	closed  atomic.Bool
 	stop    chan struct{}
@@ -121,12 +128,20 @@ func newReplica(n *node.Node, name string, initial crdt.State, cfg Config, mkDif
 			maxLogBytes:     cfg.MaxLogBytes,
 		}),
 	}
+	if cfg.DataDir != "" {
+		if err := r.openStore(initial); err != nil {
+			return nil, err
+		}
+	}
 	if mkDiff != nil {
 		r.diff = mkDiff(r)
 	} else {
 		r.diff = &bytesDiffer{r: r}
 	}
 	if err := n.Register(r.fn, r.handle); err != nil {
+		if r.store != nil {
+			_ = r.store.closeDB()
+		}
 		return nil, fmt.Errorf("replica: %w", err)
 	}
 	r.cancelM = cfg.Members.OnChange(func() {
@@ -156,24 +171,44 @@ func (r *Replica) Stats() *Stats { return &r.stats }
 // (several deltas joined, or nil for no change). The change is local and
 // acknowledged at once; peers learn it within a sync round or two. fn runs
 // with the replica locked and must not call the replica.
+//
+// With Config.SyncEveryWrite, Update returns once the change is synced to
+// the store; if that fails it returns an error wrapping ErrNotPersisted
+// (or ErrClosed if the replica closed meanwhile), and the change stays
+// applied.
 func (r *Replica) Update(fn func(s crdt.State) (delta crdt.State)) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
+	changed, err := r.update(fn)
+	if err != nil || !changed || r.store == nil || !r.cfg.SyncEveryWrite {
+		return err
+	}
+	if err := r.persist(); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrNotPersisted, err)
+	}
+	return nil
+}
+
+// update applies fn under the lock and reports whether it changed the state.
+func (r *Replica) update(fn func(s crdt.State) (delta crdt.State)) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delta := fn(r.core.state)
 	if v := reflect.ValueOf(delta); delta == nil || v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil
+		return false, nil
 	}
 	if reflect.TypeOf(delta) != reflect.TypeOf(r.core.state) {
-		return fmt.Errorf("%w: %T for a %T", ErrWrongType, delta, r.core.state)
+		return false, fmt.Errorf("%w: %T for a %T", ErrWrongType, delta, r.core.state)
 	}
 	if err := r.core.local(delta); err != nil {
-		return err
+		return false, err
 	}
 	r.changedLocked()
-	return nil
+	return true, nil
 }
 
 // Read calls fn with the current state under a read lock: fn must only
@@ -227,9 +262,15 @@ func (r *Replica) Sync() {
 // Close stops replicating: the replica's goroutines end and messages for
 // it are refused. The local state stays readable. Close is idempotent.
 // Closing the node does not close its replicas: close them too, before or
-// after the node. Local writes not yet shipped to a peer are lost with the
-// replica (there is no persistence).
-func (r *Replica) Close() error {
+// after the node. Without Config.DataDir, local writes not yet shipped to a
+// peer are lost with the replica. With it, Close writes and syncs the
+// state a last time and closes the store; it returns the error of that
+// write or of closing the store (only the first Close does).
+func (r *Replica) Close() error { return r.close(true) }
+
+// close is Close; flush false skips the last write of the store, as a crash
+// would.
+func (r *Replica) close(flush bool) error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -237,7 +278,14 @@ func (r *Replica) Close() error {
 	_ = r.n.Register(r.fn, func(context.Context, any) (any, error) { return nil, ErrClosed })
 	close(r.stop)
 	r.wg.Wait()
-	return nil
+	if r.store == nil {
+		return nil
+	}
+	var err error
+	if flush {
+		err = r.persist()
+	}
+	return errors.Join(err, r.store.close())
 }
 
 // handle is the node function peers cast sync messages to. It only queues.
@@ -275,6 +323,11 @@ func (r *Replica) loop() {
 			r.receive(m)
 		case <-t.C:
 			r.round()
+			if r.store != nil {
+				if err := r.persist(); err != nil {
+					r.cfg.Logger.Warn("replica: persisting", "replica", r.name, "err", err)
+				}
+			}
 		case <-r.kick:
 			r.round()
 		}
@@ -351,6 +404,7 @@ func (r *Replica) WaitAcked(ctx context.Context) error {
 
 // changedLocked computes and queues the events of a change.
 func (r *Replica) changedLocked() {
+	r.version++
 	if r.events.subscribed() {
 		r.events.push(r.diff.diff())
 	}
