@@ -94,7 +94,9 @@ type Config struct {
 	// a message that finds the inbox full is dropped and counted (its
 	// content is repaired by retransmission). Default 1024.
 	InboxSize int
-	// Logger receives decoding failures. Default slog.Default().
+	// Logger receives decoding failures, failed writes of the store, and
+	// pebble's messages (its informational ones at debug level). Default
+	// slog.Default().
 	Logger *slog.Logger
 
 	// DataDir, when set, makes the replica persistent: it keeps its state

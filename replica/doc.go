@@ -127,6 +127,11 @@
 //	cancel := cart.Subscribe(func(e replica.Event) { log.Println(e) })
 //	defer cancel()
 //
+// To keep the cart across restarts, give it a directory (the node's data
+// dir, say); it is restored from there by the next NewMap:
+//
+//	cart, err := replica.NewMap[string, int](n, "cart", replica.Config{DataDir: dataDir})
+//
 // Any CRDT can be replicated with New and Update:
 //
 //	r, err := replica.New(n, "flags", crdt.NewEWFlag(), replica.Config{})

@@ -58,7 +58,7 @@ type Replica struct {
 	// it shared. A sync round only reads the state, so it holds mu shared
 	// and syncMu for the core's bookkeeping (peers, log truncation,
 	// progress); holding mu exclusively also covers the bookkeeping. Lock
-	// order: mu, syncMu, then the dispatcher's lock.
+	// order: the store's lock, mu, syncMu, then the dispatcher's lock.
 	mu     sync.RWMutex
 	syncMu sync.Mutex
 	core   *core
