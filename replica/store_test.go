@@ -430,3 +430,47 @@ func TestPersistCorruptStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Concurrent writers with SyncEveryWrite, alongside the sync loop's own
+// writes: every acknowledged write is in the store after a crash.
+func TestPersistConcurrentWriters(t *testing.T) {
+	c := startCluster(t, 1, 16)
+	n := c.Node(c.Names()[0])
+	cfg := Config{DataDir: t.TempDir(), Interval: time.Millisecond, SyncEveryWrite: true}
+	ctr, err := NewCounter(n, "ctr", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, adds = 4, 25
+	errs := make(chan error, writers)
+	for range writers {
+		go func() {
+			for range adds {
+				if err := ctr.Add(1); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ctr.close(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctr.Add(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Add after close: %v", err)
+	}
+	ctr, err = NewCounter(n, "ctr", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr.Close()
+	if got := ctr.Value(); got != writers*adds {
+		t.Fatalf("after a crash: %d, want %d", got, writers*adds)
+	}
+}
