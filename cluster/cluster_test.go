@@ -128,7 +128,7 @@ func TestFiftyConverge(t *testing.T) {
 	for i := 1; i < n; i++ {
 		ms = append(ms, h.start(i, (i-1)/2)) // a tree of seeds
 	}
-	waitStates(t, 20*time.Second, ms, allAlive(seq(0, n)...))
+	waitStates(t, 60*time.Second, ms, allAlive(seq(0, n)...))
 	t.Logf("%d members converged in %v", n, time.Since(start))
 
 	h.kill(n - 1)

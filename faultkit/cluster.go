@@ -48,8 +48,8 @@ type ClusterConfig struct {
 	// codec (it runs once per node start, on a fresh registry).
 	Register func(*codec.Registry) error
 	// Proc and Node adjust each node's configuration before it starts,
-	// after the kit has filled in its defaults (fast heartbeats: 50 ms,
-	// timeout 300 ms; reconnect between 10 and 100 ms; connect timeout
+	// after the kit has filled in its defaults (fast heartbeats: 100 ms,
+	// timeout 1 s; reconnect between 10 and 100 ms; connect timeout
 	// 1 s; logs discarded).
 	Proc func(name string, cfg *proc.Config)
 	Node func(name string, cfg *node.Config)
@@ -180,7 +180,7 @@ func (c *Cluster) start(ctx context.Context, name string) error {
 	ncfg := node.Config{
 		Name: name, Listen: c.Addr(name), Cookie: c.cfg.Cookie,
 		Transport: c.nw.Endpoint(name), Codec: reg,
-		Heartbeat: 50 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond,
+		Heartbeat: 100 * time.Millisecond, HeartbeatTimeout: time.Second,
 		ConnectTimeout: time.Second, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
 		Logger: discard,
 	}
