@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/grovedev/grove/internal/testutil"
 	"io"
 	"net"
 	"sync"
@@ -43,21 +44,6 @@ func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
-}
-
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestRoundTripSmall(t *testing.T) {
@@ -116,7 +102,7 @@ func TestBigMessageDoesNotBlockOtherLanes(t *testing.T) {
 	bigDone := make(chan error, 1)
 	go func() { bigDone <- w.Write(ctx, Message{Kind: 20, Lane: 1, Payload: big}) }()
 	// Wait until the big message is being sent.
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if len(w.mu.active) == 0 || w.mu.active[0].off == 0 {
@@ -175,7 +161,7 @@ func TestAbortBigMessage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Write(ctx, Message{Kind: 20, Lane: 1, Payload: big}) }()
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if len(w.mu.active) == 0 || w.mu.active[0].off == 0 {
