@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"github.com/grovedev/grove/internal/testutil"
 	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/grovedev/grove/internal/testutil"
 	"go.uber.org/goleak"
 )
 
