@@ -1,109 +1,51 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"regexp"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/grovedev/grove/agent"
+	"github.com/grovedev/grove/internal/nodeproc"
 	"github.com/grovedev/grove/internal/testutil"
 )
 
-// nodeProc is a `grove node` OS process.
-type nodeProc struct {
-	cmd   *exec.Cmd
-	addr  string // node links
-	admin string // admin API
-	exit  chan error
-	mu    sync.Mutex
-	log   []string // what it logged, shown when a test fails
-}
+// nodeProc is a `grove node` OS process under test.
+type nodeProc struct{ *nodeproc.Proc }
 
-func (np *nodeProc) logs() string {
-	np.mu.Lock()
-	defer np.mu.Unlock()
-	return strings.Join(np.log, "\n")
-}
-
-var startedLine = regexp.MustCompile(`msg="node started" name=\S+ addr=(\S+) admin=(\S+)`)
-
-// startNodeProc runs `grove node` and waits for its "node started" line.
+// startNodeProc runs `grove node` on loopback with fast heartbeats; the
+// process is killed when the test ends.
 func startNodeProc(t *testing.T, bin string, args ...string) *nodeProc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"node", "-v", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--cookie", "e2e", "--heartbeat", "100ms"}, args...)...)
-	stderr, err := cmd.StderrPipe()
+	p, err := nodeproc.Start(context.Background(), bin, append([]string{"-v", "--listen", "127.0.0.1:0",
+		"--admin", "127.0.0.1:0", "--cookie", "e2e", "--heartbeat", "100ms"}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	np := &nodeProc{cmd: cmd, exit: make(chan error, 1)}
-	found := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			np.mu.Lock()
-			np.log = append(np.log, sc.Text())
-			np.mu.Unlock()
-			if m := startedLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		np.exit <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-np.exit
-	})
-	select {
-	case m := <-found:
-		np.addr, np.admin = m[1], m[2]
-	case err := <-np.exit:
-		t.Fatalf("grove node exited: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("grove node did not start")
-	}
-	return np
+	t.Cleanup(p.Kill)
+	return &nodeProc{p}
 }
 
 func (np *nodeProc) members(t *testing.T) map[string]agent.Member {
 	t.Helper()
-	resp, err := http.Get("http://" + np.admin + "/v1/members")
+	ms, err := np.Members()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var ms []agent.Member
-	if err := json.NewDecoder(resp.Body).Decode(&ms); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]agent.Member{}
-	for _, m := range ms {
-		out[m.Name] = m
-	}
-	return out
+	return ms
 }
 
 func (np *nodeProc) get(t *testing.T, path string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + np.admin + path)
+	code, err := np.Get(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return code
 }
 
 // TestNodeProcesses runs three `grove node` processes on loopback: two join
@@ -111,8 +53,8 @@ func (np *nodeProc) get(t *testing.T, path string) int {
 func TestNodeProcesses(t *testing.T) {
 	bin := buildGrove(t)
 	seed := startNodeProc(t, bin, "--name", "seed@127.0.0.1", "--region", "eu")
-	b := startNodeProc(t, bin, "--name", "b@127.0.0.1", "--join", seed.addr)
-	c := startNodeProc(t, bin, "--name", "c@127.0.0.1", "--join", "seed@127.0.0.1="+seed.addr)
+	b := startNodeProc(t, bin, "--name", "b@127.0.0.1", "--join", seed.Addr)
+	c := startNodeProc(t, bin, "--name", "c@127.0.0.1", "--join", "seed@127.0.0.1="+seed.Addr)
 
 	testutil.Eventually(t, 10*time.Second, func() error {
 		ms := seed.members(t)
@@ -138,7 +80,7 @@ func TestNodeProcesses(t *testing.T) {
 	// kill -9: the seed suspects b at once (its link died) and the
 	// membership protocol declares it dead.
 	killed := time.Now()
-	b.cmd.Process.Signal(syscall.SIGKILL)
+	b.Signal(syscall.SIGKILL)
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if st := seed.members(t)["b@127.0.0.1"].State; st == "alive" {
 			return fmt.Errorf("b is %s", st)
@@ -155,13 +97,12 @@ func TestNodeProcesses(t *testing.T) {
 	t.Logf("b declared dead after %v", time.Since(killed).Round(time.Millisecond))
 
 	// SIGTERM: a graceful stop with exit status 0.
-	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.Signal(syscall.SIGTERM)
 	select {
-	case err := <-c.exit:
-		if err != nil {
+	case <-c.Exited():
+		if err := c.Err(); err != nil {
 			t.Fatalf("SIGTERM exit: %v", err)
 		}
-		c.exit <- nil // for the cleanup
 	case <-time.After(15 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
@@ -169,7 +110,7 @@ func TestNodeProcesses(t *testing.T) {
 	// declares the node dead instead.
 	testutil.Eventually(t, 30*time.Second, func() error {
 		if st := seed.members(t)["c@127.0.0.1"].State; st != "left" && st != "dead" {
-			return fmt.Errorf("c is %s\nseed's log:\n%s\nc's log:\n%s", st, seed.logs(), c.logs())
+			return fmt.Errorf("c is %s\nseed's log:\n%s\nc's log:\n%s", st, seed.Logs(), c.Logs())
 		}
 		return nil
 	})
