@@ -40,7 +40,8 @@ type Agent struct {
 	wg      sync.WaitGroup
 	ready   atomic.Bool
 	closing atomic.Bool
-	done    chan struct{}
+	ctx     context.Context // cancelled by Close: ends joins in progress
+	stop    context.CancelFunc
 	cluster *cluster.Cluster
 	poller  *discovery.Poller
 }
@@ -87,7 +88,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 		rt.Close(context.Background())
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now(), done: make(chan struct{})}
+	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now()}
+	a.ctx, a.stop = context.WithCancel(context.Background())
 	if err := a.startCluster(ctx, secret); err != nil {
 		n.Close()
 		rt.Close(context.Background())
@@ -231,8 +233,8 @@ func (a *Agent) joinAll() {
 
 func (a *Agent) join(p Peer) {
 	wait := 100 * time.Millisecond
-	for !a.closing.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	for a.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
 		err := a.joinOnce(ctx, p)
 		cancel()
 		if err == nil || errors.Is(err, node.ErrSelf) {
@@ -241,7 +243,7 @@ func (a *Agent) join(p Peer) {
 		}
 		a.log.Debug("join failed, retrying", slog.String("peer", p.Addr), slog.Any("err", err))
 		select {
-		case <-a.done:
+		case <-a.ctx.Done():
 			return
 		case <-time.After(wait):
 		}
@@ -300,7 +302,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		return nil
 	}
 	a.ready.Store(false)
-	close(a.done)
+	a.stop()
 	if a.poller != nil {
 		a.poller.Close()
 	}
@@ -311,8 +313,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	var leaveErr error
 	if a.cluster != nil {
-		leaveErr = a.cluster.Leave(ctx)
-		a.cluster.Close()
+		leaveErr = a.cluster.Leave(ctx) // announces the leave, then closes
 	}
 	nodeErr := a.node.Close()
 	rtErr := a.rt.Close(ctx)
