@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		// closed, or already connected) by closing its connection without
 		// stopping the link's frame writer; that goroutine is the node
 		// package's, not this one's.
-		goleak.IgnoreTopFunction("github.com/grovedev/grove/internal/frame.(*Writer).loop"),
+		goleak.IgnoreTopFunction("github.com/grovedev/grove/node/internal/frame.(*Writer).loop"),
 		// memberlist's probe in progress at Shutdown runs to its end (up
 		// to ProbeInterval): memberlist offers no way to wait for it.
 		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/codec"
-	"github.com/grovedev/grove/internal/frame"
-	"github.com/grovedev/grove/internal/handshake"
+	"github.com/grovedev/grove/node/internal/frame"
+	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/transport"
 )
 

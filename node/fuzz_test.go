@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/grovedev/grove/internal/frame"
-	"github.com/grovedev/grove/internal/handshake"
+	"github.com/grovedev/grove/node/internal/frame"
+	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/proc"
 	"github.com/grovedev/grove/transport/memnet"
 )

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/grovedev/grove/node/certs"
 	"github.com/grovedev/grove/proc"
 	"github.com/grovedev/grove/transport"
 )
@@ -34,7 +34,7 @@ func TestTCPWithCookie(t *testing.T) {
 	exchange(t, a, b)
 }
 
-func tlsFor(t *testing.T, ca *testcerts.CA, name string) func(*Config) {
+func tlsFor(t *testing.T, ca *certs.CA, name string) func(*Config) {
 	t.Helper()
 	cert, err := ca.Issue(name)
 	if err != nil {
@@ -47,7 +47,7 @@ func tlsFor(t *testing.T, ca *testcerts.CA, name string) func(*Config) {
 }
 
 func TestTCPWithMutualTLS(t *testing.T) {
-	ca, err := testcerts.NewCA("grove test")
+	ca, err := certs.NewCA("grove test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +60,8 @@ func TestTCPWithMutualTLS(t *testing.T) {
 }
 
 func TestRefusedLinks(t *testing.T) {
-	ca, _ := testcerts.NewCA("grove test")
-	other, _ := testcerts.NewCA("another CA")
+	ca, _ := certs.NewCA("grove test")
+	other, _ := certs.NewCA("another CA")
 	wrongName, _ := ca.Issue("mallory@127.0.0.1")
 	cases := []struct {
 		name   string

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/codec"
-	"github.com/grovedev/grove/internal/handshake"
+	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/proc"
 )
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/grovedev/grove/internal/frame"
+	"github.com/grovedev/grove/node/internal/frame"
 	"github.com/grovedev/grove/proc"
 )
 

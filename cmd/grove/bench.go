@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/grovedev/grove/internal/bench"
+	"github.com/grovedev/grove/cmd/grove/internal/bench"
 	"github.com/spf13/cobra"
 )
 

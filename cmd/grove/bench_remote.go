@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grovedev/grove/internal/bench"
-	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/grovedev/grove/cmd/grove/internal/bench"
+	"github.com/grovedev/grove/node/certs"
 	"github.com/spf13/cobra"
 )
 
@@ -91,7 +91,7 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	ca, err := testcerts.NewCA("grove bench")
+	ca, err := certs.NewCA("grove bench")
 	if err != nil {
 		return res, err
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"os"
 
-	"github.com/grovedev/grove/internal/demo"
+	"github.com/grovedev/grove/cmd/grove/internal/demo"
 	"github.com/spf13/cobra"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/agent"
-	"github.com/grovedev/grove/internal/nodeproc"
+	"github.com/grovedev/grove/cmd/grove/internal/nodeproc"
 	"github.com/grovedev/grove/internal/testutil"
 )
 

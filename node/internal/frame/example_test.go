@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/grovedev/grove/internal/frame"
+	"github.com/grovedev/grove/node/internal/frame"
 )
 
 func Example() {

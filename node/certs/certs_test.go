@@ -1,4 +1,4 @@
-package testcerts_test
+package certs_test
 
 import (
 	"crypto/tls"
@@ -7,16 +7,16 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/grovedev/grove/internal/handshake"
-	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/grovedev/grove/node/certs"
+	"github.com/grovedev/grove/node/internal/handshake"
 )
 
 func TestIssueAndVerify(t *testing.T) {
-	ca, err := testcerts.NewCA("ca")
+	ca, err := certs.NewCA("ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.IssueWith("a@host", testcerts.IssueOptions{DNSNames: []string{"localhost"}})
+	cert, err := ca.IssueWith("a@host", certs.IssueOptions{DNSNames: []string{"localhost"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestIssueAndVerify(t *testing.T) {
 }
 
 func TestWriteFiles(t *testing.T) {
-	ca, err := testcerts.NewCA("ca")
+	ca, err := certs.NewCA("ca")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/grovedev/grove/internal/handshake"
-	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/grovedev/grove/node/certs"
+	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/transport"
 	"github.com/grovedev/grove/transport/memnet"
 )
@@ -96,23 +96,23 @@ func secretCfg(name string, secret string) *handshake.Config {
 }
 
 type pki struct {
-	ca, other *testcerts.CA
+	ca, other *certs.CA
 }
 
 func newPKI(t *testing.T) pki {
 	t.Helper()
-	ca, err := testcerts.NewCA("grove test CA")
+	ca, err := certs.NewCA("grove test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := testcerts.NewCA("another CA")
+	other, err := certs.NewCA("another CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pki{ca, other}
 }
 
-func tlsCfg(t *testing.T, name string, certFor string, issuer, trust *testcerts.CA) *handshake.Config {
+func tlsCfg(t *testing.T, name string, certFor string, issuer, trust *certs.CA) *handshake.Config {
 	t.Helper()
 	cert, err := issuer.Issue(certFor)
 	if err != nil {
@@ -289,7 +289,7 @@ func TestRefusals(t *testing.T) {
 				wantRefusal(t, s, c, handshake.ErrNameMismatch)
 			})
 			t.Run("cert without node URI", func(t *testing.T) {
-				cert, err := p.ca.IssueWith("a", testcerts.IssueOptions{NoNodeURI: true, DNSNames: []string{"a"}})
+				cert, err := p.ca.IssueWith("a", certs.IssueOptions{NoNodeURI: true, DNSNames: []string{"a"}})
 				if err != nil {
 					t.Fatal(err)
 				}

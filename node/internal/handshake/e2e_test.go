@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/codec"
-	"github.com/grovedev/grove/internal/frame"
+	"github.com/grovedev/grove/node/internal/frame"
 	"github.com/grovedev/grove/proc"
 )
 

@@ -1,18 +1,19 @@
-// Package testcerts makes throwaway certificate authorities and node
+// Package certs makes throwaway certificate authorities and node
 // certificates for tests, examples and local clusters. The keys are ECDSA
 // P-256, generated in memory; nothing here is meant for production.
 //
 // # Usage
 //
-//	ca, err := testcerts.NewCA("test CA")
+//	ca, err := certs.NewCA("test CA")
 //	cert, err := ca.Issue("a@host1")
-//	cfg := &handshake.Config{Name: "a@host1", TLS: &handshake.TLSConfig{
+//	cfg := node.Config{Name: "a@host1", TLS: &node.TLSConfig{
 //		Certificate: cert, Roots: ca.Pool()}}
 //
-// Issue puts the node name in a URI SAN as handshake.NodeURI does, plus any
+// Issue puts the node name in a URI SAN "grove:<name>", the identity a node
+// checks in its peer's certificate, plus any
 // DNS names and IP addresses passed in IssueOptions. WriteFiles stores a CA
 // and node certificates as PEM files for processes started separately.
-package testcerts
+package certs
 
 import (
 	"crypto"
@@ -151,7 +152,7 @@ func (ca *CA) WriteFiles(dir string, names ...string) error {
 	for _, n := range names {
 		c, k, err := ca.IssuePEM(n, IssueOptions{})
 		if err != nil {
-			return fmt.Errorf("testcerts: %s: %w", n, err)
+			return fmt.Errorf("certs: %s: %w", n, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, n+".pem"), c, 0o644); err != nil {
 			return err

@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/grovedev/grove/internal/handshake"
-	"github.com/grovedev/grove/internal/handshake/testcerts"
+	"github.com/grovedev/grove/node/certs"
+	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/transport/memnet"
 )
 
 func Example() {
 	ctx := context.Background()
-	ca, err := testcerts.NewCA("example CA")
+	ca, err := certs.NewCA("example CA")
 	if err != nil {
 		panic(err)
 	}

@@ -45,6 +45,6 @@
 //	// use peer.Conn from now on (it is the TLS connection with TLS on)
 //
 // and on the accepting side handshake.Server(ctx, conn, cfg). Package
-// testcerts makes a throwaway CA and node certificates for tests and
+// certs makes a throwaway CA and node certificates for tests and
 // examples.
 package handshake

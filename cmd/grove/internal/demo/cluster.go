@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/grovedev/grove/internal/nodeproc"
+	"github.com/grovedev/grove/cmd/grove/internal/nodeproc"
 )
 
 // startNode starts one `grove node` process of the demo's cluster.

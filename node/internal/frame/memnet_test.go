@@ -5,7 +5,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/grovedev/grove/internal/frame"
+	"github.com/grovedev/grove/node/internal/frame"
 	"github.com/grovedev/grove/transport/memnet"
 )
 
