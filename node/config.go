@@ -45,6 +45,19 @@ type Config struct {
 	// ConnectTimeout bounds one connection attempt, dial and handshake.
 	// Default 2 s.
 	ConnectTimeout time.Duration
+	// HandshakeTimeout bounds an accepted connection's handshake, counted
+	// from accept: a connection that has not authenticated by then is
+	// closed. Default ConnectTimeout.
+	HandshakeTimeout time.Duration
+	// MaxPendingHandshakes bounds the accepted connections that have not
+	// authenticated yet; more are closed at once, without a goroutine.
+	// When it is reached, a connection from an address holding fewer
+	// handshakes than the busiest address evicts that address's oldest.
+	// Default 256.
+	MaxPendingHandshakes int
+	// MaxPendingPerAddr bounds those connections per remote IP address.
+	// Default 16.
+	MaxPendingPerAddr int
 	// ReconnectMin and ReconnectMax bound the backoff between attempts to
 	// reach a node that was connected with Connect; each wait is jittered.
 	// Defaults 100 ms and 5 s.
@@ -74,10 +87,14 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"Heartbeat", c.Heartbeat}, {"HeartbeatTimeout", c.HeartbeatTimeout}, {"ConnectTimeout", c.ConnectTimeout},
+		{"HandshakeTimeout", c.HandshakeTimeout},
 		{"ReconnectMin", c.ReconnectMin}, {"ReconnectMax", c.ReconnectMax}} {
 		if d.v < 0 {
 			return fmt.Errorf("node: %s %v is negative", d.name, d.v)
 		}
+	}
+	if c.MaxPendingHandshakes < 0 || c.MaxPendingPerAddr < 0 {
+		return errors.New("node: negative MaxPendingHandshakes or MaxPendingPerAddr")
 	}
 	if c.Heartbeat > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatTimeout <= c.Heartbeat {
 		return fmt.Errorf("node: HeartbeatTimeout %v must exceed Heartbeat %v", c.HeartbeatTimeout, c.Heartbeat)
@@ -104,6 +121,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 2 * time.Second
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = c.ConnectTimeout
+	}
+	if c.MaxPendingHandshakes == 0 {
+		c.MaxPendingHandshakes = 256
+	}
+	if c.MaxPendingPerAddr == 0 {
+		c.MaxPendingPerAddr = 16
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = 100 * time.Millisecond

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/grovedev/grove/node/certs"
 	"github.com/grovedev/grove/proc"
@@ -223,4 +225,40 @@ func TestFailedConnectKeepsTrying(t *testing.T) {
 		return nil
 	})
 	exchange(t, a, b)
+}
+
+// TestWrongCookieIsReportedPromptly dials a node whose name sorts lower
+// with a wrong cookie: the refusal is final at once, not taken for the
+// simultaneous-dial tie-break and waited on for the connect timeout, and
+// the error says "no connection" once.
+func TestWrongCookieIsReportedPromptly(t *testing.T) {
+	nw := newNet(t)
+	slow := func(c *Config) { c.ConnectTimeout = 10 * time.Second }
+	a := startNode(t, "a@mem", nw.Endpoint("a"), "a:1", slow)
+	b := startNode(t, "b@mem", nw.Endpoint("b"), "b:1", func(c *Config) {
+		slow(c)
+		c.Cookie = []byte("not the cookie")
+	})
+	start := time.Now()
+	b.n.AddAddress("a@mem", "a:1")
+	srv := spawn(t, a.rt, echo{})
+	_, err := b.rt.Call(context.Background(), srv, "hello")
+	if !errors.Is(err, proc.ErrNoConnection) {
+		t.Fatalf("call with a wrong cookie: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("wrong cookie reported after %v (connect timeout 10s)", d)
+	}
+	if s := err.Error(); strings.Count(s, proc.ErrNoConnection.Error()) != 1 {
+		t.Fatalf("error stutters: %q", s)
+	}
+	if got := b.n.Stats().Refusals()["refused_by_peer"]; got == 0 {
+		t.Fatalf("dialer's refusals: %v", b.n.Stats().Refusals())
+	}
+	eventually(t, func() error {
+		if got := a.n.Stats().Refusals()["bad_cookie"]; got == 0 {
+			return fmt.Errorf("server's refusals: %v", a.n.Stats().Refusals())
+		}
+		return nil
+	})
 }

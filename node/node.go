@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/codec"
+	"github.com/grovedev/grove/internal/ratelog"
 	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/proc"
 )
@@ -35,12 +36,16 @@ var (
 // authenticated links and carries messages, calls and signals of the
 // runtime's processes over them. It is safe for concurrent use.
 type Node struct {
-	rt   *proc.Runtime
-	cfg  Config
-	hs   *handshake.Config
-	log  *slog.Logger
-	ln   net.Listener
-	addr string
+	rt  *proc.Runtime
+	cfg Config
+	hs  *handshake.Config
+	log *slog.Logger
+	// logLimited writes lines a peer can trigger at will (refusals,
+	// drops) at a rate that cannot flood.
+	logLimited *ratelog.Limiter
+	gate       *gate
+	ln         net.Listener
+	addr       string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,6 +108,8 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 		n.log = rt.Logger()
 	}
 	n.log = n.log.With(slog.String("node", cfg.Name))
+	n.logLimited = ratelog.New(n.log, ratelog.Config{})
+	n.gate = newGate(cfg.MaxPendingHandshakes, cfg.MaxPendingPerAddr)
 	var hsTLS *handshake.TLSConfig
 	if cfg.TLS != nil {
 		hsTLS = &handshake.TLSConfig{Certificate: cfg.TLS.Certificate, Roots: cfg.TLS.Roots}
@@ -290,9 +297,11 @@ func (n *Node) peer(ctx context.Context, node string) (*peer, error) {
 	n.mu.Unlock()
 
 	p, err := n.dial(ctx, node, addr)
-	if err != nil && errors.Is(err, handshake.ErrRefused) && node < n.cfg.Name {
-		// Both nodes dialed at once and the peer's link wins (the one
-		// dialed by the smaller name): wait for it to register here.
+	if err != nil && errors.Is(err, handshake.ErrPeerHasLink) {
+		// The peer authenticated us and has a link to us up or opening:
+		// both nodes dialed at once and the peer's link wins (the one
+		// dialed by the smaller name). Wait for it to register here. Any
+		// other refusal (a wrong cookie, a certificate) is final at once.
 		p, err = n.awaitPeer(ctx, node, changed, err)
 	}
 	n.mu.Lock()
@@ -363,21 +372,10 @@ func (n *Node) dial(ctx context.Context, node, addr string) (*peer, error) {
 	hp, err := handshake.Client(ctx, conn, n.hs, node)
 	if err != nil {
 		conn.Close()
-		n.refused(node, addr, err)
+		n.refusedAs(classify(err), node, addr, err)
 		return nil, fmt.Errorf("%w: handshake with %s: %w", proc.ErrNoConnection, node, err)
 	}
 	return n.register(hp, n.cfg.Name)
-}
-
-// refused logs and counts a failed handshake.
-func (n *Node) refused(node, addr string, err error) {
-	n.stats.Refused.Add(1)
-	var re *handshake.RefusedError
-	reason := "refused by peer"
-	if errors.As(err, &re) {
-		reason = re.Error()
-	}
-	n.log.Warn("node link refused", slog.String("peer", node), slog.String("addr", addr), slog.String("reason", reason))
 }
 
 func (n *Node) acceptLoop() {
@@ -396,25 +394,43 @@ func (n *Node) acceptLoop() {
 			}
 			continue
 		}
-		n.goFunc(func() { n.accept(conn) })
+		// Until it authenticates, a connection holds a slot of the gate,
+		// one goroutine and the handshake's small buffers, for at most
+		// HandshakeTimeout from now.
+		now := time.Now()
+		pend, kind := n.gate.admit(conn, now)
+		if pend == nil {
+			conn.Close()
+			n.refusedAs(kind, "", conn.RemoteAddr().String(), nil)
+			continue
+		}
+		deadline := now.Add(n.cfg.HandshakeTimeout)
+		_ = conn.SetDeadline(deadline)
+		n.goFunc(func() { n.accept(conn, pend, deadline) })
 	}
 }
 
-func (n *Node) accept(conn net.Conn) {
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
+func (n *Node) accept(conn net.Conn, pend *pending, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(n.ctx, deadline)
 	defer cancel()
 	var claim *dialing
 	var claimed string
 	hs := *n.hs
+	hs.Timeout = n.cfg.HandshakeTimeout
 	hs.IsDuplicate = func(name string, creation uint64) bool {
 		dup, c := n.claimInbound(name, creation)
 		claim, claimed = c, name
 		return dup
 	}
 	hp, err := handshake.Server(ctx, conn, &hs)
+	evicted := n.gate.leave(pend)
 	if err != nil {
 		conn.Close()
-		n.refused("", conn.RemoteAddr().String(), err)
+		kind := classify(err)
+		if evicted {
+			kind = refusedEvicted
+		}
+		n.refusedAs(kind, "", conn.RemoteAddr().String(), err)
 	} else if _, err = n.register(hp, hp.Name); err != nil {
 		n.log.Warn("node link dropped", slog.String("peer", hp.Name), slog.Any("err", err))
 	}
@@ -636,12 +652,14 @@ func (n *Node) emit(e Event) {
 // Stats counts what happened on the node's links.
 type Stats struct {
 	Connects, Disconnects atomic.Uint64
-	Refused               atomic.Uint64 // handshakes refused, either way
+	Refused               atomic.Uint64 // handshakes refused, either way; by kind in Refusals
 	DialFailures          atomic.Uint64
 	MalformedFrames       atomic.Uint64 // links cut for bad input
 	Undecodable           atomic.Uint64 // messages this node could not decode
 	UndecodableByPeer     atomic.Uint64 // messages peers reported they could not decode
 	DeliveryFailures      atomic.Uint64 // messages that arrived for a process that is gone or full
+
+	refusals refusalCounts
 }
 
 // Stats returns the node's counters.

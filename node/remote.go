@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -62,6 +63,9 @@ func (n *Node) connected(node string) (*peer, error) {
 	defer cancel()
 	p, err := n.peer(ctx, node)
 	if err != nil {
+		if errors.Is(err, proc.ErrNoConnection) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %w", proc.ErrNoConnection, err)
 	}
 	return p, nil

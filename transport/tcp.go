@@ -19,6 +19,10 @@ type TCPConfig struct {
 	// Zero leaves the operating system's default (usually autotuned).
 	ReadBuffer  int
 	WriteBuffer int
+	// LocalAddr is the IP address to dial from; empty lets the operating
+	// system choose. A host with several addresses uses it to pick the one
+	// its peers expect.
+	LocalAddr string
 	// DisableNoDelay turns Nagle's algorithm back on. Grove's frame writer
 	// already batches many frames into one write, so Nagle only adds
 	// latency; leave it false.
@@ -29,6 +33,9 @@ type TCPConfig struct {
 func (c TCPConfig) Validate() error {
 	if c.ReadBuffer < 0 || c.WriteBuffer < 0 {
 		return fmt.Errorf("transport: negative socket buffer size")
+	}
+	if c.LocalAddr != "" && net.ParseIP(c.LocalAddr) == nil {
+		return fmt.Errorf("transport: LocalAddr %q is not an IP address", c.LocalAddr)
 	}
 	return nil
 }
@@ -63,6 +70,9 @@ func NewTCP(cfg TCPConfig) *TCP {
 	}
 	t := &TCP{cfg: cfg}
 	t.dialer = net.Dialer{KeepAlive: ka}
+	if ip := net.ParseIP(cfg.LocalAddr); ip != nil {
+		t.dialer.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	t.lc = net.ListenConfig{KeepAlive: ka}
 	t.mu.listeners = make(map[*tcpListener]struct{})
 	return t

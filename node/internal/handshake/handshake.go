@@ -14,12 +14,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"syscall"
 	"time"
 )
 
 // ProtocolVersion is the distribution protocol version this package
 // speaks. Peers must speak the same version.
-const ProtocolVersion uint16 = 1
+const ProtocolVersion uint16 = 2
 
 // DefaultTimeout bounds a handshake when Config.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
@@ -152,6 +153,15 @@ var (
 	// ErrRefused is what a refused node sees: the peer declined the
 	// connection and said nothing more.
 	ErrRefused = errors.New("handshake: refused by peer")
+	// ErrPeerHasLink is what a node sees when the peer authenticated it
+	// and then declined the connection because a link between the two
+	// is already up or being set up (IsDuplicate on the peer said so). It
+	// matches ErrRefused too. Unlike other refusals it is told, because
+	// both sides proved who they are first.
+	ErrPeerHasLink = fmt.Errorf("%w: a link to this node is already up or opening", ErrRefused)
+	// ErrHungUp is what the accepting side sees when the dialer closed the
+	// connection before the handshake completed.
+	ErrHungUp = errors.New("handshake: peer hung up")
 	// ErrTimeout is returned when Config.Timeout passes before the
 	// handshake completes.
 	ErrTimeout = errors.New("handshake: timed out")
@@ -238,6 +248,7 @@ type session struct {
 	ctx     context.Context
 	parent  context.Context
 	version uint16
+	server  bool // the accepting side
 	buf     [maxMessage + 2]byte
 }
 
@@ -251,7 +262,7 @@ func Client(ctx context.Context, conn net.Conn, cfg *Config, expect string) (*Pe
 // Server runs the accepting side of a handshake on conn. On error the
 // caller closes conn.
 func Server(ctx context.Context, conn net.Conn, cfg *Config) (*Peer, error) {
-	return run(ctx, conn, cfg, func(s *session) (*Peer, error) { return s.server() })
+	return run(ctx, conn, cfg, func(s *session) (*Peer, error) { s.server = true; return s.serve() })
 }
 
 func run(ctx context.Context, conn net.Conn, cfg *Config, f func(*session) (*Peer, error)) (*Peer, error) {
@@ -304,12 +315,34 @@ func (s *session) ioErr(err error) error {
 	if errors.As(err, &ve) {
 		return refused(ReasonUntrustedCert, "", err)
 	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		// Bytes that are not TLS: a port scan or another protocol.
+		return refused(ReasonProtocol, "", err)
+	}
 	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "remote error" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		// The peer hung up or sent a TLS alert: it refused us.
+	if errors.As(err, &oe) && oe.Op == "remote error" {
+		// A TLS alert: the peer refused us.
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if peerClosed(err) {
+		if s.server {
+			// The dialer went away: a scan, a client that gave up, or a
+			// dialer that refused our identity by hanging up.
+			return fmt.Errorf("%w: %w", ErrHungUp, err)
+		}
+		// The server closed on us: that is how it refuses. A write that
+		// meets the closed connection says the same as a read.
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	return fmt.Errorf("handshake: %w", err)
+}
+
+// peerClosed reports errors that mean the other end closed or reset the
+// connection.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 func (s *session) nonce() ([32]byte, error) {
@@ -387,6 +420,10 @@ func (s *session) client(expect string) (*Peer, error) {
 	}
 	switch typ {
 	case msgRefuse:
+		if len(body) > 0 && body[0] == refuseHasLink &&
+			(len(cfg.Secret) == 0 && len(body) == 1 || len(cfg.Secret) > 0 && hmac.Equal(body[1:], mac(cfg.Secret, labelHasLink, tr))) {
+			return nil, ErrPeerHasLink
+		}
 		return nil, ErrRefused
 	case msgAccept:
 	default:
@@ -398,7 +435,7 @@ func (s *session) client(expect string) (*Peer, error) {
 	return &Peer{Name: ch.name, Creation: ch.creation, Version: ch.version, Features: ch.features, Conn: s.conn, Certificate: leaf}, nil
 }
 
-func (s *session) server() (*Peer, error) {
+func (s *session) serve() (*Peer, error) {
 	cfg := s.cfg
 	var leaf *x509.Certificate
 	if cfg.TLS != nil {
@@ -453,7 +490,15 @@ func (s *session) server() (*Peer, error) {
 		return nil, s.refuse(refused(ReasonBadSecret, h.name, nil))
 	}
 	if cfg.IsDuplicate != nil && cfg.IsDuplicate(h.name, h.creation) {
-		return nil, s.refuse(refused(ReasonDuplicateName, h.name, nil))
+		// The peer is authenticated: tell it why, with our own proof so
+		// that nobody else can make a node wait for a link that never
+		// comes.
+		body := []byte{refuseHasLink}
+		if len(cfg.Secret) > 0 {
+			body = append(body, mac(cfg.Secret, labelHasLink, tr)...)
+		}
+		_ = s.write(msgRefuse, body)
+		return nil, refused(ReasonDuplicateName, h.name, nil)
 	}
 	var proof []byte
 	if len(cfg.Secret) > 0 {
@@ -466,9 +511,14 @@ func (s *session) server() (*Peer, error) {
 }
 
 const (
-	labelClient = "grove handshake v1 client proof"
-	labelServer = "grove handshake v1 server proof"
+	labelClient  = "grove handshake v1 client proof"
+	labelServer  = "grove handshake v1 server proof"
+	labelHasLink = "grove handshake v1 link exists"
 )
+
+// refuseHasLink is the body's first byte of a refusal that tells an
+// authenticated peer that a link between the two nodes already exists.
+const refuseHasLink byte = 1
 
 func transcript(version uint16, c, s hello) []byte {
 	b := make([]byte, 0, 2+2*(1+255+8+8+32))

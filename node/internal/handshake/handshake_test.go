@@ -226,6 +226,9 @@ func TestRefusals(t *testing.T) {
 				sc.Secret = []byte("required")
 				c, s := shake(t, nw, cc, sc, "")
 				wantRefusal(t, c, s, handshake.ErrBadSecret)
+				if errors.Is(c.err, handshake.ErrPeerHasLink) {
+					t.Fatalf("a bad secret told as an existing link: %v", c.err)
+				}
 			})
 			t.Run("version mismatch", func(t *testing.T) {
 				cc := secretCfg("a", "k")
@@ -245,6 +248,9 @@ func TestRefusals(t *testing.T) {
 				sc.IsDuplicate = func(name string, creation uint64) bool { asked = name; return true }
 				c, s := shake(t, nw, secretCfg("a", "k"), sc, "")
 				wantRefusal(t, c, s, handshake.ErrDuplicateName)
+				if !errors.Is(c.err, handshake.ErrPeerHasLink) {
+					t.Fatalf("authenticated client refused as a duplicate: %v, want ErrPeerHasLink", c.err)
+				}
 				if asked != "a" {
 					t.Fatalf("IsDuplicate asked about %q", asked)
 				}
@@ -377,7 +383,7 @@ func TestGarbageIsRefused(t *testing.T) {
 		if err == nil {
 			t.Fatalf("% x accepted", in)
 		}
-		if !errors.Is(err, handshake.ErrProtocol) && !errors.Is(err, handshake.ErrRefused) && !errors.Is(err, handshake.ErrVersionMismatch) {
+		if !errors.Is(err, handshake.ErrProtocol) && !errors.Is(err, handshake.ErrHungUp) && !errors.Is(err, handshake.ErrVersionMismatch) {
 			t.Errorf("% x: %v", in, err)
 		}
 	}

@@ -119,8 +119,10 @@ func readMessage(r io.Reader, buf *[maxMessage + 2]byte) (byte, []byte, error) {
 			return 0, nil, &RefusedError{Reason: ReasonProtocol, Err: fmt.Errorf("proof of %d bytes", len(body))}
 		}
 	case msgRefuse:
-		if len(body) != 0 {
-			return 0, nil, &RefusedError{Reason: ReasonProtocol, Err: errors.New("refusal with a body")}
+		// Empty, or a reason byte told to an authenticated peer with an
+		// optional 32-byte proof.
+		if len(body) != 0 && len(body) != 1 && len(body) != 33 {
+			return 0, nil, &RefusedError{Reason: ReasonProtocol, Err: fmt.Errorf("refusal of %d bytes", len(body))}
 		}
 	default:
 		return 0, nil, &RefusedError{Reason: ReasonProtocol, Err: fmt.Errorf("unknown message type %d", typ)}
