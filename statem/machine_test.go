@@ -102,6 +102,21 @@ func (g *gate) Terminate(_ *Machine[string], state string, reason error) {
 
 func (g *gate) Inspect() any { return "gate data" }
 
+// waitPostponed waits until the machine pid has n postponed events.
+func waitPostponed(t *testing.T, rt *proc.Runtime, pid proc.PID, n int) {
+	t.Helper()
+	eventually(t, func() error {
+		st, err := Inspect[string](context.Background(), rt, pid)
+		if err != nil {
+			return err
+		}
+		if st.Postponed != n {
+			return fmt.Errorf("%d postponed, want %d", st.Postponed, n)
+		}
+		return nil
+	})
+}
+
 func TestCallReplies(t *testing.T) {
 	ctx := context.Background()
 	rt := newRuntime(t, nil)
@@ -123,17 +138,7 @@ func TestCallReplies(t *testing.T) {
 			}
 			answers[i] = v
 		}()
-		// One at a time, so the order of arrival is known.
-		eventually(t, func() error {
-			st, err := Inspect[string](ctx, rt, pid)
-			if err != nil {
-				return err
-			}
-			if st.Postponed != i+1 {
-				return fmt.Errorf("%d postponed", st.Postponed)
-			}
-			return nil
-		})
+		waitPostponed(t, rt, pid, i+1) // one at a time, so the order of arrival is known
 	}
 	if err := rt.Cast(pid, "open"); err != nil {
 		t.Fatal(err)
@@ -175,16 +180,7 @@ func TestPostponedCallersSeeExit(t *testing.T) {
 					errs <- err
 				}()
 			}
-			eventually(t, func() error {
-				st, err := Inspect[string](ctx, rt, pid)
-				if err != nil {
-					return err
-				}
-				if st.Postponed != n {
-					return fmt.Errorf("%d postponed", st.Postponed)
-				}
-				return nil
-			})
+			waitPostponed(t, rt, pid, n)
 			switch how {
 			case "stop":
 				rt.Cast(pid, stopWith{err: errors.New("bye")})

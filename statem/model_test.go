@@ -216,26 +216,38 @@ func (m *model) decideFor(state int, ev Event) decision {
 // run handles ev and then everything queued, zero time-outs last.
 func (m *model) run(ev Event) {
 	m.one(ev)
+	m.drain()
+}
+
+func (m *model) drain() {
 	for !m.stopped {
-		if len(m.events) > 0 {
-			ev, m.events = m.events[0], m.events[1:]
-			m.one(ev)
-			continue
-		}
-		// The zero time-out set first goes first.
-		zi := -1
-		for i, t := range m.timers {
-			if t.zero && (zi < 0 || t.seq < m.timers[zi].seq) {
-				zi = i
-			}
-		}
-		if zi < 0 {
+		ev, ok := m.next()
+		if !ok {
 			return
 		}
-		t := m.timers[zi]
-		m.timers = slices.Delete(m.timers, zi, zi+1)
-		m.one(mTimeoutEvent(t))
+		m.one(ev)
 	}
+}
+
+// next takes the first queued event, else the zero time-out set first.
+func (m *model) next() (Event, bool) {
+	if len(m.events) > 0 {
+		ev := m.events[0]
+		m.events = m.events[1:]
+		return ev, true
+	}
+	zi := -1
+	for i, t := range m.timers {
+		if t.zero && (zi < 0 || t.seq < m.timers[zi].seq) {
+			zi = i
+		}
+	}
+	if zi < 0 {
+		return Event{}, false
+	}
+	t := m.timers[zi]
+	m.timers = slices.Delete(m.timers, zi, zi+1)
+	return mTimeoutEvent(t), true
 }
 
 func (m *model) one(ev Event) {
@@ -361,28 +373,7 @@ func (m *model) start() {
 		}
 		again = edec.next == -2
 	}
-	for !m.stopped && (len(m.events) > 0 || slices.ContainsFunc(m.timers, func(t mTimer) bool { return t.zero })) {
-		m.drainOnce()
-	}
-}
-
-// drainOnce handles the next queued or zero time-out event.
-func (m *model) drainOnce() {
-	if len(m.events) > 0 {
-		ev := m.events[0]
-		m.events = m.events[1:]
-		m.run(ev)
-		return
-	}
-	zi := -1
-	for i, t := range m.timers {
-		if t.zero && (zi < 0 || t.seq < m.timers[zi].seq) {
-			zi = i
-		}
-	}
-	t := m.timers[zi]
-	m.timers = slices.Delete(m.timers, zi, zi+1)
-	m.run(mTimeoutEvent(t))
+	m.drain()
 }
 
 // timersView lists the running time-outs as kind:content, zero or due.
