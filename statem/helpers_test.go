@@ -40,11 +40,10 @@ func eventually(t *testing.T, cond func() error) {
 // simDriver is the driver of core tests: timers on a logical clock counted
 // in milliseconds, replies recorded.
 type simDriver struct {
-	now    int64
-	seq    int64
-	armed  map[timerKey]simTimer
-	trace  *[]string
-	armLog []string
+	now   int64
+	seq   int64
+	armed map[timerKey]simTimer
+	trace *[]string
 }
 
 type simTimer struct {
