@@ -1,0 +1,464 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/grovedev/grove/eventstore"
+)
+
+// Config tunes a Store. Zero fields mean the defaults.
+type Config struct {
+	// Dir is the database directory, created if missing (required).
+	Dir string
+	// Logger receives pebble's warnings and errors. Default slog.Default().
+	Logger *slog.Logger
+	// MaxBatchEvents bounds the events of one group commit. Default 20,000.
+	MaxBatchEvents int
+	// MemTableSize is pebble's memtable size in bytes. Default 64 MiB.
+	MemTableSize uint64
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("pebblestore: Config.Dir is required")
+	case c.MaxBatchEvents < 0:
+		return fmt.Errorf("pebblestore: MaxBatchEvents %d is negative", c.MaxBatchEvents)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxBatchEvents == 0 {
+		c.MaxBatchEvents = 20000
+	}
+	if c.MemTableSize == 0 {
+		c.MemTableSize = 64 << 20
+	}
+	return c
+}
+
+// Store is an event store in a pebble database. It is safe for concurrent
+// use.
+type Store struct {
+	cfg     Config
+	db      *pebble.DB
+	reqs    chan *request
+	quit    chan struct{}
+	stopped chan struct{}
+	closing sync.Once
+	closed  atomic.Bool
+	visible atomic.Uint64 // the last position readers of $all may see
+	watch   eventstore.Watchers
+	now     func() time.Time
+
+	// Owned by the committer goroutine.
+	streams map[string]streamRecord // cache of committed stream records
+	head    uint64                  // the last position assigned
+}
+
+var (
+	_ eventstore.Store       = (*Store)(nil)
+	_ eventstore.Checkpoints = (*Store)(nil)
+)
+
+// Open opens (creating it) the store in cfg.Dir. A damaged database gives an
+// error wrapping eventstore.ErrCorrupt or pebble's own.
+func Open(cfg Config) (s *Store, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pebblestore: opening %s: %v", cfg.Dir, p)
+		}
+	}()
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{
+		Logger:       pebbleLogger{cfg.Logger},
+		MemTableSize: cfg.MemTableSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: opening %s: %w", cfg.Dir, err)
+	}
+	s = &Store{
+		cfg: cfg, db: db,
+		reqs:    make(chan *request, 1024),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		streams: map[string]streamRecord{},
+		now:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	if s.head, err = s.readHead(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.visible.Store(s.head)
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *Store) readHead() (uint64, error) {
+	v, closer, err := s.db.Get(headKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pebblestore: reading head: %w", err)
+	}
+	defer closer.Close()
+	return decodeU64(v)
+}
+
+// Close stops the committer (appends queued behind it fail with ErrClosed)
+// and closes the database. It is idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.closing.Do(func() {
+		s.closed.Store(true)
+		close(s.quit)
+		<-s.stopped
+		s.watch.Close()
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Watch implements eventstore.Store.
+func (s *Store) Watch() (<-chan struct{}, func()) { return s.watch.Add() }
+
+// request is an append or a delete for the committer.
+type request struct {
+	appends []eventstore.StreamAppend
+	del     *deleteReq
+	res     eventstore.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+type deleteReq struct {
+	stream   string
+	expected eventstore.ExpectedVersion
+	mode     eventstore.DeleteMode
+}
+
+func (s *Store) submit(ctx context.Context, r *request) error {
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	r.done = make(chan struct{})
+	select {
+	case s.reqs <- r:
+	case <-s.quit:
+		return eventstore.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		// The committer may still commit it: the caller cannot know.
+		return ctx.Err()
+	}
+}
+
+// Append implements eventstore.Appender.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return s.AppendMulti(ctx, eventstore.StreamAppend{Stream: stream, Expected: expected, Events: events})
+}
+
+// AppendMulti implements eventstore.Appender.
+func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error) {
+	appends = slices.Clone(appends)
+	for i := range appends {
+		appends[i].Events = slices.Clone(appends[i].Events)
+	}
+	if err := eventstore.ValidateAppend(appends); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	r := &request{appends: appends}
+	if err := s.submit(ctx, r); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return r.res, nil
+}
+
+// Delete implements eventstore.Appender.
+func (s *Store) Delete(ctx context.Context, stream string, expected eventstore.ExpectedVersion, mode eventstore.DeleteMode) error {
+	if err := eventstore.ValidateStream(stream); err != nil {
+		return err
+	}
+	if !expected.Valid() {
+		return fmt.Errorf("%w: expected version %v", eventstore.ErrInvalid, expected)
+	}
+	return s.submit(ctx, &request{del: &deleteReq{stream: stream, expected: expected, mode: mode}})
+}
+
+// commitLoop is the committer: it takes the requests queued, checks each
+// against the streams as the requests before it leave them, writes all the
+// accepted ones in one synced pebble batch, and only then answers them and
+// moves the visible position. So positions are assigned in commit order,
+// and $all has no in-flight holes for a reader to skip.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	var group []*request
+	var held *request // a delete that waits for the group before it
+	for {
+		group = group[:0]
+		if held != nil {
+			group, held = append(group, held), nil
+		} else {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			case <-s.quit:
+				s.failQueued()
+				return
+			}
+		}
+		// A delete commits alone, so that it reads committed state only.
+		events := group[0].events()
+	drain:
+		for group[0].del == nil && events < s.cfg.MaxBatchEvents {
+			select {
+			case r := <-s.reqs:
+				if r.del != nil {
+					held = r
+					break drain
+				}
+				group = append(group, r)
+				events += r.events()
+			default:
+				break drain
+			}
+		}
+		s.commit(group)
+	}
+}
+
+func (r *request) events() int {
+	n := 1
+	for _, a := range r.appends {
+		n += len(a.Events)
+	}
+	return n
+}
+
+func (s *Store) failQueued() {
+	for {
+		select {
+		case r := <-s.reqs:
+			r.err = eventstore.ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// group is the state of one group commit.
+type group struct {
+	s       *Store
+	batch   *pebble.Batch
+	pending map[string]streamRecord // streams as this group leaves them
+	head    uint64
+	now     time.Time
+	err     error // a read error: fails the whole group
+}
+
+func (g *group) stream(name string) (streamRecord, bool) {
+	if r, ok := g.pending[name]; ok {
+		return r, r.version > 0 || r.deleted
+	}
+	r, ok, err := g.s.loadStream(name)
+	if err != nil && g.err == nil {
+		g.err = err
+	}
+	return r, ok
+}
+
+func (s *Store) loadStream(name string) (streamRecord, bool, error) {
+	if r, ok := s.streams[name]; ok {
+		return r, true, nil
+	}
+	v, closer, err := s.db.Get(streamKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return streamRecord{}, false, nil
+	}
+	if err != nil {
+		return streamRecord{}, false, fmt.Errorf("pebblestore: reading stream %q: %w", name, err)
+	}
+	defer closer.Close()
+	r, err := decodeStream(v)
+	if err != nil {
+		return streamRecord{}, false, fmt.Errorf("stream %q: %w", name, err)
+	}
+	s.streams[name] = r
+	return r, true, nil
+}
+
+func (s *Store) commit(reqs []*request) {
+	g := &group{s: s, batch: s.db.NewBatch(), pending: map[string]streamRecord{}, head: s.head, now: s.now()}
+	defer g.batch.Close()
+	for _, r := range reqs {
+		if r.del != nil {
+			r.err = g.delete(r.del)
+		} else {
+			r.res, r.err = g.append(r.appends)
+		}
+	}
+	if g.err == nil && g.head != s.head {
+		g.err = g.batch.Set(headKey, u64(g.head), nil)
+	}
+	if g.err == nil && !g.batch.Empty() {
+		g.err = g.batch.Commit(pebble.Sync)
+	}
+	if g.err != nil {
+		err := fmt.Errorf("pebblestore: commit: %w", g.err)
+		for _, r := range reqs {
+			if r.err == nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+		s.cfg.Logger.Error("pebblestore: group commit failed", "err", g.err, "requests", len(reqs))
+		// The cache may hold nothing of this group; drop what reads
+		// brought in to be safe.
+		clear(s.streams)
+		return
+	}
+	for name, rec := range g.pending {
+		if rec.version == 0 && !rec.deleted {
+			delete(s.streams, name)
+		} else {
+			s.streams[name] = rec
+		}
+	}
+	s.head = g.head
+	s.visible.Store(g.head)
+	for _, r := range reqs {
+		close(r.done)
+	}
+	s.watch.Notify()
+}
+
+func (g *group) append(appends []eventstore.StreamAppend) (eventstore.AppendResult, error) {
+	recs := make([]streamRecord, len(appends))
+	for i, a := range appends {
+		rec, exists := g.stream(a.Stream)
+		if g.err != nil {
+			return eventstore.AppendResult{}, g.err
+		}
+		if rec.deleted {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
+		}
+		if !a.Expected.Check(rec.version) {
+			return eventstore.AppendResult{}, &eventstore.VersionError{Stream: a.Stream, Expected: a.Expected, Actual: rec.version, Exists: exists}
+		}
+		if rec.version == 0 {
+			rec.created = g.now
+		}
+		recs[i] = rec
+	}
+	res := eventstore.AppendResult{Streams: make([]eventstore.StreamVersion, len(appends))}
+	for i, a := range appends {
+		rec := recs[i]
+		for _, e := range a.Events {
+			g.head++
+			rec.version++
+			re := eventstore.RecordedEvent{Position: g.head, StreamID: a.Stream, Version: rec.version,
+				ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Created: g.now}
+			if g.err = g.batch.Set(eventKey(g.head), encodeEvent(&re), nil); g.err != nil {
+				return eventstore.AppendResult{}, g.err
+			}
+			if g.err = g.batch.Set(indexKey(a.Stream, rec.version), u64(g.head), nil); g.err != nil {
+				return eventstore.AppendResult{}, g.err
+			}
+		}
+		if g.err = g.batch.Set(streamKey(a.Stream), encodeStream(rec), nil); g.err != nil {
+			return eventstore.AppendResult{}, g.err
+		}
+		g.pending[a.Stream] = rec
+		res.Streams[i] = eventstore.StreamVersion{Stream: a.Stream, Version: rec.version}
+	}
+	res.Position = g.head
+	return res, nil
+}
+
+func (g *group) delete(d *deleteReq) error {
+	rec, exists := g.stream(d.stream)
+	switch {
+	case g.err != nil:
+		return g.err
+	case !exists:
+		return fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, d.stream)
+	case rec.deleted && d.mode == eventstore.SoftDelete:
+		return fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, d.stream)
+	case !d.expected.Check(rec.version):
+		return &eventstore.VersionError{Stream: d.stream, Expected: d.expected, Actual: rec.version, Exists: true}
+	}
+	if d.mode == eventstore.SoftDelete {
+		rec.deleted = true
+		g.pending[d.stream] = rec
+		g.err = g.batch.Set(streamKey(d.stream), encodeStream(rec), nil)
+		return g.err
+	}
+	// Hard: remove every event the index names, the index, the stream
+	// record and the snapshot. A delete commits in a group of its own, so
+	// the database holds every event of the stream.
+	prefix := streamPrefix(d.stream)
+	it, err := g.s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		g.err = err
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		pos, err := decodeU64(it.Value())
+		if err != nil {
+			it.Close()
+			g.err = err
+			return err
+		}
+		if g.err = g.batch.Delete(eventKey(pos), nil); g.err != nil {
+			it.Close()
+			return g.err
+		}
+	}
+	if g.err = it.Close(); g.err != nil {
+		return g.err
+	}
+	if g.err = g.batch.DeleteRange(prefix, prefixEnd(prefix), nil); g.err != nil {
+		return g.err
+	}
+	if g.err = g.batch.Delete(streamKey(d.stream), nil); g.err != nil {
+		return g.err
+	}
+	g.err = g.batch.Delete(snapshotKey(d.stream), nil)
+	g.pending[d.stream] = streamRecord{}
+	return g.err
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix.
+func prefixEnd(prefix []byte) []byte {
+	end := slices.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package pebblestore_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/grovedev/grove/eventstore"
+	"github.com/grovedev/grove/eventstore/pebblestore"
+	"github.com/grovedev/grove/eventstore/storetest"
+)
+
+func open(t *testing.T, dir string) *pebblestore.Store {
+	t.Helper()
+	s, err := pebblestore.Open(pebblestore.Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) eventstore.Store { return open(t, t.TempDir()) })
+}
+
+func TestCrashChild(t *testing.T) {
+	storetest.CrashChild(t, func(t *testing.T) eventstore.Store { return open(t, os.Getenv("PEBBLESTORE_CRASH_DIR")) })
+}
+
+// TestKillDuringAppends kills a real child process with SIGKILL while eight
+// writers append, three times over, and checks the store after each.
+func TestKillDuringAppends(t *testing.T) {
+	dir := t.TempDir()
+	storetest.RunCrash(t, storetest.CrashConfig{
+		ChildTest: "TestCrashChild",
+		Env:       []string{"PEBBLESTORE_CRASH_DIR=" + dir},
+		Open:      func(t *testing.T) eventstore.Store { return open(t, dir) },
+		Seed:      uint64(time.Now().UnixNano()),
+	})
+}
+
+// TestReopen checks that events, streams, snapshots, checkpoints and the
+// head survive a close, and that positions are never reused, even after the
+// last events were hard-deleted.
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, dir)
+	if _, err := s.Append(ctx, "a", eventstore.NoStream, eventstore.EventData{Type: "T", Data: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Append(ctx, "b", eventstore.NoStream, eventstore.EventData{Type: "T"}, eventstore.EventData{Type: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "b", eventstore.Any, eventstore.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCheckpoint(ctx, "p", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(ctx, eventstore.Snapshot{Stream: "a", Version: 1, Type: "S", Data: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	r2, err := s.Append(ctx, "a", eventstore.Exact(1), eventstore.EventData{Type: "T", Data: []byte("2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Position <= r.Position {
+		t.Fatalf("position %d reused (was %d before the hard delete)", r2.Position, r.Position)
+	}
+	got, err := s.ReadStream(ctx, "a", 0, 10, eventstore.Forward)
+	if err != nil || len(got) != 2 || string(got[0].Data) != "1" || string(got[1].Data) != "2" {
+		t.Fatalf("stream after reopen %+v %v", got, err)
+	}
+	if p, ok, err := s.LoadCheckpoint(ctx, "p"); p != 2 || !ok || err != nil {
+		t.Fatalf("checkpoint %d %v %v", p, ok, err)
+	}
+	if snap, err := s.LoadSnapshot(ctx, "a"); err != nil || string(snap.Data) != "s" {
+		t.Fatalf("snapshot %+v %v", snap, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if _, err := pebblestore.Open(pebblestore.Config{}); err == nil {
+		t.Fatal("no Dir accepted")
+	}
+	if _, err := pebblestore.Open(pebblestore.Config{Dir: t.TempDir(), MaxBatchEvents: -1}); err == nil {
+		t.Fatal("negative MaxBatchEvents accepted")
+	}
+}

@@ -1,0 +1,245 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/grovedev/grove/eventstore"
+)
+
+type getter interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// ReadStream implements eventstore.Reader.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int, dir eventstore.Direction) ([]eventstore.RecordedEvent, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	rec, ok, err := readStream(snap, stream)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
+	case rec.deleted:
+		return nil, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, stream)
+	}
+	prefix := streamPrefix(stream)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []eventstore.RecordedEvent
+	var valid bool
+	if dir == eventstore.Forward {
+		valid = it.SeekGE(indexKey(stream, max(from, 1)))
+	} else {
+		if from == eventstore.End {
+			valid = it.Last()
+		} else {
+			valid = it.SeekLT(indexKey(stream, from+1))
+		}
+	}
+	for ; valid && len(out) < limit; valid = step(it, dir) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pos, err := decodeU64(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		e, err := readEvent(snap, pos)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, it.Error()
+}
+
+func step(it *pebble.Iterator, dir eventstore.Direction) bool {
+	if dir == eventstore.Forward {
+		return it.Next()
+	}
+	return it.Prev()
+}
+
+func readStream(g getter, stream string) (streamRecord, bool, error) {
+	v, closer, err := g.Get(streamKey(stream))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return streamRecord{}, false, nil
+	}
+	if err != nil {
+		return streamRecord{}, false, err
+	}
+	defer closer.Close()
+	r, err := decodeStream(v)
+	if err != nil {
+		return streamRecord{}, false, fmt.Errorf("stream %q: %w", stream, err)
+	}
+	return r, r.version > 0, nil
+}
+
+func readEvent(g getter, pos uint64) (eventstore.RecordedEvent, error) {
+	v, closer, err := g.Get(eventKey(pos))
+	if err != nil {
+		return eventstore.RecordedEvent{}, fmt.Errorf("pebblestore: event at %d: %w", pos, err)
+	}
+	defer closer.Close()
+	return decodeEvent(pos, v)
+}
+
+// ReadAll implements eventstore.Reader. It reads no further than the last
+// group commit the committer has finished.
+func (s *Store) ReadAll(ctx context.Context, from uint64, limit int, dir eventstore.Direction) ([]eventstore.RecordedEvent, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	visible := s.visible.Load()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(1), UpperBound: eventKey(visible + 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []eventstore.RecordedEvent
+	var valid bool
+	if dir == eventstore.Forward {
+		valid = it.SeekGE(eventKey(max(from, 1)))
+	} else {
+		if from >= visible {
+			valid = it.Last()
+		} else {
+			valid = it.SeekLT(eventKey(from + 1))
+		}
+	}
+	for ; valid && len(out) < limit; valid = step(it, dir) {
+		k := it.Key()
+		pos, err := decodeU64(k[1:])
+		if err != nil {
+			return nil, err
+		}
+		e, err := decodeEvent(pos, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, it.Error()
+}
+
+// Head implements eventstore.Reader.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	return s.visible.Load(), nil
+}
+
+// StreamInfo implements eventstore.Reader.
+func (s *Store) StreamInfo(ctx context.Context, stream string) (eventstore.StreamInfo, error) {
+	if err := s.check(ctx); err != nil {
+		return eventstore.StreamInfo{}, err
+	}
+	rec, ok, err := readStream(s.db, stream)
+	if err != nil {
+		return eventstore.StreamInfo{}, err
+	}
+	if !ok {
+		return eventstore.StreamInfo{}, fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
+	}
+	return eventstore.StreamInfo{Stream: stream, Version: rec.version, Created: rec.created, Deleted: rec.deleted}, nil
+}
+
+// SaveSnapshot implements eventstore.Snapshots.
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+	if err := eventstore.ValidateStream(snap.Stream); err != nil {
+		return err
+	}
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	snap.Created = s.now()
+	return s.db.Set(snapshotKey(snap.Stream), encodeSnapshot(&snap), pebble.Sync)
+}
+
+// LoadSnapshot implements eventstore.Snapshots.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, error) {
+	if err := s.check(ctx); err != nil {
+		return eventstore.Snapshot{}, err
+	}
+	v, closer, err := s.db.Get(snapshotKey(stream))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return eventstore.Snapshot{}, fmt.Errorf("%w: %q", eventstore.ErrSnapshotNotFound, stream)
+	}
+	if err != nil {
+		return eventstore.Snapshot{}, err
+	}
+	defer closer.Close()
+	return decodeSnapshot(stream, v)
+}
+
+// DeleteSnapshot implements eventstore.Snapshots.
+func (s *Store) DeleteSnapshot(ctx context.Context, stream string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.db.Delete(snapshotKey(stream), pebble.Sync)
+}
+
+// LoadCheckpoint implements eventstore.Checkpoints.
+func (s *Store) LoadCheckpoint(ctx context.Context, name string) (uint64, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, false, err
+	}
+	v, closer, err := s.db.Get(checkpointKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer closer.Close()
+	p, err := decodeU64(v)
+	return p, err == nil, err
+}
+
+// SaveCheckpoint implements eventstore.Checkpoints.
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos uint64) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.db.Set(checkpointKey(name), u64(pos), pebble.Sync)
+}
+
+// pebbleLogger passes pebble's messages to the store's logger, its
+// informational ones at debug level.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebblestore: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebblestore: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf must not return: pebble calls it on a broken invariant.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("pebblestore: fatal: " + fmt.Sprintf(format, args...))
+	pebble.DefaultLogger.Fatalf(format, args...)
+}

@@ -1,0 +1,142 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/grovedev/grove/eventstore"
+	"github.com/grovedev/grove/eventstore/pgstore"
+	"github.com/grovedev/grove/eventstore/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+var schemaSeq atomic.Int64
+
+// freshSchema returns a schema name no other test (or earlier run) uses,
+// and drops it when the test ends.
+func freshSchema(t *testing.T, url string) string {
+	t.Helper()
+	name := fmt.Sprintf("es_test_%d_%d", os.Getpid(), schemaSeq.Add(1))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+	})
+	return name
+}
+
+func openSchema(t *testing.T, url, schema string) *pgstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := pgstore.Open(ctx, pgstore.Config{URL: url, Schema: schema, MaxConns: 20, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	storetest.Run(t, func(t *testing.T) eventstore.Store { return openSchema(t, url, freshSchema(t, url)) })
+}
+
+// TestOutOfOrderCommit holds an append's transaction open after it drew its
+// position, lets a later append (a higher position) commit, and checks that
+// $all shows neither until the first commits: a reader that went on from
+// the higher position would have skipped the lower one for good.
+func TestOutOfOrderCommit(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	schema := freshSchema(t, url)
+	s := openSchema(t, url, schema)
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "first", eventstore.NoStream, eventstore.EventData{Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var slowPos int64
+	err = tx.QueryRow(ctx, `SELECT o_position FROM `+schema+`.append($1, $2, $3, $4, $5, $6, $7, $8)`,
+		[]string{"slow"}, []int64{-1}, []int32{1}, []int32{1}, []string{"slow-1"}, []string{"T"}, [][]byte{nil}, [][]byte{nil}).Scan(&slowPos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := s.Append(ctx, "fast", eventstore.NoStream, eventstore.EventData{Type: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fast.Position <= uint64(slowPos) {
+		t.Fatalf("fast position %d not above slow %d", fast.Position, slowPos)
+	}
+	for range 5 {
+		all, err := s.ReadAll(ctx, 0, 10, eventstore.Forward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range all {
+			if e.Position >= uint64(slowPos) {
+				t.Fatalf("$all shows %s at %d while position %d is uncommitted", e.StreamID, e.Position, slowPos)
+			}
+		}
+		if h, _ := s.Head(ctx); h >= uint64(slowPos) {
+			t.Fatalf("head %d while position %d is uncommitted", h, slowPos)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var all []eventstore.RecordedEvent
+	for range 3 { // the horizon trails by one sample
+		if all, err = s.ReadAll(ctx, 0, 10, eventstore.Forward); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(all) != 3 || all[1].StreamID != "slow" || all[2].StreamID != "fast" {
+		t.Fatalf("$all after the commit: %+v", all)
+	}
+}
+
+func TestCrashChild(t *testing.T) {
+	storetest.CrashChild(t, func(t *testing.T) eventstore.Store {
+		return openSchema(t, os.Getenv("GROVE_TEST_POSTGRES"), os.Getenv("PGSTORE_CRASH_SCHEMA"))
+	})
+}
+
+// TestKillDuringAppends kills a real child process with SIGKILL while eight
+// writers append through it, three times, and checks the store after each:
+// the transactions cut off roll back, the acknowledged ones are all there.
+func TestKillDuringAppends(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	schema := freshSchema(t, url)
+	storetest.RunCrash(t, storetest.CrashConfig{
+		ChildTest: "TestCrashChild",
+		Env:       []string{"PGSTORE_CRASH_SCHEMA=" + schema},
+		Open:      func(t *testing.T) eventstore.Store { return openSchema(t, url, schema) },
+		Seed:      uint64(time.Now().UnixNano()),
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []pgstore.Config{{}, {URL: "postgres://x", Schema: "Bad-Name"}, {URL: "postgres://x", MaxConns: -1}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	if err := (pgstore.Config{URL: "postgres://x"}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
