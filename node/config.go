@@ -37,6 +37,12 @@ type Config struct {
 	Codec *codec.Registry
 	// Frame holds the decode limits and batching of node links.
 	Frame frame.Config
+	// MaxReassembly bounds the bytes all links together hold for large
+	// messages whose fragments are still arriving (each link is bounded by
+	// Frame.MaxReassembly too); a link that would pass it is cut. Memory
+	// is taken as fragments arrive, not when a message is announced.
+	// Default 512 MiB.
+	MaxReassembly int
 	// Heartbeat is how often an idle link sends a tick; a link that hears
 	// nothing for HeartbeatTimeout is declared dead. Defaults 500 ms and
 	// 3 s (six heartbeats), which rides out pauses of a busy or collecting
@@ -93,8 +99,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("node: %s %v is negative", d.name, d.v)
 		}
 	}
-	if c.MaxPendingHandshakes < 0 || c.MaxPendingPerAddr < 0 {
-		return errors.New("node: negative MaxPendingHandshakes or MaxPendingPerAddr")
+	if c.MaxPendingHandshakes < 0 || c.MaxPendingPerAddr < 0 || c.MaxReassembly < 0 {
+		return errors.New("node: negative MaxPendingHandshakes, MaxPendingPerAddr or MaxReassembly")
 	}
 	if c.Heartbeat > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatTimeout <= c.Heartbeat {
 		return fmt.Errorf("node: HeartbeatTimeout %v must exceed Heartbeat %v", c.HeartbeatTimeout, c.Heartbeat)
@@ -142,6 +148,10 @@ func (c Config) withDefaults() (Config, error) {
 		// that size are never fragmented.
 		c.Frame.ChunkSize, c.Frame.MaxFrameSize = 64<<10+512, 64<<10+512
 	}
+	if c.MaxReassembly == 0 {
+		c.MaxReassembly = 512 << 20
+	}
+	c.Frame.Budget = frame.NewBudget(c.MaxReassembly)
 	c.Frame.TickInterval = c.Heartbeat
 	c.Frame.ReadTimeout = c.HeartbeatTimeout
 	if c.Frame.WriteTimeout == 0 {

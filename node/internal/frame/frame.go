@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,6 +75,10 @@ type Config struct {
 	// MaxReassembly bounds the bytes a Reader holds for partial messages
 	// over all lanes. Default 256 MiB.
 	MaxReassembly int
+	// Budget, if set, bounds the bytes held for partial messages by every
+	// Reader sharing it, such as all the links of one node. A Reader that
+	// would pass it fails with a *LimitError.
+	Budget *Budget
 	// WriteBufferSize is how many bytes of small frames a Writer queues
 	// before Write blocks. Default 512 KiB.
 	WriteBufferSize int
@@ -87,8 +92,10 @@ type Config struct {
 	// even a tick, arrived for that long. Zero disables it. Set it to a
 	// few TickIntervals of the peer.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds each write call of the Writer; a peer that stops
-	// reading makes the Writer fail with ErrTimeout. Zero disables it.
+	// WriteTimeout bounds the time the peer may take to accept 128 KiB of
+	// what the Writer sends: it measures progress, so a peer that stops
+	// reading makes the Writer fail with ErrTimeout and a slow but steady
+	// one does not. Zero disables it.
 	WriteTimeout time.Duration
 }
 
@@ -179,6 +186,29 @@ func (e *LimitError) Error() string {
 
 // Is makes errors.Is(err, ErrTooLarge) true.
 func (e *LimitError) Is(target error) bool { return target == ErrTooLarge }
+
+// Budget is a ceiling of bytes shared by several Readers. It is safe for
+// concurrent use.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a Budget of limit bytes.
+func NewBudget(limit int) *Budget { return &Budget{limit: int64(limit)} }
+
+// Used returns the bytes taken from b.
+func (b *Budget) Used() int { return int(b.used.Load()) }
+
+func (b *Budget) take(n int) bool {
+	if b.used.Add(int64(n)) > b.limit {
+		b.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (b *Budget) release(n int) { b.used.Add(-int64(n)) }
 
 type header struct {
 	n     uint32

@@ -326,8 +326,8 @@ func TestMalformedInput(t *testing.T) {
 		{"message over limit", frameBytes(16, flagMore, 0, first(257, nil)), ErrTooLarge},
 		{"fragmented but tiny", frameBytes(16, flagMore, 0, first(3, []byte{1, 2, 3})), ErrMalformed},
 		{"reassembly budget", cat(
-			frameBytes(16, flagMore, 1, first(200, nil)),
-			frameBytes(16, flagMore, 2, first(200, nil))), ErrTooLarge},
+			frameBytes(16, flagMore, 1, first(200, make([]byte, 50))),
+			frameBytes(16, flagMore, 2, first(200, make([]byte, 50)))), ErrTooLarge},
 		{"fragment overflows total", cat(
 			frameBytes(16, flagMore, 1, first(20, make([]byte, 10))),
 			frameBytes(16, 0, 1, make([]byte, 11))), ErrMalformed},

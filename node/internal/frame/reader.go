@@ -11,8 +11,10 @@ import (
 )
 
 // Reader reads messages from a connection. It allocates only its read
-// buffer (Config.ReadBufferSize) and, for fragmented messages, exactly the
-// announced size once validated against MaxMessageSize and MaxReassembly.
+// buffer (Config.ReadBufferSize) and, for fragmented messages, memory as
+// their fragments arrive (never more than twice what arrived, and never
+// beyond the announced size), counted against MaxReassembly and against
+// Config.Budget when several Readers share one.
 //
 // Concurrency: a Reader is used by one goroutine at a time. It owns no
 // goroutine and needs no Close.
@@ -35,7 +37,8 @@ type readDeadliner interface{ SetReadDeadline(time.Time) error }
 type partial struct {
 	kind  Kind
 	flags Flags
-	buf   []byte // len is bytes received, cap is the total
+	total int    // announced size
+	buf   []byte // bytes received; cap is what is reserved
 }
 
 // NewReader returns a Reader on src. cfg must be valid (see
@@ -95,6 +98,9 @@ func (r *Reader) release() {
 	if r.stop != nil {
 		r.stop()
 		r.stop = nil
+	}
+	if b := r.cfg.Budget; b != nil {
+		b.release(r.pending)
 	}
 	r.lanes = nil
 	r.pending = 0
@@ -172,16 +178,37 @@ func (r *Reader) start(h header, p []byte) error {
 	if int(total) <= len(p) {
 		return &MalformedError{Reason: "fragmented message no longer than its first fragment"}
 	}
-	if r.pending+int(total) > r.cfg.MaxReassembly {
-		return &LimitError{What: "reassembly", Size: r.pending + int(total), Limit: r.cfg.MaxReassembly}
+	pt := &partial{kind: h.kind, flags: h.flags &^ FlagsReserved, total: int(total)}
+	if err := r.grow(pt, len(p)); err != nil {
+		return err
 	}
-	pt := &partial{kind: h.kind, flags: h.flags &^ FlagsReserved, buf: make([]byte, 0, int(total))}
 	pt.buf = append(pt.buf, p...)
-	r.pending += int(total)
 	if r.lanes == nil {
 		r.lanes = make(map[uint16]*partial)
 	}
 	r.lanes[h.lane] = pt
+	return nil
+}
+
+// grow makes room for n more bytes in pt, doubling its buffer up to the
+// announced size, and charges the growth to the limits.
+func (r *Reader) grow(pt *partial, n int) error {
+	need := len(pt.buf) + n
+	if need <= cap(pt.buf) {
+		return nil
+	}
+	c := min(pt.total, max(need, 2*cap(pt.buf), 64<<10))
+	delta := c - cap(pt.buf)
+	if r.pending+delta > r.cfg.MaxReassembly {
+		return &LimitError{What: "reassembly", Size: r.pending + delta, Limit: r.cfg.MaxReassembly}
+	}
+	if b := r.cfg.Budget; b != nil && !b.take(delta) {
+		return &LimitError{What: "node reassembly", Size: int(min(b.used.Load()+int64(delta), maxLen)), Limit: int(b.limit)}
+	}
+	r.pending += delta
+	nb := make([]byte, len(pt.buf), c)
+	copy(nb, pt.buf)
+	pt.buf = nb
 	return nil
 }
 
@@ -197,12 +224,15 @@ func (r *Reader) continuation(h header, pt *partial, p []byte) (Message, bool, e
 	if h.flags&^FlagsReserved != pt.flags {
 		return Message{}, false, &MalformedError{Reason: "fragment flags differ from its message"}
 	}
-	if len(p) > cap(pt.buf)-len(pt.buf) {
+	if len(p) > pt.total-len(pt.buf) {
 		return Message{}, false, &MalformedError{Reason: "fragments exceed announced length"}
+	}
+	if err := r.grow(pt, len(p)); err != nil {
+		return Message{}, false, err
 	}
 	pt.buf = append(pt.buf, p...)
 	more := h.flags&flagMore != 0
-	full := len(pt.buf) == cap(pt.buf)
+	full := len(pt.buf) == pt.total
 	switch {
 	case more && !full:
 		return Message{}, false, nil
@@ -215,6 +245,9 @@ func (r *Reader) continuation(h header, pt *partial, p []byte) (Message, bool, e
 
 func (r *Reader) drop(lane uint16, pt *partial) {
 	r.pending -= cap(pt.buf)
+	if b := r.cfg.Budget; b != nil {
+		b.release(cap(pt.buf))
+	}
 	delete(r.lanes, lane)
 }
 

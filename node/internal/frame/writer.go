@@ -30,6 +30,7 @@ type Writer struct {
 		sync.Mutex
 		buf      []byte                  // frames for the next batch
 		active   []*bigMsg               // fragmented messages in progress, one per busy lane
+		next     int                     // index in active of the message whose fragment goes first
 		lanes    map[uint16]*laneBacklog // lanes held by a fragmented message
 		backlog  int                     // bytes queued in lane backlogs
 		err      error                   // sticky: ErrClosed or the write error
@@ -441,28 +442,56 @@ func (w *Writer) tick() bool {
 	return w.writeBatch(out)
 }
 
+// progressChunk is the most a write call carries when a WriteTimeout is
+// set: the timeout then bounds the time to move that many bytes, so it
+// measures the peer's progress rather than the time a whole batch takes.
+const progressChunk = 128 << 10
+
 func (w *Writer) writeOut(b []byte) bool {
-	if w.dl != nil && w.cfg.WriteTimeout > 0 {
-		_ = w.dl.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
-	}
-	_, err := w.w.Write(b)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+	if w.dl == nil || w.cfg.WriteTimeout <= 0 {
+		if _, err := w.w.Write(b); err != nil {
+			w.fail(fmt.Errorf("frame: write: %w", err))
+			return false
 		}
-		w.fail(fmt.Errorf("frame: write: %w", err))
-		return false
+		return true
+	}
+	// A write fails only when the peer took less than progressChunk bytes
+	// in WriteTimeout: a slow but steady reader keeps the link.
+	for len(b) > 0 {
+		k := min(len(b), progressChunk)
+		_ = w.dl.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
+		if _, err := w.w.Write(b[:k]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: no progress for %v: %w", ErrTimeout, w.cfg.WriteTimeout, err)
+			}
+			w.fail(fmt.Errorf("frame: write: %w", err))
+			return false
+		}
+		b = b[k:]
 	}
 	return true
 }
 
-// appendFragmentsLocked appends one fragment of every active message, and
-// whatever their completion releases from the lane backlogs.
+// appendFragmentsLocked appends fragments of the active messages, one per
+// message in turn starting after the last batch's, until the batch holds
+// WriteBufferSize bytes (at least one fragment goes in), and whatever
+// their completion releases from the lane backlogs. A batch therefore
+// stays near WriteBufferSize plus a chunk however many lanes carry large
+// messages, and every lane gets its turn.
 func (w *Writer) appendFragmentsLocked(out []byte) []byte {
 	active := w.mu.active
-	kept := active[:0]
+	n := len(active)
+	budget := w.cfg.WriteBufferSize
+	start := w.mu.next % n
+	visited := 0
 	var next []*bigMsg
-	for _, bm := range active {
+	done := make([]bool, 0, 4) // index i of active finished, when len > i
+	for ; visited < n; visited++ {
+		if visited > 0 && len(out) >= budget {
+			break
+		}
+		bm := active[(start+visited)%n]
+		finished := true
 		if bm.aborted {
 			if bm.off > 0 {
 				out = appendHeader(out, 0, bm.kind, flagAbort, bm.lane)
@@ -471,11 +500,18 @@ func (w *Writer) appendFragmentsLocked(out []byte) []byte {
 		} else {
 			out = w.appendFragment(out, bm)
 			if bm.off < len(bm.payload) {
-				kept = append(kept, bm)
-				continue
+				finished = false
+			} else {
+				bm.finish(nil)
 			}
-			bm.finish(nil)
 		}
+		if !finished {
+			continue
+		}
+		for len(done) <= (start+visited)%n {
+			done = append(done, false)
+		}
+		done[(start+visited)%n] = true
 		// Release the lane: copy its small frames, start its next big one.
 		var nb *bigMsg
 		out, nb = w.releaseLaneLocked(out, bm.lane)
@@ -483,7 +519,21 @@ func (w *Writer) appendFragmentsLocked(out []byte) []byte {
 			next = append(next, nb)
 		}
 	}
-	for i := len(kept); i < len(active); i++ {
+	// Keep the unfinished ones in order; the turn passes to the first
+	// message not visited in this batch.
+	resume := (start + visited) % n
+	kept := make([]*bigMsg, 0, n+len(next))
+	w.mu.next = 0
+	for i, bm := range active {
+		if i < len(done) && done[i] {
+			continue
+		}
+		if i == resume {
+			w.mu.next = len(kept)
+		}
+		kept = append(kept, bm)
+	}
+	for i := range active {
 		active[i] = nil
 	}
 	w.mu.active = append(kept, next...)
