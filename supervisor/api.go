@@ -28,6 +28,8 @@ type ChildInfo struct {
 	Type    ChildType
 	Restart Restart
 	Status  ChildStatus
+	// Significant reports a significant child (ChildSpec.Significant).
+	Significant bool
 }
 
 // Counts is the answer of CountChildren.

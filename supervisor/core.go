@@ -52,12 +52,16 @@ type effects struct {
 	// escalate tells the supervisor to stop every child and exit with
 	// ErrMaxRestarts.
 	escalate bool
+	// shutdown tells the supervisor to stop every child and exit with
+	// proc.ErrShutdown: its significant children ended (AutoShutdown).
+	shutdown bool
 }
 
 // core is the state of a supervisor's children and restart intensity.
 type core struct {
 	strategy Strategy
 	backoff  Backoff
+	auto     AutoShutdown
 	win      intensity.Window
 	kids     []*child // in start order
 	lastTok  uint64
@@ -68,6 +72,7 @@ func newCore(spec Spec) *core {
 	c := &core{
 		strategy: spec.Strategy,
 		backoff:  spec.Backoff,
+		auto:     spec.AutoShutdown,
 		win:      intensity.Window{Max: spec.Intensity, Period: spec.Period},
 	}
 	for _, cs := range spec.Children {
@@ -134,7 +139,7 @@ func (c *core) exited(pid proc.PID, reason error, now time.Time) (effects, bool)
 		if k.spec.Restart == Temporary {
 			c.remove(k)
 		}
-		return effects{}, true
+		return effects{shutdown: c.shutsDown(k)}, true
 	}
 	if c.backoff.Enabled() && now.Sub(k.since) >= c.backoff.ResetAfter {
 		k.attempts = 0

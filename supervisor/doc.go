@@ -40,6 +40,26 @@
 // the messages already queued, or after the backoff delay: a child that
 // cannot start makes its supervisor give up quickly, as in OTP.
 //
+// A child may acknowledge its start, as with proc_lib:init_ack: give its
+// ChildSpec a StartAck instead of Start, and the supervisor's start of it
+// (at the supervisor's own start, on a restart, or in StartChild) returns
+// only once the child calls Ack.Ready — from Init, from a later callback
+// such as HandleContinue, or from any goroutine — and fails when it calls
+// Ack.Fail or exits first. ChildSpec.StartTimeout bounds a start, Init and
+// acknowledgement together, on the runtime's clock: a child still starting
+// then is killed and the start fails with ErrStartTimeout. A start that
+// fails, or that its supervisor does not live to see, leaves no process of
+// the child behind.
+//
+// Significant children stop their supervisor, as OTP 24's auto_shutdown:
+// with Spec.AutoShutdown AnySignificant, the supervisor stops (with
+// proc.ErrShutdown, its other children first) as soon as a Significant
+// child ends on its own and is not restarted; with AllSignificant, once the
+// last of them has. A child the supervisor stops itself (TerminateChild, a
+// group restart) does not count. Significant children are Transient or
+// Temporary; an auto-shutdown supervisor should be Transient or Temporary
+// under its own supervisor.
+//
 // Restarts may be delayed with a Backoff (not part of OTP): a child's n-th
 // consecutive restart waits Initial × Multiplier^n, at most Max, and a child
 // that stayed up for ResetAfter starts again from Initial. The delay never

@@ -150,14 +150,29 @@ type ChildSpec struct {
 	Shutdown time.Duration
 	// Type tells a worker from a supervisor. Default Worker.
 	Type ChildType
+	// StartAck, instead of Start, starts a child that acknowledges its
+	// start, as proc_lib:init_ack: it returns a fresh behaviour for each
+	// start, given an Ack to call once the child is ready — from Init,
+	// from a later callback such as HandleContinue, or from any goroutine.
+	// The supervisor's start of the child returns only then (see Ack).
+	StartAck func(ack *Ack) proc.Behavior
+	// StartTimeout bounds a start of the child, Init and acknowledgement
+	// together, on the runtime's clock: a child still starting then is
+	// killed and the start fails with ErrStartTimeout. Zero waits for as
+	// long as it takes.
+	StartTimeout time.Duration
+	// Significant marks a Transient or Temporary child whose own exit can
+	// stop its supervisor (see Spec.AutoShutdown). Not for Permanent
+	// children, nor under a supervisor whose AutoShutdown is Never.
+	Significant bool
 }
 
 // Validate reports a child specification that cannot work. It checks
 // everything but the uniqueness of the ID, which is the supervisor's
 // business.
 func (c ChildSpec) Validate() error {
-	if c.Start == nil {
-		return fmt.Errorf("%w: child %q has no Start function", ErrInvalidSpec, c.ID)
+	if err := c.validateStart(); err != nil {
+		return err
 	}
 	if c.Restart < Permanent || c.Restart > Temporary {
 		return fmt.Errorf("%w: child %q has unknown restart type %d", ErrInvalidSpec, c.ID, int(c.Restart))
@@ -282,6 +297,10 @@ type Spec struct {
 	Backoff Backoff
 	// Children are started in this order and stopped in the reverse order.
 	Children []ChildSpec
+	// AutoShutdown makes the supervisor stop itself (and its children)
+	// when its Significant children end on their own, as OTP 24's
+	// auto_shutdown. Default Never.
+	AutoShutdown AutoShutdown
 }
 
 // Validate reports a specification that cannot work: unknown strategy or
@@ -301,9 +320,15 @@ func (s Spec) Validate() error {
 	if err := s.Backoff.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.AutoShutdown.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	seen := make(map[string]bool, len(s.Children))
 	for _, c := range s.Children {
 		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.AutoShutdown.allows(c); err != nil {
 			errs = append(errs, err)
 		}
 		if seen[c.ID] {

@@ -68,7 +68,7 @@ func (s *sup) Init(p *proc.Process) error {
 
 // spawnChild spawns the child of cs under p, linked.
 func spawnChild(p *proc.Process, cs ChildSpec) (proc.PID, error) {
-	return lifecycle.Spawn(p, cs.Start, cs.SpawnOptions)
+	return cs.Spawn(p)
 }
 
 // HandleInfo handles the exits of children and pending restarts.
@@ -102,6 +102,8 @@ func (s *sup) apply(eff effects) {
 	switch {
 	case eff.escalate:
 		s.giveUp()
+	case eff.shutdown:
+		s.autoShutdown()
 	case eff.tok == 0:
 	case eff.delay > 0:
 		s.p.SendAfter(eff.delay, restartMsg{tok: eff.tok})
@@ -202,6 +204,9 @@ func (s *sup) startChild(cs ChildSpec) (proc.PID, error) {
 	if err := cs.Validate(); err != nil {
 		return proc.PID{}, err
 	}
+	if err := s.spec.AutoShutdown.allows(cs); err != nil {
+		return proc.PID{}, err
+	}
 	if i := s.c.find(cs.ID); i >= 0 {
 		if k := s.c.kids[i]; k.state == stateRunning {
 			return proc.PID{}, fmt.Errorf("%w: %q is %v", ErrAlreadyStarted, cs.ID, k.pid)
@@ -222,7 +227,7 @@ func (s *sup) startChild(cs ChildSpec) (proc.PID, error) {
 func (s *sup) which() []ChildInfo {
 	out := make([]ChildInfo, len(s.c.kids))
 	for i, k := range s.c.kids {
-		out[i] = ChildInfo{ID: k.spec.ID, PID: k.pid, Type: k.spec.Type, Restart: k.spec.Restart, Status: k.state.status()}
+		out[i] = ChildInfo{ID: k.spec.ID, PID: k.pid, Type: k.spec.Type, Restart: k.spec.Restart, Status: k.state.status(), Significant: k.spec.Significant}
 	}
 	return out
 }

@@ -192,7 +192,7 @@ func (d *dyn) schedule(k *child) {
 // retried after the messages already queued (or after the backoff).
 func (d *dyn) restart(k *child) {
 	delete(d.pending, k.seq)
-	pid, err := lifecycle.Spawn(d.p, k.spec.Start, k.spec.SpawnOptions)
+	pid, err := k.spec.Spawn(d.p)
 	if errors.Is(err, proc.ErrRuntimeClosed) {
 		// The runtime is closing and stops every process anyway.
 		d.p.Stop(proc.ErrShutdown)
@@ -302,10 +302,13 @@ func (d *dyn) startChild(cs supervisor.ChildSpec) (proc.PID, error) {
 	if err := cs.Validate(); err != nil {
 		return proc.PID{}, err
 	}
+	if cs.Significant {
+		return proc.PID{}, fmt.Errorf("%w: a dynamic supervisor has no significant children", supervisor.ErrInvalidSpec)
+	}
 	if m := d.spec.MaxChildren; m > 0 && len(d.running)+len(d.pending) >= m {
 		return proc.PID{}, ErrMaxChildren
 	}
-	pid, err := lifecycle.Spawn(d.p, cs.Start, cs.SpawnOptions)
+	pid, err := cs.Spawn(d.p)
 	if err != nil {
 		return proc.PID{}, &supervisor.StartError{ID: cs.ID, Err: err}
 	}
