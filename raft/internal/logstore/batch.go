@@ -100,9 +100,10 @@ func (b *Batch) Append(l *Log, ents []*pb.Entry) {
 	b.upd(l).last = &point{lastE.GetIndex(), lastE.GetTerm()}
 }
 
-// SetHardState writes l's hard state.
+// SetHardState writes l's hard state. It asks for no sync by itself: the
+// caller syncs when the term or vote changed (raft.Ready.MustSync); a
+// commit index lost in a crash is learnt again from the leader.
 func (b *Batch) SetHardState(l *Log, hs *pb.HardState) {
-	b.sync = true
 	b.fail(b.b.Set(groupKey(kindHard, l.gid), encodeHardState(hs), nil))
 	b.upd(l).hs = proto.Clone(hs).(*pb.HardState)
 }
@@ -165,7 +166,7 @@ func (b *Batch) SetMeta(l *Log, meta []byte) {
 }
 
 // Commit writes the batch, with one fsync when any write needs it (every
-// write but Truncate does) or when sync is set, and then updates the
+// write but Truncate and SetHardState does) or when sync is set, and then updates the
 // in-memory view of each log. On error nothing is updated, and the store
 // refuses further writes (ErrFailed).
 func (b *Batch) Commit(sync bool) error {

@@ -1,0 +1,535 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/grovedev/grove/node"
+	"github.com/grovedev/grove/proc"
+	"github.com/grovedev/grove/raft/internal/logstore"
+	"github.com/grovedev/grove/raft/internal/wire"
+)
+
+// Stats counts what a host did. Every field is safe to read at any time.
+type Stats struct {
+	// Rounds counts engine rounds that persisted or sent something, and
+	// Syncs the synced writes of the shared log (at most one per round).
+	Rounds, Syncs atomic.Uint64
+	// BatchesSent counts node messages sent to peers (one per peer per
+	// round at most, carrying every group's Raft messages), MessagesSent
+	// the Raft messages in them, BytesSent their encoded size.
+	BatchesSent, MessagesSent, BytesSent atomic.Uint64
+	// SendFailures counts batches a peer could not be handed (not
+	// connected, mailbox full); Raft retransmits what they held.
+	SendFailures atomic.Uint64
+	// MessagesReceived counts Raft messages stepped into groups.
+	MessagesReceived atomic.Uint64
+	// Dropped counts received messages for a group not running here, of
+	// unknown senders or that failed to decode.
+	Dropped atomic.Uint64
+	// Quiesced counts groups going idle; Active is how many groups tick.
+	Quiesced atomic.Uint64
+	Active   atomic.Int64
+	// SnapshotsSent and SnapshotsReceived count snapshot transfers,
+	// SnapshotsTaken the machine snapshots taken to truncate logs.
+	SnapshotsSent, SnapshotsReceived, SnapshotsTaken atomic.Uint64
+	// EffectFailures counts effects that could not run (a failed send).
+	EffectFailures atomic.Uint64
+}
+
+// Names of the processes a host registers on its node's runtime.
+const (
+	transportName = "grove.raft"
+	snapshotName  = "grove.raft.snapshot"
+	watcherName   = "grove.raft.watch"
+)
+
+// Host runs every Raft group of one node on one engine goroutine, with one
+// shared log. Create it with Start; it is safe for concurrent use.
+type Host struct {
+	n      *node.Node
+	rt     *proc.Runtime
+	self   string
+	selfID uint64
+	cfg    Config
+	log    *slog.Logger
+	store  *logstore.Store
+	nonce  uint64
+	seq    atomic.Uint64
+	stats  Stats
+
+	inbox struct {
+		sync.Mutex
+		ops    []func()
+		closed bool
+	}
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	handles struct {
+		sync.RWMutex
+		m map[string]*Group
+	}
+
+	// Owned by the engine goroutine.
+	groups    map[uint64]*group
+	active    map[*group]struct{}
+	dirty     map[*group]struct{}
+	tickers   map[*group]struct{}
+	connected map[string]bool
+	ticks     uint64
+	failed    error
+	outbox    map[string]*wire.Batch
+	snapOut   []snapSend
+	assembly  map[assemblyKey]*assembly
+	notes     []note
+
+	pids      []proc.PID
+	watcher   proc.PID
+	cancelSub func()
+	running   bool
+	closeOnce sync.Once
+}
+
+// Start opens the node's Raft log under cfg.DataDir and starts the engine.
+// Groups are then started (or restarted from the log) with StartGroup.
+// The message types must have been registered in the node's codec with
+// RegisterTypes on every node.
+func Start(n *node.Node, cfg Config) (*Host, error) {
+	if n == nil {
+		return nil, fmt.Errorf("%w: nil node", ErrInvalidConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = n.Runtime().Logger()
+	}
+	store, err := logstore.Open(filepath.Join(cfg.DataDir, "raft"), logstore.Options{FS: cfg.FS, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	h := &Host{
+		n: n, rt: n.Runtime(), self: n.Name(), selfID: nodeID(n.Name()),
+		cfg: cfg, log: cfg.Logger.With(slog.String("component", "raft")), store: store,
+		nonce: rand.Uint64(),
+		wake:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		groups: map[uint64]*group{}, active: map[*group]struct{}{}, dirty: map[*group]struct{}{},
+		tickers: map[*group]struct{}{}, connected: map[string]bool{}, outbox: map[string]*wire.Batch{},
+		assembly: map[assemblyKey]*assembly{},
+	}
+	h.handles.m = map[string]*Group{}
+	for _, name := range n.Nodes() {
+		h.connected[name] = true
+	}
+	h.cancelSub = n.Subscribe(func(e node.Event) {
+		_ = h.submit(func() { h.nodeEvent(e) })
+	})
+	for _, spec := range []struct {
+		name string
+		beh  proc.Behavior
+	}{{transportName, &inbound{h: h}}, {snapshotName, &inbound{h: h}}, {watcherName, &watcher{h: h}}} {
+		pid, err := h.rt.Spawn(spec.beh, proc.WithName(spec.name))
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("raft: register %s: %w", spec.name, err)
+		}
+		h.pids = append(h.pids, pid)
+		if spec.name == watcherName {
+			h.watcher = pid
+		}
+	}
+	h.running = true
+	go h.run()
+	return h, nil
+}
+
+// Node returns the host's node.
+func (h *Host) Node() *node.Node { return h.n }
+
+// Stats returns the host's counters.
+func (h *Host) Stats() *Stats { return &h.stats }
+
+// StoreStats returns the shared log's write counters.
+func (h *Host) StoreStats() *logstore.Stats { return h.store.Stats() }
+
+// Close stops every group and the engine and closes the log. Pending
+// commands end with ErrUnknownOutcome, queries with ErrStopped. Close is
+// idempotent.
+func (h *Host) Close() error {
+	var err error
+	h.closeOnce.Do(func() {
+		if h.cancelSub != nil {
+			h.cancelSub()
+		}
+		h.inbox.Lock()
+		h.inbox.closed = true
+		h.inbox.Unlock()
+		close(h.stop)
+		if h.running {
+			<-h.done
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, pid := range h.pids {
+			_ = h.rt.Stop(ctx, pid, proc.ErrShutdown)
+		}
+		err = h.store.Close()
+	})
+	return err
+}
+
+// submit queues op to run on the engine goroutine.
+func (h *Host) submit(op func()) error {
+	h.inbox.Lock()
+	if h.inbox.closed {
+		h.inbox.Unlock()
+		return ErrStopped
+	}
+	h.inbox.ops = append(h.inbox.ops, op)
+	h.inbox.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Groups returns the names of the groups stored in this host's log: those
+// to restart with StartGroup after a node restart.
+func (h *Host) Groups() ([]string, error) {
+	ids, err := h.store.Groups()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, id := range ids {
+		l, err := h.store.Log(id)
+		if err != nil {
+			return nil, err
+		}
+		name, err := decodeMeta(l.Meta())
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Group returns the running group name, nil if none.
+func (h *Host) Group(name string) *Group {
+	h.handles.RLock()
+	defer h.handles.RUnlock()
+	return h.handles.m[name]
+}
+
+// StartGroup starts this node's member of a group: restarted from the log
+// when the log has the group, bootstrapped on cfg.Members otherwise (or
+// waiting to be added, with cfg.Join).
+func (h *Host) StartGroup(ctx context.Context, cfg GroupConfig) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MachineTick == 0 {
+		cfg.MachineTick = time.Second
+	}
+	if !cfg.Join && len(cfg.Members) == 0 {
+		l, err := h.store.Log(groupID(cfg.Name))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+		if l.Meta() == nil {
+			return nil, fmt.Errorf("%w: a new group needs Members or Join", ErrInvalidConfig)
+		}
+	}
+	if len(cfg.Members) > 0 && !slices.Contains(cfg.Members, h.self) {
+		return nil, fmt.Errorf("%w: Members %v do not include this node %s", ErrInvalidConfig, cfg.Members, h.self)
+	}
+	type res struct {
+		g   *Group
+		err error
+	}
+	ch := make(chan res, 1)
+	if err := h.submit(func() {
+		g, err := h.startGroup(cfg)
+		ch <- res{g, err}
+	}); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.g, r.err
+	case <-ctx.Done():
+		// The group may still start: stop it if it does.
+		go func() {
+			if r := <-ch; r.g != nil {
+				_ = r.g.Stop()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// run is the engine goroutine.
+func (h *Host) run() {
+	defer close(h.done)
+	ticker := time.NewTicker(h.cfg.TickInterval)
+	defer ticker.Stop()
+	again := false
+	for {
+		tick := false
+		if !again {
+			select {
+			case <-h.stop:
+				h.shutdown()
+				return
+			case <-h.wake:
+			case <-ticker.C:
+				tick = true
+			}
+		} else {
+			select {
+			case <-h.stop:
+				h.shutdown()
+				return
+			case <-ticker.C:
+				tick = true
+			default:
+			}
+		}
+		h.inbox.Lock()
+		ops := h.inbox.ops
+		h.inbox.ops = nil
+		h.inbox.Unlock()
+		for _, op := range ops {
+			op()
+		}
+		if tick {
+			h.tick()
+		}
+		again = h.round()
+	}
+}
+
+// shutdown ends every group, on the engine goroutine.
+func (h *Host) shutdown() {
+	h.inbox.Lock()
+	ops := h.inbox.ops
+	h.inbox.ops = nil
+	h.inbox.Unlock()
+	for _, op := range ops {
+		op() // lets waiters learn the host stopped
+	}
+	for _, g := range h.groups {
+		g.stopLocked(ErrStopped)
+	}
+}
+
+// tick advances every active group by one tick.
+func (h *Host) tick() {
+	h.ticks++
+	for g := range h.active {
+		g.rn.Tick()
+		g.idle++
+		h.dirty[g] = struct{}{}
+	}
+	for g := range h.tickers {
+		if g.role == Leader && g.machineTicks > 0 && h.ticks%g.machineTicks == 0 {
+			g.runEffects(g.cfg.Machine.(Ticker).Tick(h.rt.Clock().Now()))
+		}
+	}
+	h.expirePending()
+}
+
+// ready is one group's Ready of a round.
+type ready struct {
+	g  *group
+	rd raft.Ready
+}
+
+// round persists, sends and applies what every dirty group has ready, with
+// one synced write for all of them. It reports whether a group has more.
+func (h *Host) round() (more bool) {
+	if h.failed != nil {
+		clear(h.dirty)
+		return false
+	}
+	var rds []ready
+	for g := range h.dirty {
+		delete(h.dirty, g)
+		if g.stopped {
+			continue
+		}
+		if g.rn.HasReady() {
+			rds = append(rds, ready{g, g.rn.Ready()})
+		}
+	}
+	if len(rds) == 0 && len(h.outbox) == 0 && len(h.notes) == 0 {
+		return false
+	}
+	h.stats.Rounds.Add(1)
+	b := h.store.NewBatch()
+	mustSync := false
+	for _, r := range rds {
+		g, rd := r.g, r.rd
+		if rd.SoftState != nil {
+			g.softState(rd.SoftState)
+		}
+		mustSync = mustSync || rd.MustSync
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			b.ApplySnapshot(g.log, rd.Snapshot)
+		}
+		b.Append(g.log, rd.Entries)
+		if !raft.IsEmptyHardState(rd.HardState) {
+			b.SetHardState(g.log, rd.HardState)
+		}
+		// A leader's messages may leave before its own write (Raft
+		// thesis 10.2.1): it counts itself only once the write is done.
+		if g.role == Leader {
+			g.queue(rd.Messages)
+			rd.Messages = nil
+		}
+	}
+	h.flush()
+	if !b.Empty() {
+		sync := mustSync || b.NeedsSync()
+		if err := b.Commit(mustSync); err != nil {
+			h.storageFailed(err)
+			return false
+		}
+		if sync {
+			h.stats.Syncs.Add(1)
+		}
+	} else {
+		b.Discard()
+	}
+	for _, r := range rds {
+		r.g.queue(r.rd.Messages)
+	}
+	h.flush()
+	for _, r := range rds {
+		g := r.g
+		if g.stopped {
+			continue
+		}
+		g.apply(r.rd)
+		g.rn.Advance(r.rd)
+		g.publish()
+	}
+	for _, r := range rds {
+		g := r.g
+		g.maybeSnapshot()
+		if h.failed != nil {
+			return false
+		}
+		if !g.stopped && g.role == Leader && h.cfg.QuiesceTicks > 0 && g.idle >= h.cfg.QuiesceTicks {
+			g.maybeQuiesce()
+		}
+		if r.g.rn.HasReady() {
+			h.dirty[r.g] = struct{}{}
+			more = true
+		}
+	}
+	for _, n := range h.notes {
+		if !n.g.stopped {
+			n.g.quiesceFollower(n.q, n.from)
+		}
+	}
+	clear(h.notes)
+	h.notes = h.notes[:0]
+	return more || len(h.dirty) > 0 || len(h.outbox) > 0
+}
+
+// note is a quiesce notice, checked at the end of the round that received
+// it.
+type note struct {
+	g    *group
+	q    wire.Quiesce
+	from uint64
+}
+
+// storageFailed stops every group after the shared log failed: nothing
+// more is acknowledged.
+func (h *Host) storageFailed(err error) {
+	h.failed = fmt.Errorf("%w: %v", ErrStorage, err)
+	h.log.Error("raft log write failed; every group stops", slog.Any("err", err))
+	for _, g := range h.groups {
+		g.stopLocked(h.failed)
+	}
+}
+
+// nodeEvent handles a node link going up or down.
+func (h *Host) nodeEvent(e node.Event) {
+	h.connected[e.Node] = e.Up
+	id := nodeID(e.Node)
+	for _, g := range h.groups {
+		if _, member := g.members[id]; !member {
+			continue
+		}
+		g.wakeUp()
+		if !e.Up {
+			if g.role == Leader {
+				g.rn.ReportUnreachable(id)
+			} else if g.leader == id {
+				_ = g.rn.ForgetLeader()
+			}
+			g.nodeDown(e.Node)
+		}
+		h.dirty[g] = struct{}{}
+	}
+}
+
+// nextTag returns a fresh proposal tag.
+func (h *Host) nextTag() proposalTag { return proposalTag{nonce: h.nonce, seq: h.seq.Add(1)} }
+
+// deliver steps a received batch into its groups.
+func (h *Host) deliver(b wire.Batch) {
+	fromID := nodeID(b.From)
+	for _, m := range b.Msgs {
+		g := h.groups[m.Group]
+		if g == nil || g.stopped {
+			h.stats.Dropped.Add(1)
+			continue
+		}
+		msg := &pb.Message{}
+		if err := unmarshalMessage(m.Raw, msg); err != nil || msg.GetFrom() != fromID {
+			h.stats.Dropped.Add(1)
+			continue
+		}
+		g.learn(fromID, b.From)
+		if g.quiesced && msg.GetType() == pb.MsgHeartbeatResp && len(msg.GetContext()) == 0 {
+			// The answer to the heartbeat sent with the quiesce notice:
+			// nothing to act on, and stepping it would not change the
+			// leader's state.
+			h.stats.MessagesReceived.Add(1)
+			continue
+		}
+		g.wakeUp()
+		if err := g.rn.Step(msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+			h.stats.Dropped.Add(1)
+			continue
+		}
+		h.stats.MessagesReceived.Add(1)
+		h.dirty[g] = struct{}{}
+	}
+	for _, q := range b.Quiesce {
+		if g := h.groups[q.Group]; g != nil && !g.stopped {
+			h.notes = append(h.notes, note{g, q, fromID})
+		}
+	}
+}
