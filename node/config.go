@@ -37,6 +37,11 @@ type Config struct {
 	Codec *codec.Registry
 	// Frame holds the decode limits and batching of node links.
 	Frame frame.Config
+	// MaxRemoteQueued bounds the bytes of messages from other nodes that
+	// wait in this node's mailboxes (encoded size plus 64 bytes each): a
+	// link whose delivery passes it is paused, its peer holding back plain
+	// sends until the bytes fall to half of it. Default 64 MiB.
+	MaxRemoteQueued int
 	// MaxReassembly bounds the bytes all links together hold for large
 	// messages whose fragments are still arriving (each link is bounded by
 	// Frame.MaxReassembly too); a link that would pass it is cut. Memory
@@ -99,7 +104,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("node: %s %v is negative", d.name, d.v)
 		}
 	}
-	if c.MaxPendingHandshakes < 0 || c.MaxPendingPerAddr < 0 || c.MaxReassembly < 0 {
+	if c.MaxPendingHandshakes < 0 || c.MaxPendingPerAddr < 0 || c.MaxReassembly < 0 || c.MaxRemoteQueued < 0 {
 		return errors.New("node: negative MaxPendingHandshakes, MaxPendingPerAddr or MaxReassembly")
 	}
 	if c.Heartbeat > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatTimeout <= c.Heartbeat {
@@ -147,6 +152,9 @@ func (c Config) withDefaults() (Config, error) {
 		// A 64 KiB payload plus its header fits one frame: messages up to
 		// that size are never fragmented.
 		c.Frame.ChunkSize, c.Frame.MaxFrameSize = 64<<10+512, 64<<10+512
+	}
+	if c.MaxRemoteQueued == 0 {
+		c.MaxRemoteQueued = 64 << 20
 	}
 	if c.MaxReassembly == 0 {
 		c.MaxReassembly = 512 << 20

@@ -24,19 +24,47 @@ func (p *peer) dispatch(m frame.Message) error {
 		if r.err != nil {
 			return r.err
 		}
-		msg, ok := p.decode(r.rest(), from)
+		payload := r.rest()
+		msg, ok := p.decode(payload, from)
 		if ok {
-			p.deliverErr(n.rt.DeliverRemote(to, msg, m.Flags&flagCast != 0), from, to)
+			if err := p.deliverTracked(to, "", msg, m.Flags&flagCast != 0, len(payload)); err != nil {
+				p.dropped(err, from, to.String())
+			}
 		}
 	case kindSendName:
 		from, name := r.pid(p.name), r.string(maxNameLen)
 		if r.err != nil {
 			return r.err
 		}
-		msg, ok := p.decode(r.rest(), from)
+		payload := r.rest()
+		msg, ok := p.decode(payload, from)
 		if ok {
-			p.deliverErr(n.rt.DeliverRemoteName(name, msg, m.Flags&flagCast != 0), from, proc.PID{})
+			if err := p.deliverTracked(proc.PID{}, name, msg, m.Flags&flagCast != 0, len(payload)); err != nil {
+				p.dropped(err, from, name)
+			}
 		}
+	case kindSendAck:
+		from, to, id := r.pid(p.name), r.pid(local), r.uvarint()
+		if r.err != nil {
+			return r.err
+		}
+		payload := r.rest()
+		msg, err := n.cfg.Codec.Decode(payload)
+		if err != nil {
+			n.stats.Undecodable.Add(1)
+			p.reply(to, from, id, nil, err)
+			return nil
+		}
+		if err := p.deliverTracked(to, "", msg, false, len(payload)); err != nil {
+			n.stats.DeliveryFailures.Add(1)
+			p.reply(to, from, id, nil, err)
+			return nil
+		}
+		p.reply(to, from, id, nil, nil)
+	case kindFlow:
+		return p.handleFlow(&r)
+	case kindDropped:
+		return p.handleDropped(&r)
 	case kindCall, kindCallName:
 		from := r.pid(p.name)
 		var to proc.PID
@@ -175,17 +203,6 @@ func (p *peer) decodeReason(b []byte) error {
 		return reason
 	}
 	return fmt.Errorf("node: exit reason %v", v)
-}
-
-// deliverErr logs a message that reached a node but no process: the
-// receiver is gone or its mailbox is full. As in Erlang, the sender is not
-// told; a sender that must know calls, links or monitors.
-func (p *peer) deliverErr(err error, from, to proc.PID) {
-	if err == nil {
-		return
-	}
-	p.n.stats.DeliveryFailures.Add(1)
-	p.n.log.Debug("remote message not delivered", slog.String("from", from.String()), slog.String("to", to.String()), slog.Any("err", err))
 }
 
 // reply answers call id of the peer's process caller.

@@ -46,7 +46,8 @@
 // traffic, so a 64 MiB message does not hold up small ones.
 //
 // Delivery across a link is at most once, without duplicates. A send returns
-// once the message is queued on the link; if the link breaks, messages still
+// once the message is queued on the link (or, when the peer paused the
+// link, once it resumed: see Flow control); if the link breaks, messages still
 // in flight are lost, and every process that links to or monitors a process
 // of that node is told at once with proc.ErrNoConnection: links get an exit
 // signal, monitors a DOWN, pending calls an error wrapping ErrNoConnection.
@@ -54,6 +55,46 @@
 // A send to a node that cannot be reached returns an error wrapping
 // proc.ErrNoConnection after at most ConnectTimeout; a node whose address
 // is unknown gives ErrUnknownNode.
+//
+// # Flow control and drops
+//
+// Memory for messages from other nodes is bounded, and no message is
+// dropped without the sender's node knowing. Messages from other nodes
+// that wait in this node's mailboxes are counted (encoded size plus 64
+// bytes each) against MaxRemoteQueued (64 MiB). A delivery that passes it
+// pauses its link: the peer is told, and plain sends on that link block
+// their sender (a process's Send does not return) until this node's
+// processes have taken enough messages for the count to fall to half the
+// ceiling, when every paused link is resumed. Calls, replies, acknowledged
+// sends and signals are never held back. The count can exceed the ceiling
+// by what is in flight when the pause arrives (the peer's write buffer and
+// the connection's socket buffers, a few MiB per link):
+// TestFastSenderIsHeldBack streams 100 MiB into a process that takes
+// nothing, and the receiver's count peaks at 10 to 14 MiB for a ceiling of
+// 8 MiB, where before it grew with everything sent.
+//
+// A message that reaches the node but cannot be queued — its process is
+// gone, its bounded mailbox is full, its name is not registered — is
+// counted (Stats.DeliveryFailures), logged at a bounded rate and reported
+// back to the sending node within 100 ms, which counts it
+// (Stats.DroppedByPeer) and logs it at a bounded rate. A sender that must
+// know about its own message uses a call, or SendAck, which returns once
+// the message is queued, with proc.ErrMailboxFull or proc.ErrNotAlive
+// otherwise.
+//
+// Beside the anchors: Erlang distribution has no end-to-end backpressure —
+// a message to a remote process is always accepted and queued without
+// bound on the receiving node; the sending side only suspends processes
+// while the connection's output queue is over its busy limit
+// (busy_dist_port, the dist_buf_busy_limit), which guards the sender's
+// memory, not the receiver's. Akka's Artery bounds its outbound queues and
+// drops (logging) what does not fit, and leaves backpressure to Akka
+// Streams. Grove bounds the receiver, slows the sender as busy_dist_port
+// does, and tells the sender about every drop. As with busy_dist_port, a
+// pause holds back every plain send on the link, not only those to the
+// slow process, and two nodes whose processes each wait to send to the
+// other while both are paused wait until one side's processes take
+// messages again.
 //
 // A message whose type the sender has not registered in its codec fails at
 // the sender. One the receiver cannot decode is counted

@@ -64,6 +64,7 @@ type Node struct {
 		changed   chan struct{} // closed and replaced whenever peers changes
 	}
 
+	inflow   inflow
 	calls    calls
 	funcs    sync.Map // name → Func
 	spawners sync.Map // name → SpawnFunc
@@ -132,7 +133,11 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 	n.mu.subs = map[int]func(Event){}
 	n.mu.changed = make(chan struct{})
 	n.calls.m = map[uint64]*pendingCall{}
+	n.inflow.limit = int64(cfg.MaxRemoteQueued)
+	n.inflow.wake = make(chan struct{}, 1)
+	n.inflow.mu.paused = map[*peer]struct{}{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.goFunc(n.flowLoop)
 	if cfg.Listen != "" {
 		ln, err := cfg.Transport.Listen(ctx, cfg.Listen)
 		if err != nil {
@@ -526,6 +531,8 @@ func (n *Node) peerDown(p *peer, reason error) {
 	}
 	wanted := n.mu.wanted[p.name] && !n.closed.Load()
 	n.mu.Unlock()
+	n.forgetFlow(p)
+	p.stopDrops()
 	if !registered {
 		return
 	}
@@ -657,10 +664,18 @@ type Stats struct {
 	MalformedFrames       atomic.Uint64 // links cut for bad input
 	Undecodable           atomic.Uint64 // messages this node could not decode
 	UndecodableByPeer     atomic.Uint64 // messages peers reported they could not decode
-	DeliveryFailures      atomic.Uint64 // messages that arrived for a process that is gone or full
+	DeliveryFailures      atomic.Uint64 // messages that arrived for a process that is gone or full (reported back)
+	DroppedByPeer         atomic.Uint64 // messages of this node peers reported they could not queue
+	LinksPaused           atomic.Uint64 // times this node paused a peer's sends (MaxRemoteQueued reached)
+	PausedByPeer          atomic.Uint64 // times a peer paused this node's sends
+	SendsHeld             atomic.Uint64 // sends that waited for a paused link
 
 	refusals refusalCounts
 }
+
+// RemoteQueued returns the bytes of messages from other nodes waiting in
+// this node's mailboxes, as counted against Config.MaxRemoteQueued.
+func (n *Node) RemoteQueued() int64 { return n.inflow.used.Load() }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() *Stats { return &n.stats }

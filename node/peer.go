@@ -25,6 +25,9 @@ type peer struct {
 	w        *frame.Writer
 	r        *frame.Reader
 
+	out   outflow // the peer's flow control of our sends
+	drops drops   // the peer's messages we could not queue, to report
+
 	closeOnce sync.Once
 	reason    error         // why the link ended; set before down closes
 	down      chan struct{} // closed once the link is torn down
@@ -107,7 +110,7 @@ func (p *peer) write(kind frame.Kind, flags frame.Flags, lane uint16, payload []
 // urgent reports the kinds that a caller waits on.
 func urgent(k frame.Kind) bool {
 	switch k {
-	case kindCall, kindCallName, kindReply, kindRPC, kindSpawn:
+	case kindCall, kindCallName, kindReply, kindRPC, kindSpawn, kindSendAck:
 		return true
 	}
 	return false

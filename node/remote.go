@@ -83,6 +83,9 @@ func (r remote) Send(from, to proc.PID, msg any, cast bool) error {
 	if cast {
 		flags = flagCast
 	}
+	if err := p.waitFlow(); err != nil {
+		return err
+	}
 	return p.send(kindSend, flags, lane(from, to), func(b []byte) []byte {
 		return appendPID(appendPID(b, from), to)
 	}, msg, true)
@@ -93,7 +96,14 @@ func (r remote) SendName(from proc.PID, node, name string, msg any, cast bool) e
 	if cast {
 		flags = flagCast
 	}
-	return r.n.send(node, kindSendName, flags, laneName(from, name), func(b []byte) []byte {
+	p, err := r.n.connected(node)
+	if err != nil {
+		return err
+	}
+	if err := p.waitFlow(); err != nil {
+		return err
+	}
+	return p.send(kindSendName, flags, laneName(from, name), func(b []byte) []byte {
 		return appendString(appendPID(b, from), name)
 	}, msg, true)
 }

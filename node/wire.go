@@ -26,6 +26,9 @@ const (
 	kindRPC                                      // call id, timeout, function name, payload
 	kindSpawn                                    // call id, spawnable name, payload
 	kindUndecodable                              // type description: a message the peer could not decode
+	kindFlow                                     // pause or resume: hold back plain sends on this link
+	kindDropped                                  // count, reason, last from, last to: messages the peer could not queue
+	kindSendAck                                  // from, to, call id, payload: a send answered once queued
 )
 
 // Frame flags of the node protocol (the frame layer passes the high four

@@ -176,7 +176,7 @@ func (p *Process) run() {
 					return
 				}
 			}
-			e := p.batch[0]
+			e := untrack(p.batch[0])
 			p.batch[0] = envelope{}
 			p.batch = p.batch[1:]
 			// The message being handled no longer counts against the
@@ -365,6 +365,7 @@ func (p *Process) failBatch() {
 // failCalls answers the calls among envelopes with p's exit.
 func failCalls(p *Process, envelopes []envelope) {
 	for i := range envelopes {
+		envelopes[i] = untrack(envelopes[i])
 		if envelopes[i].kind == kindCall {
 			p.failCall(envelopes[i].msg.(*callRequest))
 		}
