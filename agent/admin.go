@@ -110,13 +110,15 @@ func (a *Agent) collector() prometheus.Collector {
 		return prometheus.NewDesc("grove_"+name, help, nil, prometheus.Labels{"node": a.cfg.Name})
 	}
 	return &metrics{a: a, descs: map[string]*prometheus.Desc{
-		"processes":        d("processes", "Live processes."),
-		"nodes":            d("connected_nodes", "Nodes linked to this one."),
-		"members":          d("cluster_members", "Members this node knows, in any state."),
-		"quorum":           d("cluster_quorum", "1 when this node sits in a majority of the known members."),
-		"connects":         d("node_connects_total", "Node links established."),
-		"disconnects":      d("node_disconnects_total", "Node links lost."),
-		"refused":          d("handshakes_refused_total", "Handshakes refused, either way."),
+		"processes":   d("processes", "Live processes."),
+		"nodes":       d("connected_nodes", "Nodes linked to this one."),
+		"members":     d("cluster_members", "Members this node knows, in any state."),
+		"quorum":      d("cluster_quorum", "1 when this node sits in a majority of the known members."),
+		"connects":    d("node_connects_total", "Node links established."),
+		"disconnects": d("node_disconnects_total", "Node links lost."),
+		"refused": prometheus.NewDesc("grove_handshakes_refused_total",
+			"Connections refused before becoming a link, either way, by kind (timeout, garbage, bad_cookie, limit_total, ...).",
+			[]string{"kind"}, prometheus.Labels{"node": a.cfg.Name}),
 		"dial_failures":    d("dial_failures_total", "Dials that failed before the handshake."),
 		"malformed":        d("links_cut_malformed_total", "Links cut for a malformed message."),
 		"undecodable":      d("messages_undecodable_total", "Messages this node could not decode."),
@@ -147,7 +149,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge("quorum", quorum)
 	counter("connects", s.Connects.Load())
 	counter("disconnects", s.Disconnects.Load())
-	counter("refused", s.Refused.Load())
+	for kind, v := range s.Refusals() {
+		ch <- prometheus.MustNewConstMetric(m.descs["refused"], prometheus.CounterValue, float64(v), kind)
+	}
 	counter("dial_failures", s.DialFailures.Load())
 	counter("malformed", s.MalformedFrames.Load())
 	counter("undecodable", s.Undecodable.Load())
