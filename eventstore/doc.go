@@ -61,16 +61,15 @@
 //     commit), so appends commit in any order: position 10 may commit
 //     before position 9. A reader that saw 10 and went on from 11 would miss
 //     9 forever. So $all reads stop at a horizon: the store reads the last
-//     position drawn (hi) and then which transactions are running (those
-//     holding the lock on their own transaction id, which a transaction
-//     releases only after its commit is visible). Every append writes its
-//     stream row (which gives it a transaction id) before it draws a
-//     position, so any transaction holding a position at or below hi is in
-//     that list, or has ended and is visible. Once all of them have ended,
-//     hi is safe: nothing at or below it can appear any more. The horizon advances on every read and trails the
-//     newest commit by one sample; a long-running transaction on the same
-//     database holds it back until it ends (reads of single streams are not
-//     affected).
+//     position drawn (hi) and then which appends are running: every append
+//     takes a shared advisory lock of the schema before it draws a position,
+//     and a transaction releases its locks only after its commit is visible.
+//     So any append holding a position at or below hi is in that list, or
+//     has ended and is visible. Once all of them have ended, hi is safe:
+//     nothing at or below it can appear any more. The horizon advances on
+//     every read and trails the newest commit by a sample at most; Head
+//     waits (briefly) until it passes the store's own appends, so a process
+//     reads its own writes. Only appends to the same schema hold it back.
 //
 // # Deletion, snapshots, upcasters
 //

@@ -38,7 +38,8 @@
 // Positions are drawn before commit, so they can commit out of order;
 // reads of $all stop at a horizon below which every transaction that drew
 // a position has ended (see package eventstore for the argument). Head
-// returns it. A long transaction on the same database holds it back.
+// returns it, waiting briefly for the store's own last append to fall
+// below it. Only appends to the same schema hold the horizon back.
 //
 // # Notifications
 //

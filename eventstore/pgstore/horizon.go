@@ -9,12 +9,12 @@ import (
 // read up to without ever skipping a position that commits later.
 //
 // A sample is (hi, xips): hi the last position drawn from the sequence,
-// xips the transactions that hold the lock on their own id (every
-// transaction with an id does, until its commit is visible), read after hi.
-// Every position ≤ hi was drawn by a transaction that already had its id
-// (the append function writes a stream row before it draws), so that
-// transaction is in xips, or had ended and is visible. Once every
-// transaction of xips has released its lock, nothing at or below hi can
+// xips the appenders running after hi was read (the virtual transaction ids
+// of those holding the schema's shared advisory lock, which the append
+// function takes first and a transaction releases only once its commit is
+// visible). Every position ≤ hi was drawn by an appender that already held
+// the lock, so that appender is in xips, or had ended and is visible. Once
+// every appender of xips has released the lock, nothing at or below hi can
 // appear any more: hi is safe. A new sample is taken on every advance, and
 // the pending one is kept until its transactions end, so under a steady
 // stream of appends the horizon trails by one sample and never stalls.

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -28,7 +29,7 @@ func (s *Store) notifier() {
 		case <-s.notifyCh:
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-		_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel)
+		_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channel, strconv.FormatUint(s.lastAppended.Load(), 10))
 		cancel()
 		if err != nil && s.ctx.Err() == nil {
 			s.cfg.Logger.Debug("pgstore: notify failed", "err", err)
@@ -37,9 +38,10 @@ func (s *Store) notifier() {
 }
 
 // listen holds a connection that LISTENs for other processes' appends and
-// wakes the watchers on each notification and after every reconnect (what
-// was notified while it was away is read, not remembered: watchers read
-// from their own position).
+// wakes the watchers on each notification, once the $all horizon has passed
+// the position the notification announces (so that a woken reader sees the
+// events), and after every reconnect (what was notified while it was away is
+// read, not remembered: watchers read from their own position).
 func (s *Store) listen() {
 	defer s.wg.Done()
 	backoff := 10 * time.Millisecond
@@ -69,10 +71,24 @@ func (s *Store) listenOnce() error {
 	if _, err := pc.Exec(s.ctx, `LISTEN `+s.channel); err != nil {
 		return err
 	}
-	s.watch.Notify() // anything missed while not listening
+	// Anything appended while no one listened is at or below the
+	// sequence's value now: wake the watchers once the horizon passes it.
+	var hi int64
+	var called bool
+	if err := pc.QueryRow(s.ctx, `SELECT last_value, is_called FROM `+s.cfg.Schema+`.position`).Scan(&hi, &called); err != nil {
+		return err
+	}
+	if called {
+		_, _ = s.headAtLeast(s.ctx, uint64(hi))
+	}
+	s.watch.Notify()
 	for {
-		if _, err := pc.WaitForNotification(s.ctx); err != nil {
+		n, err := pc.WaitForNotification(s.ctx)
+		if err != nil {
 			return err
+		}
+		if pos, err := strconv.ParseUint(n.Payload, 10, 64); err == nil {
+			_, _ = s.headAtLeast(s.ctx, pos)
 		}
 		s.watch.Notify()
 	}

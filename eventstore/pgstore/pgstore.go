@@ -33,6 +33,19 @@ type Config struct {
 	// Logger receives warnings (a lost LISTEN connection). Default
 	// slog.Default().
 	Logger *slog.Logger
+	// LeaseTTL is how long a lease (Acquire) lasts without renewal.
+	// Default 5 s.
+	LeaseTTL time.Duration
+	// Owner names this store's leases. Default a random id.
+	Owner string
+	// VisibilityWait bounds how long Head (and so ReadAll) waits for the
+	// $all horizon to pass this store's own last append, and how long a
+	// notification from another process waits for the horizon to pass
+	// the append it announces before waking the watchers. Appends are
+	// short, so the wait is usually a millisecond or two; an append
+	// transaction left open (a stuck client) can make it reach the bound,
+	// and then readers see what is safe so far. Default 2 s.
+	VisibilityWait time.Duration
 }
 
 // Validate reports a configuration that cannot work.
@@ -45,6 +58,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pgstore: schema name %q is not a plain lower-case identifier", c.Schema)
 	case c.MaxConns < 0:
 		return fmt.Errorf("pgstore: MaxConns %d is negative", c.MaxConns)
+	case c.VisibilityWait < 0:
+		return fmt.Errorf("pgstore: VisibilityWait %v is negative", c.VisibilityWait)
+	case c.LeaseTTL < 0 || (c.LeaseTTL > 0 && c.LeaseTTL < 30*time.Millisecond):
+		return fmt.Errorf("pgstore: LeaseTTL %v is below 30ms", c.LeaseTTL)
 	}
 	return nil
 }
@@ -59,6 +76,15 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 5 * time.Second
+	}
+	if c.Owner == "" {
+		c.Owner = eventstore.NewID()
+	}
+	if c.VisibilityWait == 0 {
+		c.VisibilityWait = 2 * time.Second
+	}
 	return c
 }
 
@@ -66,6 +92,7 @@ func (c Config) withDefaults() Config {
 // many goroutines and many processes on the same database and schema.
 type Store struct {
 	cfg      Config
+	owner    string
 	pool     *pgxpool.Pool
 	ownPool  bool
 	q        queries
@@ -78,6 +105,9 @@ type Store struct {
 	wg       sync.WaitGroup
 	closed   atomic.Bool
 	once     sync.Once
+	// lastAppended is the highest position an append of this store
+	// returned: Head waits for the horizon to pass it.
+	lastAppended atomic.Uint64
 }
 
 var (
@@ -121,7 +151,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	s := &Store{cfg: cfg, pool: cfg.Pool, q: newQueries(cfg.Schema), channel: cfg.Schema + "_events", notifyCh: make(chan struct{}, 1)}
+	s := &Store{cfg: cfg, owner: cfg.Owner, pool: cfg.Pool, q: newQueries(cfg.Schema), channel: cfg.Schema + "_events", notifyCh: make(chan struct{}, 1)}
 	if s.pool == nil {
 		pc, err := pgxpool.ParseConfig(cfg.URL)
 		if err != nil {
@@ -240,6 +270,12 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 		return eventstore.AppendResult{}, s.mapErr(err)
 	}
 	res := eventstore.AppendResult{Streams: make([]eventstore.StreamVersion, len(appends)), Position: uint64(pos)}
+	for {
+		last := s.lastAppended.Load()
+		if res.Position <= last || s.lastAppended.CompareAndSwap(last, res.Position) {
+			break
+		}
+	}
 	for j, i := range order {
 		res.Streams[i] = eventstore.StreamVersion{Stream: appends[i].Stream, Version: uint64(versions[j])}
 	}
@@ -384,8 +420,35 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int, dir eventst
 	return evs, nil
 }
 
-// Head implements eventstore.Reader: the $all horizon.
+// Head implements eventstore.Reader: the $all horizon. It waits (up to
+// Config.VisibilityWait) until the horizon has passed this store's own last
+// append, so that a process reads its own writes in $all.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
+	return s.headAtLeast(ctx, s.lastAppended.Load())
+}
+
+// headAtLeast advances the horizon until it reaches target or
+// Config.VisibilityWait passes.
+func (s *Store) headAtLeast(ctx context.Context, target uint64) (uint64, error) {
+	deadline := time.Now().Add(s.cfg.VisibilityWait)
+	wait := 200 * time.Microsecond
+	for {
+		safe, err := s.sampleHorizon(ctx)
+		if err != nil || safe >= target || time.Now().After(deadline) {
+			return safe, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return safe, nil
+		case <-t.C:
+		}
+		wait = min(2*wait, 10*time.Millisecond)
+	}
+}
+
+func (s *Store) sampleHorizon(ctx context.Context) (uint64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}

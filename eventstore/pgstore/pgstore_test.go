@@ -2,37 +2,20 @@ package pgstore_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/grovedev/grove/eventstore"
 	"github.com/grovedev/grove/eventstore/pgstore"
 	"github.com/grovedev/grove/eventstore/storetest"
-	"github.com/jackc/pgx/v5"
 )
 
-var schemaSeq atomic.Int64
-
-// freshSchema returns a schema name no other test (or earlier run) uses,
-// and drops it when the test ends.
-func freshSchema(t *testing.T, url string) string {
-	t.Helper()
-	name := fmt.Sprintf("es_test_%d_%d", os.Getpid(), schemaSeq.Add(1))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, url)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
-	})
-	return name
+// freshSchema returns a schema of the test's own.
+func freshSchema(t *testing.T, _ string) string {
+	_, schema := storetest.PostgresSchema(t)
+	return schema
 }
 
 func openSchema(t *testing.T, url, schema string) *pgstore.Store {
@@ -58,9 +41,12 @@ func TestConformance(t *testing.T) {
 func TestOutOfOrderCommit(t *testing.T) {
 	url := storetest.PostgresURL(t)
 	schema := freshSchema(t, url)
-	s := openSchema(t, url, schema)
-	defer s.Close()
 	ctx := context.Background()
+	s, err := pgstore.Open(ctx, pgstore.Config{URL: url, Schema: schema, VisibilityWait: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	if _, err := s.Append(ctx, "first", eventstore.NoStream, eventstore.EventData{Type: "T"}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,6 +72,9 @@ DECLARE
 	del boolean;
 	firsts bigint[] := '{}';
 BEGIN
+	-- Mark this transaction as an appender of this schema for the horizon,
+	-- before anything else; a shared lock, so appenders never wait for it.
+	PERFORM pg_advisory_xact_lock_shared({K1}, {K2});
 	o_versions := '{}';
 	FOR i IN 1 .. array_length(p_streams, 1) LOOP
 		n := p_counts[i];
@@ -142,29 +147,41 @@ END
 $fn$;
 
 -- horizon samples what the $all horizon needs, in this order: whether the
--- transactions of the previous sample have ended; then the last position
--- drawn; then, in a later statement, the transactions in progress. Those
--- are read from the lock table: every transaction holds the lock on its own
--- id from the moment it gets one until after its commit is visible to new
--- snapshots. (A snapshot's list of running transactions would not do: it
--- leaves out those at or above its xmax, and the commit log marks a
--- transaction committed a moment before its rows become visible.)
+-- appenders of the previous sample have ended; then the last position
+-- drawn; then, in a later statement, the appenders running now. An appender
+-- is a transaction holding this schema's shared advisory lock, which the
+-- append function takes before it draws a position and which a transaction
+-- releases only after its commit is visible to new snapshots. (A snapshot's
+-- list of running transactions would not do: it leaves out those at or
+-- above its xmax, and the commit log marks a transaction committed a moment
+-- before its rows become visible.)
 CREATE OR REPLACE FUNCTION {S}.horizon(p_pending text[], OUT o_done boolean, OUT o_hi bigint, OUT o_xips text[])
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
 	called boolean;
 BEGIN
 	o_done := NOT EXISTS (SELECT 1 FROM pg_locks
-		WHERE locktype = 'transactionid' AND transactionid::text = ANY (p_pending));
+		WHERE locktype = 'advisory' AND classid = {K1} AND objid = {K2} AND objsubid = 2
+		AND virtualtransaction = ANY (p_pending));
 	SELECT last_value, is_called INTO o_hi, called FROM {S}.position;
 	IF NOT called THEN
 		o_hi := 0;
 	END IF;
-	SELECT coalesce(array_agg(DISTINCT transactionid::text), '{}') INTO o_xips
-	FROM pg_locks WHERE locktype = 'transactionid';
+	SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') INTO o_xips
+	FROM pg_locks WHERE locktype = 'advisory' AND classid = {K1} AND objid = {K2} AND objsubid = 2;
 END
 $fn$;
 `
+
+// advisoryClass and advisoryKey name the shared advisory lock that marks a
+// schema's appenders: both positive, so that pg_locks shows them as they are.
+const advisoryClass = 0x47524f56 // "GROV"
+
+func advisoryKey(schema string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(schema))
+	return int32(h.Sum32() & 0x7fffffff)
+}
 
 func setupSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if !schemaName.MatchString(schema) {
@@ -178,7 +195,8 @@ func setupSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "grove-eventstore-schema:"+schema); err != nil {
 		return fmt.Errorf("pgstore: locking the schema: %w", err)
 	}
-	if _, err := tx.Exec(ctx, strings.ReplaceAll(schemaSQL, "{S}", schema)); err != nil {
+	sql := strings.NewReplacer("{S}", schema, "{K1}", strconv.Itoa(advisoryClass), "{K2}", strconv.Itoa(int(advisoryKey(schema)))).Replace(schemaSQL)
+	if _, err := tx.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("pgstore: creating schema %s: %w", schema, err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -48,13 +48,15 @@ func RunCrash(t *testing.T, cfg CrashConfig) {
 		cfg.Rounds = 3
 	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0xc4a54))
+	t.Logf("crash test seed %d", cfg.Seed)
 	acked := map[string]ackedEvent{} // id → where its append put it
+	var maxPos uint64
 	for round := range cfg.Rounds {
 		wait := 50 + r.IntN(400)
-		n := runChild(t, cfg, round, wait, acked)
+		n := runChild(t, cfg, round, wait, acked, &maxPos)
 		t.Logf("round %d: killed the child after %d acknowledged appends", round, n)
 		s := cfg.Open(t)
-		verifyCrash(t, s, acked)
+		verifyCrash(t, s, acked, maxPos)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +68,7 @@ type ackedEvent struct {
 	version uint64
 }
 
-func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]ackedEvent) int {
+func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]ackedEvent, maxPos *uint64) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+cfg.ChildTest+"$", "-test.count=1", "-test.v=false")
 	cmd.Env = append(append(os.Environ(), cfg.Env...), crashEnv+"="+strconv.Itoa(round))
@@ -87,16 +89,18 @@ func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]a
 	for sc.Scan() {
 		line := sc.Text()
 		f := strings.Fields(line)
-		if len(f) < 4 || f[0] != "ack" {
+		if len(f) < 5 || f[0] != "ack" {
 			continue // the test framework's own output
 		}
 		ver, err := strconv.ParseUint(f[2], 10, 64)
-		if err != nil {
+		pos, err2 := strconv.ParseUint(f[3], 10, 64)
+		if err != nil || err2 != nil {
 			t.Fatalf("bad ack line %q", line)
 		}
-		// "ack stream lastVersion id1 id2 ...": the ids hold versions
-		// lastVersion-k+1 .. lastVersion.
-		ids := f[3:]
+		*maxPos = max(*maxPos, pos)
+		// "ack stream lastVersion position id1 id2 ...": the ids hold
+		// versions lastVersion-k+1 .. lastVersion.
+		ids := f[4:]
 		for i, id := range ids {
 			acked[id] = ackedEvent{stream: f[1], version: ver - uint64(len(ids)-1-i)}
 		}
@@ -115,10 +119,22 @@ func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]a
 	return n
 }
 
-func verifyCrash(t *testing.T, s eventstore.Store, acked map[string]ackedEvent) {
+func verifyCrash(t *testing.T, s eventstore.Store, acked map[string]ackedEvent, maxPos uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// $all is read up to the head: wait for it to pass the last
+	// acknowledged append (a horizon may trail the commits a little).
+	for {
+		h, err := s.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h >= maxPos {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	seen := map[string]eventstore.RecordedEvent{}
 	last := map[string]uint64{}
 	for from := uint64(0); ; {
@@ -169,8 +185,8 @@ func CrashChild(t *testing.T, open func(t *testing.T) eventstore.Store) {
 	s := open(t)
 	ctx := context.Background()
 	var mu sync.Mutex // one ack line at a time
-	ack := func(stream string, version uint64, ids []string) {
-		line := fmt.Sprintf("ack %s %d %s\n", stream, version, strings.Join(ids, " "))
+	ack := func(stream string, version, pos uint64, ids []string) {
+		line := fmt.Sprintf("ack %s %d %d %s\n", stream, version, pos, strings.Join(ids, " "))
 		mu.Lock()
 		defer mu.Unlock()
 		if _, err := os.Stdout.WriteString(line); err != nil {
@@ -207,8 +223,8 @@ func CrashChild(t *testing.T, open func(t *testing.T) eventstore.Store) {
 						os.Exit(2)
 					}
 					v = r.Streams[0].Version
-					ack(stream, v, ids)
-					ack("crash-side", r.Streams[1].Version, []string{side.ID})
+					ack(stream, v, r.Position, ids)
+					ack("crash-side", r.Streams[1].Version, r.Position, []string{side.ID})
 					continue
 				}
 				r, err := s.Append(ctx, stream, eventstore.Exact(v), batch...)
@@ -217,7 +233,7 @@ func CrashChild(t *testing.T, open func(t *testing.T) eventstore.Store) {
 					os.Exit(2)
 				}
 				v = r.Streams[0].Version
-				ack(stream, v, ids)
+				ack(stream, v, r.Position, ids)
 			}
 		}()
 	}

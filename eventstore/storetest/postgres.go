@@ -1,8 +1,14 @@
 package storetest
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PostgresURL returns the connection string of the PostgreSQL server the
@@ -22,4 +28,29 @@ func PostgresURL(t testing.TB) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+var schemaSeq atomic.Int64
+
+// PostgresSchema returns the test server's URL and a schema name no other
+// test, process or earlier run uses, dropped (with everything in it) when
+// the test ends. It skips or fails as PostgresURL does.
+func PostgresSchema(t testing.TB) (url, schema string) {
+	t.Helper()
+	url = PostgresURL(t)
+	schema = fmt.Sprintf("es_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6, schemaSeq.Add(1))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Logf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Logf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return url, schema
 }
