@@ -44,6 +44,7 @@ type Agent struct {
 	stop    context.CancelFunc
 	cluster *cluster.Cluster
 	poller  *discovery.Poller
+	kv      kvState // --kv (kv.go)
 }
 
 // gossipAddrFunc is the RPC function a joining node calls to learn a
@@ -74,6 +75,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
+	if err := kvCodec(cfg, &nodeCfg); err != nil {
+		return nil, err
+	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("--data-dir: %w", err)
@@ -93,6 +97,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := a.startCluster(ctx, secret); err != nil {
 		n.Close()
 		rt.Close(context.Background())
+		return nil, err
+	}
+	if err := a.startKV(); err != nil {
+		a.Close(context.Background())
 		return nil, err
 	}
 	if cfg.Admin != "" {
@@ -303,6 +311,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	a.ready.Store(false)
 	a.stop()
+	a.closeKV()
 	if a.poller != nil {
 		a.poller.Close()
 	}

@@ -38,6 +38,7 @@ type Config struct {
 	Admin          string        // --admin, GROVE_ADMIN: HTTP address of the admin API
 	Heartbeat      time.Duration // --heartbeat, GROVE_HEARTBEAT
 	ShutdownTTL    time.Duration // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
+	KV             KVConfig      // --kv, --bootstrap-expect, --raft-tick (kv.go)
 }
 
 // env names, by flag.
@@ -69,6 +70,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Admin, "admin", DefaultAdmin, "HTTP address of the admin API (empty to disable)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 0, "link heartbeat interval; a link silent for 6 heartbeats is dead (default 500ms)")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	c.KV.RegisterFlags(fs)
 }
 
 // LoadEnv sets every flag not given on the command line from its GROVE_*

@@ -1,0 +1,431 @@
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grovedev/grove/faultkit"
+	"github.com/grovedev/grove/faultkit/check"
+	"github.com/grovedev/grove/faultkit/history"
+	"github.com/grovedev/grove/raft"
+)
+
+// kvNode is one node of a test cluster: its current host and store,
+// replaced when the node is killed and restarted, and an HTTP server that
+// serves whichever store is current.
+type kvNode struct {
+	name string
+	mu   sync.Mutex
+	inc  int
+	host *raft.Host
+	st   *Store
+	srv  *httptest.Server
+}
+
+func (n *kvNode) store() *Store {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st
+}
+
+// kvCluster runs a kv store on a faultkit cluster; a manager follows the
+// nodes' incarnations, so kills and restarts by a nemesis restart the
+// store from its log.
+type kvCluster struct {
+	t       testing.TB
+	fk      *faultkit.Cluster
+	nodes   map[string]*kvNode
+	names   []string
+	initial []string
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	tick    time.Duration
+}
+
+func newKVCluster(t testing.TB, seed uint64, size, voters int) *kvCluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fk, err := faultkit.NewCluster(ctx, faultkit.ClusterConfig{Size: size, Seed: seed, DataDir: t.(interface{ TempDir() string }).TempDir(), Register: raft.RegisterTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &kvCluster{t: t, fk: fk, nodes: map[string]*kvNode{}, names: fk.Names(), stop: make(chan struct{}), tick: 20 * time.Millisecond}
+	c.initial = c.names[:voters]
+	for _, name := range c.names {
+		n := &kvNode{name: name}
+		n.srv = httptest.NewServer(Handler(n.store, 5*time.Second))
+		c.nodes[name] = n
+		c.sync(n)
+	}
+	c.wg.Add(1)
+	go c.manage()
+	return c
+}
+
+// sync starts or stops n's store to match its node's incarnation.
+func (c *kvCluster) sync(n *kvNode) {
+	m, err := c.fk.Member(n.name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err == nil && n.inc == m.Incarnation && n.host != nil {
+		return
+	}
+	if n.host != nil {
+		n.host.Close()
+		n.host, n.st = nil, nil
+	}
+	if err != nil {
+		return
+	}
+	h, err := raft.Start(m.Node, raft.Config{DataDir: c.fk.DataDir(n.name), TickInterval: c.tick, ElectionTicks: 10, SnapshotEntries: 200, KeepEntries: 50})
+	if err != nil {
+		c.t.Errorf("start host on %s: %v", n.name, err)
+		return
+	}
+	cfg := Config{Members: c.initial}
+	if !slices.Contains(c.initial, n.name) {
+		cfg = Config{Join: true}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := Open(ctx, h, cfg)
+	if err != nil {
+		h.Close()
+		c.t.Errorf("open store on %s: %v", n.name, err)
+		return
+	}
+	n.inc, n.host, n.st = m.Incarnation, h, st
+}
+
+func (c *kvCluster) manage() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		for _, name := range c.names {
+			c.sync(c.nodes[name])
+		}
+	}
+}
+
+func (c *kvCluster) close() {
+	close(c.stop)
+	c.wg.Wait()
+	for _, n := range c.nodes {
+		n.srv.Close()
+		n.mu.Lock()
+		if n.host != nil {
+			n.host.Close()
+		}
+		n.mu.Unlock()
+	}
+	c.fk.Close()
+}
+
+// leader returns the node whose store leads, if any.
+func (c *kvCluster) leader() (*kvNode, raft.Status) {
+	for _, name := range c.names {
+		if s := c.nodes[name].store(); s != nil {
+			if st := s.Group().Status(); st.Role == raft.Leader && !st.Stopped {
+				return c.nodes[name], st
+			}
+		}
+	}
+	return nil, raft.Status{}
+}
+
+// httpOp is one client request and its decoded answer.
+type httpOp struct {
+	code    int
+	value   *string
+	version uint64
+	err     error
+}
+
+func do(client *http.Client, method, url string, body string) httpOp {
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	resp, err := client.Do(req)
+	if err != nil {
+		return httpOp{err: err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Value   *string `json:"value"`
+		Version uint64  `json:"version"`
+		Error   string  `json:"error"`
+	}
+	_ = json.Unmarshal(b, &out)
+	op := httpOp{code: resp.StatusCode, value: out.Value, version: out.Version}
+	if resp.StatusCode != http.StatusOK {
+		op.err = fmt.Errorf("%d %s", resp.StatusCode, out.Error)
+	}
+	return op
+}
+
+// definite tells the outcome of a write: true for certainly not applied.
+func definite(op httpOp) bool {
+	return op.code == http.StatusServiceUnavailable || op.code == http.StatusConflict ||
+		op.code == http.StatusNotFound || op.code == http.StatusBadRequest || op.code == http.StatusRequestEntityTooLarge
+}
+
+// workload runs clients doing reads, writes and compare-and-sets through
+// the HTTP API of random nodes until stop, recording into rec.
+func (c *kvCluster) workload(seed uint64, clients int, keys []string, rec *history.Recorder, stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	for p := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, uint64(p)))
+			client := &http.Client{Timeout: 8 * time.Second}
+			n := 0
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				node := c.nodes[c.names[r.IntN(len(c.names))]]
+				key := keys[r.IntN(len(keys))]
+				url := node.srv.URL + "/v1/kv/" + key
+				switch r.IntN(3) {
+				case 0:
+					call := rec.Invoke(p, "read", key, nil)
+					op := do(client, "GET", url+c.readParam(r), "")
+					switch {
+					case op.code == http.StatusOK:
+						call.OK(*op.value)
+					case op.code == http.StatusNotFound:
+						call.OK(nil)
+					default:
+						call.Fail(op.err) // a read has no effect
+					}
+				case 1:
+					n++
+					v := fmt.Sprintf("%d-%d", p, n)
+					call := rec.Invoke(p, "write", key, v)
+					op := do(client, "PUT", url, v)
+					switch {
+					case op.err == nil:
+						call.OK(nil)
+					case definite(op):
+						call.Fail(op.err)
+					default:
+						call.Info(op.err)
+					}
+				case 2:
+					// Compare-and-set by version: read the version, then
+					// write if unchanged. Every written value is unique, so
+					// a version stands for one value: the register model's
+					// cas(old value, new value).
+					get := do(client, "GET", url, "")
+					var old any
+					ver := uint64(0)
+					switch get.code {
+					case http.StatusOK:
+						old, ver = *get.value, get.version
+					case http.StatusNotFound:
+					default:
+						continue
+					}
+					n++
+					v := fmt.Sprintf("%d-%d", p, n)
+					call := rec.Invoke(p, "cas", key, check.CAS{Old: old, New: v})
+					op := do(client, "PUT", url+"?cas="+strconv.FormatUint(ver, 10), v)
+					switch {
+					case op.err == nil:
+						call.OK(nil)
+					case definite(op):
+						call.Fail(op.err)
+					default:
+						call.Info(op.err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// readParam reads linearizably; stale reads are not part of the checked
+// workload.
+func (c *kvCluster) readParam(*rand.Rand) string { return "" }
+
+// membership rotates the voters until stop: the leader adds the node that
+// is not a voter (as a learner, promoted once caught up) and removes
+// another, or hands leadership to a random voter.
+func (c *kvCluster) membership(seed uint64, every time.Duration, logf func(string, ...any), stop <-chan struct{}) {
+	r := rand.New(rand.NewPCG(seed, 99))
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(every/2 + time.Duration(r.Int64N(int64(every)))):
+		}
+		l, st := c.leader()
+		if l == nil {
+			continue
+		}
+		g := l.store().Group()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		var err error
+		var what string
+		if r.IntN(3) == 0 {
+			to := st.Voters[r.IntN(len(st.Voters))]
+			what, err = "transfer leadership to "+to, g.TransferLeadership(ctx, to)
+		} else if len(st.Voters) < len(c.names) {
+			var spare string
+			for _, n := range c.names {
+				if !slices.Contains(st.Voters, n) {
+					spare = n
+				}
+			}
+			what, err = "add "+spare, g.AddMember(ctx, spare)
+		} else {
+			var victims []string
+			for _, v := range st.Voters {
+				if v != l.name {
+					victims = append(victims, v)
+				}
+			}
+			x := victims[r.IntN(len(victims))]
+			what, err = "remove "+x, g.RemoveMember(ctx, x)
+		}
+		cancel()
+		logf("membership: %s: %v", what, err)
+	}
+}
+
+// jepsen runs one seeded round of the test.
+func jepsen(t *testing.T, seed uint64, dur time.Duration) {
+	c := newKVCluster(t, seed, 4, 3)
+	defer c.close()
+	// Wait for a leader before the clock starts.
+	deadline := time.Now().Add(30 * time.Second)
+	for l, _ := c.leader(); l == nil; l, _ = c.leader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec := history.NewRecorder()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.workload(seed, 5, []string{"x", "y", "z"}, rec, stop) }()
+	go func() { defer wg.Done(); c.membership(seed, 700*time.Millisecond, t.Logf, stop) }()
+	nem := faultkit.StartNemesis(faultkit.NemesisConfig{
+		Seed: seed, Nodes: c.names, Duration: dur, Hold: 600 * time.Millisecond, Quiet: 300 * time.Millisecond,
+		Faults: []faultkit.Fault{faultkit.FaultPartition, faultkit.FaultPause, faultkit.FaultKill, faultkit.FaultClock, faultkit.FaultDrop, faultkit.FaultReset, faultkit.FaultSlow},
+		Logf: t.Logf,
+	}, nil, c.fk)
+	<-nem.Done()
+	if err := nem.Close(); err != nil {
+		t.Errorf("nemesis: %v", err)
+	}
+	// Healed: every node must serve writes again.
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, name := range c.names {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			op := do(client, "PUT", c.nodes[name].srv.URL+"/v1/kv/healed", name)
+			if op.err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s does not serve writes 30 s after the heal: %v", name, op.err)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	h := rec.History()
+	ok, failed, info := 0, 0, 0
+	for _, o := range h.Operations() {
+		switch o.Outcome() {
+		case history.OK:
+			ok++
+		case history.Fail:
+			failed++
+		default:
+			info++
+		}
+	}
+	t.Logf("seed %d: %d operations: %d ok, %d failed, %d unknown", seed, ok+failed+info, ok, failed, info)
+	if ok == 0 {
+		t.Fatal("no operation succeeded")
+	}
+	res := check.RequireLinearizable(t, h, check.Options{Timeout: 30 * time.Second})
+	t.Logf("seed %d: %v", seed, res)
+}
+
+// TestJepsen checks that the store stays linearizable through the HTTP
+// API under partitions of every shape, pauses, kills and restarts, clock
+// jumps, lossy and slow links, and membership changes. The default run
+// uses fixed seeds; GROVE_SEED replays one, GROVE_JEPSEN_SEEDS=N sweeps N
+// more from it, GROVE_JEPSEN_SECONDS sets each run's nemesis time.
+func TestJepsen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	dur := 4 * time.Second
+	if s := os.Getenv("GROVE_JEPSEN_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dur = time.Duration(n) * time.Second
+	}
+	seeds := []uint64{1, 2, 3}
+	if raceEnabled {
+		seeds, dur = seeds[:1], 3*time.Second
+	}
+	if s := os.Getenv(faultkit.SeedEnv); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = []uint64{v}
+	}
+	if s := os.Getenv("GROVE_JEPSEN_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			seeds = append(seeds, seeds[0]+uint64(100+i))
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("replay: %s=%d go test ./kv -run 'TestJepsen'", faultkit.SeedEnv, seed)
+				}
+			})
+			jepsen(t, seed, dur)
+		})
+	}
+}
+
+var _ = errors.New
