@@ -335,7 +335,7 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	nem := faultkit.StartNemesis(faultkit.NemesisConfig{
 		Seed: seed, Nodes: c.names, Duration: dur, Hold: 600 * time.Millisecond, Quiet: 300 * time.Millisecond,
 		Faults: []faultkit.Fault{faultkit.FaultPartition, faultkit.FaultPause, faultkit.FaultKill, faultkit.FaultClock, faultkit.FaultDrop, faultkit.FaultReset, faultkit.FaultSlow},
-		Logf: t.Logf,
+		Logf:   t.Logf,
 	}, nil, c.fk)
 	<-nem.Done()
 	if err := nem.Close(); err != nil {
