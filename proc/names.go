@@ -152,6 +152,9 @@ func (rt *Runtime) resolve(d Dest) (PID, error) {
 		if d.Registry == nil {
 			return PID{}, fmt.Errorf("proc: Via without a registry")
 		}
+		if r, ok := d.Registry.(ResolveErrer); ok {
+			return r.Resolve(d.Key)
+		}
 		if pid, ok := d.Registry.WhereIs(d.Key); ok {
 			return pid, nil
 		}
