@@ -32,6 +32,11 @@
 //     process that does not exist and with ErrMailboxFull for a full bounded
 //     mailbox. Messages queued for a process that exits are discarded with
 //     it, as in Erlang; calls among them are answered with an *ExitError.
+//   - A call never waits past its callee's exit: like OTP's call, which
+//     monitors the callee, it fails with an *ExitError as soon as the callee
+//     exits, whether its request was queued, being handled, or held for a
+//     later From.Reply — even when the callee is killed while a callback
+//     runs, and for calls from other nodes.
 //   - Exit signals act at once: an abnormal exit signal (or ErrKill) ends a
 //     process that does not trap exits even with messages queued, and system
 //     requests (Inspect, Stop) are handled before queued user messages.

@@ -38,8 +38,8 @@ func (p *Process) exit(reason error) {
 	p.metaMu.Lock()
 	name := m.name
 	links, watchers, monitors := m.links, m.watchers, m.monitors
-	timers, deferred := m.timers, m.deferred
-	m.links, m.watchers, m.monitors, m.timers, m.deferred = nil, nil, nil, nil, nil
+	timers := m.timers
+	m.links, m.watchers, m.monitors, m.timers = nil, nil, nil, nil
 	if m.cancel != nil {
 		m.cancel()
 	}
@@ -50,9 +50,6 @@ func (p *Process) exit(reason error) {
 	}
 	for _, t := range timers {
 		t.Stop()
-	}
-	for slot, gen := range deferred {
-		slot.reply(gen, nil, &ExitError{PID: p.pid, Reason: reason})
 	}
 	remote := p.rt.remote.get()
 	for ref, target := range monitors {
@@ -72,6 +69,14 @@ func (p *Process) exit(reason error) {
 	}
 	for ref, w := range watchers {
 		p.rt.notifyDown(w, ref, p.pid, reason)
+	}
+	p.metaMu.Lock()
+	m.told = true
+	note := p.note.Load()
+	p.metaMu.Unlock()
+	if note != nil {
+		note.reason = reason
+		close(note.done)
 	}
 	if !IsNormalExit(reason) && !isShutdown(reason) && reason != ErrKilled {
 		p.rt.log.Debug("process exited", slog.String("pid", p.pid.String()), slog.Any("reason", reason))

@@ -88,6 +88,9 @@ func (p *Process) info() Info {
 			in.Monitors = append(in.Monitors, pid)
 		}
 		for _, w := range m.watchers {
+			if w.call {
+				continue
+			}
 			if w.fn != nil {
 				in.Watchers++
 			} else {

@@ -35,21 +35,51 @@ type Process struct {
 	swept atomic.Bool             // on the sweeper's list of parked processes
 	peer  atomic.Pointer[Process] // the process p last sent to, to skip the table next time
 
+	note atomic.Pointer[exitNote] // created by the first caller that waits on the process
+
 	metaMu sync.Mutex
 	meta   *procMeta // nil until the process links, monitors, names or times anything
+}
+
+// exitNote tells waiters that a process has exited: done is closed once its
+// exit has been handled (links, monitors and watchers told), and reason is
+// set before.
+type exitNote struct {
+	done   chan struct{}
+	reason error
+}
+
+// exitNote returns the note of p's exit, creating it on first use: callers
+// wait on it next to their answer, as an OTP call monitors its callee.
+func (p *Process) exitNote() *exitNote {
+	if n := p.note.Load(); n != nil {
+		return n
+	}
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if n := p.note.Load(); n != nil {
+		return n
+	}
+	n := &exitNote{done: make(chan struct{})}
+	if m := p.meta; m != nil && m.told {
+		n.reason = m.reason
+		close(n.done)
+	}
+	p.note.Store(n)
+	return n
 }
 
 // procMeta is the rarely used part of a process, allocated on first use so
 // that an idle process stays small. Guarded by Process.metaMu.
 type procMeta struct {
-	dead     bool
+	dead     bool // exited: refuses new links, monitors, timers and names
+	told     bool // the exit has been handled: links, monitors and watchers told
 	reason   error
 	name     string
 	links    map[PID]struct{}
 	monitors map[Ref]PID            // monitors held by this process: ref → target
 	watchers map[Ref]watcher        // monitors on this process: ref → who to tell
 	timers   map[uint64]clock.Timer // live timers by Ref.ID
-	deferred map[*replySlot]uint64  // calls answered later: slot → generation
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -57,8 +87,9 @@ type procMeta struct {
 // watcher is a monitor on a process: either another process (pid) or a
 // function (fn) installed with Runtime.Watch.
 type watcher struct {
-	pid PID
-	fn  func(PID, error)
+	pid  PID
+	fn   func(PID, error)
+	call bool // fn answers a call from another node: not counted in Info.Watchers
 }
 
 // metaLocked returns p.meta, allocating it. p.metaMu must be held.
@@ -305,8 +336,7 @@ func (p *Process) handleCall(c *callRequest) {
 	reply, err := p.beh.HandleCall(p, c.from, c.req)
 	p.inCall = nil
 	if _, deferred := reply.(noReply); deferred && err == nil {
-		p.deferCall(c.from)
-		return
+		return // answered later with From.Reply, or failed by the exit
 	}
 	c.from.Reply(reply, err)
 }

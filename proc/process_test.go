@@ -62,6 +62,7 @@ type counter struct {
 type (
 	incr     struct{ by int }
 	get      struct{}
+	held     struct{} // the number of calls held for a later answer
 	getLater struct{}
 	release  struct{}
 	crash    struct{}
@@ -72,6 +73,8 @@ func (c *counter) HandleCall(p *Process, from From, req any) (any, error) {
 	switch r := req.(type) {
 	case get:
 		return c.n, nil
+	case held:
+		return len(c.pending), nil
 	case getLater:
 		c.pending = append(c.pending, from)
 		return NoReply, nil
@@ -151,11 +154,8 @@ func TestDeferredReply(t *testing.T) {
 	}
 	// Wait until both calls are held, then release them.
 	eventually(t, func() error {
-		p := rt.table.get(pid)
-		p.metaMu.Lock()
-		defer p.metaMu.Unlock()
-		if p.meta == nil || len(p.meta.deferred) != 2 {
-			return fmt.Errorf("deferred calls not held yet")
+		if n, err := Call[int](context.Background(), rt, pid, held{}); err != nil || n != 2 {
+			return fmt.Errorf("deferred calls not held yet: %d %v", n, err)
 		}
 		return nil
 	})
@@ -178,11 +178,8 @@ func TestDeferredCallFailsWhenServerDies(t *testing.T) {
 		res <- err
 	}()
 	eventually(t, func() error {
-		p := rt.table.get(pid)
-		p.metaMu.Lock()
-		defer p.metaMu.Unlock()
-		if p.meta == nil || len(p.meta.deferred) != 1 {
-			return fmt.Errorf("not held")
+		if n, err := Call[int](context.Background(), rt, pid, held{}); err != nil || n != 1 {
+			return fmt.Errorf("not held: %d %v", n, err)
 		}
 		return nil
 	})

@@ -138,10 +138,27 @@ func (rt *Runtime) DeliverRemoteCallName(name string, caller PID, req any, reply
 }
 
 func (rt *Runtime) deliverCall(t *Process, caller PID, req any, reply func(any, error)) error {
-	slot := &replySlot{remote: reply}
+	// The caller is on another node and cannot wait on t's exit: a watch
+	// answers the call with t's exit instead, and the answer removes it.
+	ref := rt.MakeRef()
+	slot := &replySlot{}
+	slot.remote = func(v any, err error) {
+		t.removeWatcher(ref)
+		reply(v, err)
+	}
+	w := watcher{fn: func(_ PID, reason error) {
+		slot.reply(0, nil, &ExitError{PID: t.pid, Reason: reason})
+	}, call: true}
+	if !t.addWatcher(ref, w) {
+		return &ExitError{PID: t.pid, Reason: t.exitReason()}
+	}
 	c := &callRequest{from: From{caller: caller, slot: slot}, req: req}
 	prev, err := t.mbox.push(envelope{kind: kindCall, msg: c}, pushUser)
 	if err != nil {
+		if !slot.gen.CompareAndSwap(0, 1) {
+			return nil // t exited meanwhile and its watch answered
+		}
+		t.removeWatcher(ref)
 		if err == ErrNotAlive {
 			return &ExitError{PID: t.pid, Reason: t.exitReason()}
 		}

@@ -123,25 +123,23 @@ type From struct {
 func (f From) Caller() PID { return f.caller }
 
 // Reply answers the call. Only the first answer counts; answering a call
-// whose caller gave up is a no-op. Safe from any goroutine.
+// whose caller gave up, or whose server has exited meanwhile (the caller
+// was then told so), is a no-op. Safe from any goroutine.
 func (f From) Reply(v any, err error) {
-	if f.slot == nil {
-		return
+	if f.slot != nil {
+		f.slot.reply(f.gen, v, err)
 	}
-	if srv := f.slot.deferredBy.Swap(nil); srv != nil {
-		srv.undeferCall(f.slot)
-	}
-	f.slot.reply(f.gen, v, err)
 }
 
 // replySlot is where a call's answer lands. Slots are pooled; the
 // generation number makes late or repeated answers to an earlier call on
-// the same slot harmless.
+// the same slot harmless: an answer counts only if it moves the generation
+// of its own call on, and the caller moves it on itself when it stops
+// waiting (its context ended, or the server exited).
 type replySlot struct {
-	gen        atomic.Uint64
-	ch         chan callResult
-	remote     func(any, error)        // set for calls from other nodes, used instead of ch
-	deferredBy atomic.Pointer[Process] // the server holding the call, if it deferred the answer
+	gen    atomic.Uint64
+	ch     chan callResult
+	remote func(any, error) // set for calls from other nodes, used instead of ch
 }
 
 type callResult struct {
@@ -162,27 +160,30 @@ func (s *replySlot) reply(gen uint64, v any, err error) {
 	}
 }
 
-func (p *Process) deferCall(f From) {
-	p.metaMu.Lock()
-	defer p.metaMu.Unlock()
-	m := p.metaLocked()
-	if m.dead {
-		f.slot.reply(f.gen, nil, &ExitError{PID: p.pid, Reason: m.reason})
-		return
+// wait waits for the answer on slot of the call of generation gen to t,
+// until ctx is done or t exits, as OTP's call monitors its callee. The
+// slot goes back to the pool.
+func (t *Process) wait(ctx context.Context, slot *replySlot, gen uint64) (any, error) {
+	note := t.exitNote()
+	var err error
+	select {
+	case r := <-slot.ch:
+		slotPool.Put(slot)
+		return r.v, r.err
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-note.done:
+		err = &ExitError{PID: t.pid, Reason: note.reason}
 	}
-	if m.deferred == nil {
-		m.deferred = make(map[*replySlot]uint64)
+	if !slot.gen.CompareAndSwap(gen, gen+1) {
+		// The answer is on its way: it came first, take it.
+		r := <-slot.ch
+		slotPool.Put(slot)
+		return r.v, r.err
 	}
-	m.deferred[f.slot] = f.gen
-	f.slot.deferredBy.Store(p)
-}
-
-func (p *Process) undeferCall(s *replySlot) {
-	p.metaMu.Lock()
-	if p.meta != nil {
-		delete(p.meta.deferred, s)
-	}
-	p.metaMu.Unlock()
+	// No answer will land on this slot any more.
+	slotPool.Put(slot)
+	return nil, err
 }
 
 // Call sends req to pid and waits for the answer of HandleCall, or until ctx
@@ -253,21 +254,7 @@ func (rt *Runtime) call(ctx context.Context, caller, to PID, req any) (any, erro
 		return nil, fmt.Errorf("%w: %v", err, to)
 	}
 	t.activate(prev)
-	select {
-	case r := <-slot.ch:
-		slotPool.Put(slot)
-		return r.v, r.err
-	case <-ctx.Done():
-		if slot.gen.CompareAndSwap(gen, gen+1) {
-			// No answer will land on this slot any more.
-			slotPool.Put(slot)
-		} else {
-			// The answer is on its way: take it so the slot is clean.
-			<-slot.ch
-			slotPool.Put(slot)
-		}
-		return nil, ctx.Err()
-	}
+	return t.wait(ctx, slot, gen)
 }
 
 // Call is Sender.CallTo with the answer converted to R. A nil answer gives
