@@ -39,9 +39,26 @@
 //     runs, and for calls from other nodes.
 //   - Exit signals act at once: an abnormal exit signal (or ErrKill) ends a
 //     process that does not trap exits even with messages queued, and system
-//     requests (Inspect, Stop) are handled before queued user messages.
+//     requests (Inspect, Stop) are handled before queued user messages. The
+//     exit signal of a parent to a child that traps exits is the exception,
+//     as in OTP: the child handles the messages the parent sent before it,
+//     then terminates.
 //     A message sent before the sender exits arrives before the DOWN or Exit
 //     that its exit causes.
+//   - Unlink and Demonitor are final: once Unlink has returned, the link has
+//     no effect on the caller (no exit signal kills it, no Exit message
+//     arrives that was not already queued); once Demonitor has returned
+//     true, no Down of that monitor arrives.
+//   - An exit is told in this order: OnExit functions (registries forget
+//     the process), then links, then monitors, then Watch functions and the
+//     callers waiting on the process. Exit signals propagate along links
+//     iteratively, so chains of millions of links cost no stack.
+//   - A process killed while a callback still runs can no longer spawn,
+//     link or monitor: those calls fail or have no effect, and leave
+//     nothing behind.
+//   - Only ErrNormal itself (and nil) is a normal exit, and only
+//     ErrShutdown and ShutdownError are shutdowns: a reason that wraps them
+//     is abnormal (IsNormalExit, IsShutdown).
 //   - A panic in a callback ends only that process, with a *CrashError
 //     carrying the panic value and stack; its links and monitors see it.
 //   - A callback cannot be pre-empted. A killed process stops receiving

@@ -68,8 +68,8 @@ func (e *CrashError) Unwrap() error {
 }
 
 // ShutdownError is the reason {shutdown, Reason}: a deliberate stop carrying a
-// detail. It matches ErrShutdown under errors.Is, so transient children
-// stopped with it are not restarted.
+// detail. It matches ErrShutdown under errors.Is, and IsShutdown reports
+// it, so transient children stopped with it are not restarted.
 type ShutdownError struct{ Reason error }
 
 func (e ShutdownError) Error() string { return fmt.Sprintf("shutdown: %v", e.Reason) }
@@ -93,5 +93,20 @@ func (e *ExitError) Error() string { return fmt.Sprintf("proc: %v exited: %v", e
 func (e *ExitError) Unwrap() error { return e.Reason }
 
 // IsNormalExit reports whether reason is one that links do not propagate to
-// processes that are not trapping exits: nil or ErrNormal.
-func IsNormalExit(reason error) bool { return reason == nil || errors.Is(reason, ErrNormal) }
+// processes that are not trapping exits: nil or ErrNormal itself. A reason
+// that merely wraps ErrNormal, such as a dependency's error or a panic with
+// ErrNormal, is abnormal: it is compared by identity, as Erlang compares
+// the atom normal, not with errors.Is.
+func IsNormalExit(reason error) bool { return reason == nil || reason == ErrNormal }
+
+// IsShutdown reports whether reason is a deliberate stop: ErrShutdown
+// itself or a ShutdownError (OTP's shutdown and {shutdown, Reason}), after
+// which a transient child is not restarted. Like IsNormalExit it does not
+// look into reasons that wrap them.
+func IsShutdown(reason error) bool {
+	switch reason.(type) {
+	case ShutdownError, *ShutdownError:
+		return true
+	}
+	return reason == ErrShutdown
+}

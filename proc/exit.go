@@ -4,71 +4,130 @@ import (
 	"log/slog"
 )
 
-// exit ends the process with reason: it refuses further messages, fails the
-// calls still queued, unregisters the process and tells its links and
-// monitors. Any goroutine may call it; only the first call has effect.
+// An exit happens in two steps. The first marks the process dead and closes
+// its mailbox, at once and under its metaMu, so that from then on it refuses
+// messages, links and monitors; deciding that a link's signal kills a
+// process and marking it dead happen under the same lock as Unlink's
+// removal of the link, which is what makes Unlink final. The second step,
+// handleExit, tells everyone: the OnExit functions, the table and names,
+// the links, the monitors and the Watch functions, then the waiters of its
+// exit note.
+//
+// The second step runs iteratively: a process that a link's signal kills
+// is appended to the cascade's queue rather than handled on the stack, so a
+// chain of millions of linked processes ends without deep recursion.
+
+// exit ends the process with reason and handles the exits it causes. Any
+// goroutine may call it; only the first call has effect.
 func (p *Process) exit(reason error) {
 	if reason == nil {
 		reason = ErrNormal
 	}
-	// Record the reason before the mailbox closes, so that anyone who sees
-	// the process dead also sees why.
 	p.metaMu.Lock()
-	m := p.metaLocked()
-	if m.dead {
-		p.metaMu.Unlock()
+	user, sys, prev, ok := p.dieLocked(reason)
+	p.metaMu.Unlock()
+	if !ok {
 		return
 	}
+	p.dropQueued(user, sys, prev)
+	handleExits(p)
+}
+
+// dieLocked marks p dead with reason and closes its mailbox, returning what
+// the mailbox held. It reports false if p was already dead. p.metaMu must
+// be held.
+func (p *Process) dieLocked(reason error) (user, sys []envelope, prev uint32, ok bool) {
+	m := p.metaLocked()
+	if m.dead {
+		return nil, nil, 0, false
+	}
+	// Record the reason before the mailbox closes, so that anyone who sees
+	// the process dead also sees why.
 	m.dead = true
 	m.reason = reason
-	p.metaMu.Unlock()
+	user, sys, prev = p.mbox.close()
+	return user, sys, prev, true
+}
 
-	user, sys, prev := p.mbox.close()
+// dropQueued ends the parked goroutine of a process that just died and
+// fails the calls and requests that were still queued.
+func (p *Process) dropQueued(user, sys []envelope, prev uint32) {
 	if prev == statusParked {
 		p.activate(prev) // the parked goroutine ends
 	}
 	failCalls(p, user)
-	for _, e := range sys {
-		if in, ok := e.msg.(sysInspect); ok {
-			in.reply <- nil
-		}
-	}
-	p.rt.table.remove(p.pid.ID, p)
+	failCalls(p, sys)
+}
 
+// handleExits handles the exit of first and of every process it causes to
+// exit, breadth first.
+func handleExits(first *Process) {
+	queue := []*Process{first}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue[0] = nil
+		queue = queue[1:]
+		queue = p.handleExit(queue)
+	}
+}
+
+// handleExit tells everyone of the exit of p, which is marked dead, and
+// appends to queue the linked processes its exit kills.
+func (p *Process) handleExit(queue []*Process) []*Process {
+	rt := p.rt
 	p.metaMu.Lock()
-	name := m.name
-	links, watchers, monitors := m.links, m.watchers, m.monitors
-	timers := m.timers
+	m := p.meta
+	reason, name := m.reason, m.name
+	links, watchers, monitors, timers := m.links, m.watchers, m.monitors, m.timers
 	m.links, m.watchers, m.monitors, m.timers = nil, nil, nil, nil
 	if m.cancel != nil {
 		m.cancel()
 	}
 	p.metaMu.Unlock()
 
-	if name != "" {
-		p.rt.names.unregister(name, p)
-	}
 	for _, t := range timers {
 		t.Stop()
 	}
-	remote := p.rt.remote.get()
+	// OnExit functions first: they are the cleanup of registries, done
+	// before anyone hears of the exit (a supervisor told through a link
+	// restarts the process under the same key at once).
+	for _, w := range watchers {
+		if w.fn != nil && w.first {
+			w.fn(p.pid, reason)
+		}
+	}
+	rt.table.remove(p.pid.ID, p)
+	if name != "" {
+		rt.names.unregister(name, p)
+	}
+	remote := rt.remote.get()
 	for ref, target := range monitors {
-		if t := p.rt.table.get(target); t != nil {
+		if t := rt.table.get(target); t != nil {
 			t.removeWatcher(ref)
-		} else if remote != nil && p.rt.isRemote(target) {
+		} else if remote != nil && rt.isRemote(target) {
 			remote.Demonitor(p.pid, target, ref)
 		}
 	}
 	for pid := range links {
-		if t := p.rt.table.get(pid); t != nil {
-			t.removeLink(p.pid)
-			t.exitSignal(p.pid, reason, true)
-		} else if remote != nil && p.rt.isRemote(pid) {
+		if t := rt.table.get(pid); t != nil {
+			if t.linkSignal(p.pid, reason) {
+				queue = append(queue, t)
+			}
+		} else if remote != nil && rt.isRemote(pid) {
 			_ = remote.Exit(p.pid, pid, reason, true)
 		}
 	}
 	for ref, w := range watchers {
-		p.rt.notifyDown(w, ref, p.pid, reason)
+		if w.fn == nil {
+			rt.notifyDown(w, ref, p.pid, reason)
+		}
+	}
+	// Watch functions last: when one runs, the links and monitors have
+	// been told.
+	for _, w := range watchers {
+		if w.fn != nil && !w.first {
+			w.fn(p.pid, reason)
+		}
 	}
 	p.metaMu.Lock()
 	m.told = true
@@ -78,40 +137,81 @@ func (p *Process) exit(reason error) {
 		note.reason = reason
 		close(note.done)
 	}
-	if !IsNormalExit(reason) && !isShutdown(reason) && reason != ErrKilled {
-		p.rt.log.Debug("process exited", slog.String("pid", p.pid.String()), slog.Any("reason", reason))
+	if !IsNormalExit(reason) && !IsShutdown(reason) && reason != ErrKilled {
+		rt.log.Debug("process exited", slog.String("pid", p.pid.String()), slog.Any("reason", reason))
 	}
+	return queue
 }
 
-// exitSignal delivers an exit signal from `from` with reason to p.
-// viaLink tells a link's signal (sent when a linked process exits) from an
-// explicit Exit call; only the latter can carry the untrappable ErrKill.
-func (p *Process) exitSignal(from PID, reason error, viaLink bool) {
-	if !viaLink && reason == ErrKill {
+// linkSignal delivers to p the exit signal of the linked process from,
+// which exited with reason, if the link still exists. The link's removal
+// and the signal's effect (an Exit message for a process trapping exits,
+// death otherwise) happen under p.metaMu, as Unlink's removal does: once
+// Unlink has returned, the link has no effect. linkSignal reports whether p
+// died of the signal; the caller must then handle p's exit.
+func (p *Process) linkSignal(from PID, reason error) (died bool) {
+	p.metaMu.Lock()
+	m := p.meta
+	if m == nil || m.dead {
+		p.metaMu.Unlock()
+		return false
+	}
+	if _, linked := m.links[from]; !linked {
+		p.metaMu.Unlock()
+		return false
+	}
+	delete(m.links, from)
+	return p.signalLocked(from, reason)
+}
+
+// exitSignal delivers an exit signal sent with Exit (not by a link): ErrKill
+// kills even a process trapping exits.
+func (p *Process) exitSignal(from PID, reason error) {
+	if reason == ErrKill {
 		p.exit(ErrKilled)
 		return
 	}
-	if p.trap.Load() {
-		if from == p.parent && !from.IsZero() {
-			// OTP behaviours terminate on an exit signal from their parent.
-			p.pushSys(Exit{From: from, Reason: reason})
-			return
-		}
-		p.pushForced(envelope{kind: kindInfo, msg: Exit{From: from, Reason: reason}})
+	p.metaMu.Lock()
+	if m := p.meta; m != nil && m.dead {
+		p.metaMu.Unlock()
 		return
+	}
+	if p.signalLocked(from, reason) {
+		handleExits(p)
+	}
+}
+
+// signalLocked applies an exit signal to p and releases p.metaMu: a
+// process trapping exits gets an Exit message, others die of an abnormal
+// reason. It reports whether p died; the caller must then handle its exit.
+func (p *Process) signalLocked(from PID, reason error) (died bool) {
+	if p.trap.Load() {
+		kind := kindInfo
+		if from == p.Parent() && !from.IsZero() {
+			// OTP behaviours terminate on an exit signal from their parent,
+			// when they come to it: after the messages the parent sent
+			// before.
+			kind = kindParentExit
+		}
+		prev, err := p.mbox.push(envelope{kind: kind, msg: Exit{From: from, Reason: reason}}, pushForced)
+		p.metaMu.Unlock()
+		if err == nil {
+			p.activate(prev)
+		}
+		return false
 	}
 	if IsNormalExit(reason) {
-		return
+		p.metaMu.Unlock()
+		return false
 	}
-	p.exit(reason)
+	user, sys, prev, _ := p.dieLocked(reason)
+	p.metaMu.Unlock()
+	p.dropQueued(user, sys, prev)
+	return true
 }
 
 // notifyDown tells watcher w that pid exited.
 func (rt *Runtime) notifyDown(w watcher, ref Ref, pid PID, reason error) {
-	if w.fn != nil {
-		w.fn(pid, reason)
-		return
-	}
 	if rt.isRemote(w.pid) {
 		if r := rt.remote.get(); r != nil {
 			r.Down(w.pid, ref, pid, reason)
@@ -119,8 +219,30 @@ func (rt *Runtime) notifyDown(w watcher, ref Ref, pid PID, reason error) {
 		return
 	}
 	if t := rt.table.get(w.pid); t != nil {
-		t.removeMonitor(ref)
-		t.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: pid, Reason: reason}})
+		t.deliverDown(ref, pid, reason)
+	}
+}
+
+// deliverDown queues the DOWN of the monitor ref if p still holds it: the
+// monitor's removal and the DOWN's queueing happen under p.metaMu, as
+// Demonitor's removal does, so a Demonitor that reports true is never
+// followed by the DOWN.
+func (p *Process) deliverDown(ref Ref, pid PID, reason error) {
+	p.metaMu.Lock()
+	m := p.meta
+	if m == nil || m.dead {
+		p.metaMu.Unlock()
+		return
+	}
+	if _, ok := m.monitors[ref]; !ok {
+		p.metaMu.Unlock()
+		return
+	}
+	delete(m.monitors, ref)
+	prev, err := p.mbox.push(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: pid, Reason: reason}}, pushForced)
+	p.metaMu.Unlock()
+	if err == nil {
+		p.activate(prev)
 	}
 }
 
@@ -139,9 +261,4 @@ func (p *Process) pushSys(msg any) error {
 		p.activate(prev)
 	}
 	return err
-}
-
-func isShutdown(reason error) bool {
-	_, ok := reason.(ShutdownError)
-	return ok || reason == ErrShutdown
 }

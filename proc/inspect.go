@@ -123,24 +123,23 @@ func (rt *Runtime) Inspect(ctx context.Context, pid PID) (any, error) {
 }
 
 // Stop asks pid to stop with reason, running its Terminate, and waits until
-// it has exited or ctx is done, like gen_server:stop. The request jumps ahead
-// of queued user messages.
+// its exit has been handled (links, monitors and watchers told) or ctx is
+// done, like gen_server:stop. The request jumps ahead of queued user
+// messages.
 func (rt *Runtime) Stop(ctx context.Context, pid PID, reason error) error {
 	p := rt.table.get(pid)
 	if p == nil {
 		return rt.notLocal(pid)
 	}
-	done := make(chan struct{})
-	cancel := rt.Watch(pid, func(PID, error) { close(done) })
-	defer cancel()
 	if reason == nil {
 		reason = ErrNormal
 	}
+	note := p.exitNote()
 	if err := p.pushSys(sysStop{reason: reason}); err != nil {
 		return fmt.Errorf("%w: %v", err, pid)
 	}
 	select {
-	case <-done:
+	case <-note.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -56,9 +56,30 @@ func (p *Process) addWatcher(ref Ref, w watcher) bool {
 	return true
 }
 
+// addMonitor records that p monitors target with ref. It reports false if
+// p is dead.
+func (p *Process) addMonitor(ref Ref, target PID) bool {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	m := p.metaLocked()
+	if m.dead {
+		return false
+	}
+	if m.monitors == nil {
+		m.monitors = make(map[Ref]PID, 1)
+	}
+	m.monitors[ref] = target
+	return true
+}
+
+// isDead reports whether p has exited, or is exiting.
+func (p *Process) isDead() bool { return p.mbox.status.Load() == statusDead }
+
 // Link links p and the process pid: when either exits with an abnormal
 // reason, the other receives an exit signal. Linking twice is the same as
-// once. Link fails with ErrNotAlive when pid does not exist.
+// once. Link fails with ErrNotAlive when pid does not exist, and when p
+// itself has exited (a callback still running after its process was
+// killed): a dead process makes no links.
 func (p *Process) Link(pid PID) error {
 	if pid == p.pid {
 		return nil
@@ -67,13 +88,20 @@ func (p *Process) Link(pid PID) error {
 	if t == nil {
 		return p.linkRemote(pid)
 	}
+	if !p.addLink(pid) {
+		return fmt.Errorf("%w: %v (the linking process)", ErrNotAlive, p.pid)
+	}
 	if !t.addLink(p.pid) {
+		p.removeLink(pid)
 		return fmt.Errorf("%w: %v", ErrNotAlive, pid)
 	}
-	if !p.addLink(pid) {
-		// p died meanwhile and its exit did not see the new link.
-		t.removeLink(p.pid)
-		t.exitSignal(p.pid, p.exitReason(), true)
+	if p.isDead() {
+		// p died between the two: its exit may have come to t before the
+		// link did. Tell t as that exit would have; a signal that did
+		// arrive removed the link, so t is told once.
+		if t.linkSignal(p.pid, p.exitReason()) {
+			handleExits(t)
+		}
 	}
 	return nil
 }
@@ -85,16 +113,23 @@ func (p *Process) linkRemote(pid PID) error {
 		return err
 	}
 	if !p.addLink(pid) {
-		return fmt.Errorf("%w: %v", ErrNotAlive, p.pid)
+		return fmt.Errorf("%w: %v (the linking process)", ErrNotAlive, p.pid)
 	}
 	if err := r.Link(p.pid, pid); err != nil {
 		p.removeLink(pid)
 		return err
 	}
+	if p.isDead() {
+		// As for a local link: the exit may have gone out before the link.
+		_ = r.Exit(p.pid, pid, p.exitReason(), true)
+	}
 	return nil
 }
 
-// Unlink removes the link between p and pid, if any.
+// Unlink removes the link between p and pid, if any. Once it has returned
+// the link has no effect on p, as in Erlang: an exit signal of pid's that
+// was on its way does not kill p, nor does an Exit message that was not
+// already in p's mailbox arrive.
 func (p *Process) Unlink(pid PID) {
 	p.removeLink(pid)
 	if t := p.rt.table.get(pid); t != nil {
@@ -120,7 +155,8 @@ func (p *Process) Links() []PID {
 
 // Monitor starts monitoring pid: when it exits, p receives a Down message
 // with the returned reference. If pid does not exist, the Down (reason
-// ErrNoProc) arrives at once.
+// ErrNoProc) arrives at once. A monitor made by a process that has exited
+// (a callback still running after its process was killed) has no effect.
 func (p *Process) Monitor(pid PID) Ref {
 	t := p.rt.table.get(pid)
 	if t == nil {
@@ -133,43 +169,43 @@ func (p *Process) Monitor(pid PID) Ref {
 // when it is on another node, else with an immediate DOWN.
 func (p *Process) monitorRemote(pid PID) Ref {
 	ref := p.rt.MakeRef()
+	if !p.addMonitor(ref, pid) {
+		return ref
+	}
 	r, err := p.rt.route(pid)
 	if err == nil {
-		p.metaMu.Lock()
-		m := p.metaLocked()
-		if m.monitors == nil {
-			m.monitors = make(map[Ref]PID, 1)
-		}
-		m.monitors[ref] = pid
-		p.metaMu.Unlock()
 		if err = r.Monitor(p.pid, pid, ref); err == nil {
+			if p.isDead() {
+				r.Demonitor(p.pid, pid, ref) // p's exit may have missed it
+			}
 			return ref
 		}
-		p.removeMonitor(ref)
 	}
-	p.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: pid, Reason: p.rt.noProcReason(pid)}})
+	p.deliverDown(ref, pid, p.rt.noProcReason(pid))
 	return ref
 }
 
 // monitor makes watcher monitor target.
 func (rt *Runtime) monitor(w, target *Process) Ref {
 	ref := rt.MakeRef()
-	w.metaMu.Lock()
-	m := w.metaLocked()
-	if m.monitors == nil {
-		m.monitors = make(map[Ref]PID, 1)
+	if !w.addMonitor(ref, target.pid) {
+		return ref
 	}
-	m.monitors[ref] = target.pid
-	w.metaMu.Unlock()
 	if !target.addWatcher(ref, watcher{pid: w.pid}) {
-		w.removeMonitor(ref)
-		w.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: target.pid, Reason: target.exitReason()}})
+		w.deliverDown(ref, target.pid, target.exitReason())
+		return ref
+	}
+	if w.isDead() {
+		// w died meanwhile: its exit may have looked for the watcher
+		// before it was there.
+		target.removeWatcher(ref)
 	}
 	return ref
 }
 
-// Demonitor stops a monitor. A Down for it that is already queued is not
-// removed. It reports whether the monitor was active.
+// Demonitor stops a monitor. It reports whether the monitor was active;
+// when it reports true, no Down of the monitor arrives any more. A Down
+// already queued is not removed, and makes Demonitor report false.
 func (p *Process) Demonitor(ref Ref) bool {
 	p.metaMu.Lock()
 	var target PID
@@ -212,24 +248,36 @@ func (rt *Runtime) exitFrom(from, to PID, reason error) error {
 		}
 		return r.Exit(from, to, reason, false)
 	}
-	t.exitSignal(from, reason, false)
+	t.exitSignal(from, reason)
 	return nil
 }
 
-// Watch calls fn(pid, reason) once, when the local process pid exits; if it
-// does not exist, fn runs at once with ErrNoProc. fn runs on the goroutine
-// that ends the process — the process's own, or the caller of Exit that
-// killed it, before that call returns — so it must not block nor take a
-// lock that such a caller may hold. The returned function cancels the
-// watch.
+// Watch calls fn(pid, reason) once, when the local process pid exits,
+// after its links and monitors have been told; if it does not exist, fn
+// runs at once with ErrNoProc. fn runs on the goroutine that ends the
+// process — the process's own, or the caller of Exit that killed it, before
+// that call returns — so it must not block nor take a lock that such a
+// caller may hold. The returned function cancels the watch.
 func (rt *Runtime) Watch(pid PID, fn func(PID, error)) (cancel func()) {
+	return rt.watch(pid, fn, false)
+}
+
+// OnExit is Watch for cleanup: fn runs before the links and monitors of
+// pid are told of its exit, so that what fn forgets (a registry's entries
+// of the process, say) is forgotten by the time anyone hears of the exit.
+// It runs under the same rules as Watch's.
+func (rt *Runtime) OnExit(pid PID, fn func(PID, error)) (cancel func()) {
+	return rt.watch(pid, fn, true)
+}
+
+func (rt *Runtime) watch(pid PID, fn func(PID, error), first bool) (cancel func()) {
 	t := rt.table.get(pid)
 	if t == nil {
 		fn(pid, rt.noProcReason(pid))
 		return func() {}
 	}
 	ref := rt.MakeRef()
-	if !t.addWatcher(ref, watcher{fn: fn}) {
+	if !t.addWatcher(ref, watcher{fn: fn, first: first}) {
 		fn(pid, t.exitReason())
 		return func() {}
 	}

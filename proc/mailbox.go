@@ -7,10 +7,11 @@ import (
 
 // envelope kinds.
 const (
-	kindInfo uint8 = iota // a plain message, handled by HandleInfo
-	kindCast              // a cast, handled by HandleCast
-	kindCall              // a call; msg is *callRequest
-	kindSys               // a system message
+	kindInfo       uint8 = iota // a plain message, handled by HandleInfo
+	kindCast                    // a cast, handled by HandleCast
+	kindCall                    // a call; msg is *callRequest
+	kindSys                     // a system message
+	kindParentExit              // an exit signal from the parent to a process trapping exits; msg is Exit
 )
 
 // envelope is one entry of a mailbox. It is kept small (a byte and an

@@ -87,9 +87,10 @@ type procMeta struct {
 // watcher is a monitor on a process: either another process (pid) or a
 // function (fn) installed with Runtime.Watch.
 type watcher struct {
-	pid  PID
-	fn   func(PID, error)
-	call bool // fn answers a call from another node: not counted in Info.Watchers
+	pid   PID
+	fn    func(PID, error)
+	first bool // fn runs before the links and monitors are told (OnExit)
+	call  bool // fn answers a call from another node: not counted in Info.Watchers
 }
 
 // metaLocked returns p.meta, allocating it. p.metaMu must be held.
@@ -309,6 +310,10 @@ func (p *Process) dispatch(e envelope) bool {
 		p.beh.HandleCast(p, e.msg)
 	case kindCall:
 		p.handleCall(e.msg.(*callRequest))
+	case kindParentExit:
+		// OTP behaviours terminate rather than see it as a message.
+		p.terminate(e.msg.(Exit).Reason)
+		return false
 	}
 	return p.afterCallback()
 }
@@ -361,11 +366,6 @@ func (p *Process) handleSys(sys []envelope) bool {
 			if !p.afterCallback() {
 				return false
 			}
-		case Exit:
-			// An exit signal from the parent to a process trapping exits:
-			// OTP behaviours terminate rather than see it as a message.
-			p.terminate(m.Reason)
-			return false
 		}
 	}
 	return p.mbox.status.Load() != statusDead
@@ -396,8 +396,13 @@ func (p *Process) failBatch() {
 func failCalls(p *Process, envelopes []envelope) {
 	for i := range envelopes {
 		envelopes[i] = untrack(envelopes[i])
-		if envelopes[i].kind == kindCall {
-			p.failCall(envelopes[i].msg.(*callRequest))
+		switch e := envelopes[i]; e.kind {
+		case kindCall:
+			p.failCall(e.msg.(*callRequest))
+		case kindSys:
+			if in, ok := e.msg.(sysInspect); ok {
+				in.reply <- nil
+			}
 		}
 		envelopes[i] = envelope{}
 	}

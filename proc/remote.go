@@ -196,10 +196,11 @@ func (rt *Runtime) ExitFromRemote(from, to PID, reason error, viaLink bool) {
 	if t == nil {
 		return
 	}
-	if viaLink && !t.dropLink(from) {
-		return
+	if !viaLink {
+		t.exitSignal(from, reason)
+	} else if t.linkSignal(from, reason) {
+		handleExits(t)
 	}
-	t.exitSignal(from, reason, viaLink)
 }
 
 // MonitorFromRemote makes the remote process w monitor the local
@@ -226,11 +227,9 @@ func (rt *Runtime) DemonitorFromRemote(target PID, ref Ref) {
 // DownFromRemote delivers the DOWN of a remote process to the local watcher
 // that monitors it with ref.
 func (rt *Runtime) DownFromRemote(w PID, ref Ref, target PID, reason error) {
-	t := rt.table.get(w)
-	if t == nil || !t.dropMonitor(ref) {
-		return
+	if t := rt.table.get(w); t != nil {
+		t.deliverDown(ref, target, reason)
 	}
-	t.pushForced(envelope{kind: kindInfo, msg: Down{Ref: ref, PID: target, Reason: reason}})
 }
 
 // NodeDown tells every local process linked to or monitoring a process of
@@ -253,13 +252,11 @@ func (rt *Runtime) NodeDown(node string) {
 			for pid := range m.links {
 				if pid.Node == node {
 					links = append(links, pid)
-					delete(m.links, pid)
 				}
 			}
 			for ref, target := range m.monitors {
 				if target.Node == node {
 					downs = append(downs, down{ref, target})
-					delete(m.monitors, ref)
 				}
 			}
 			for ref, w := range m.watchers {
@@ -270,38 +267,12 @@ func (rt *Runtime) NodeDown(node string) {
 		}
 		p.metaMu.Unlock()
 		for _, d := range downs {
-			p.pushForced(envelope{kind: kindInfo, msg: Down{Ref: d.ref, PID: d.target, Reason: ErrNoConnection}})
+			p.deliverDown(d.ref, d.target, ErrNoConnection)
 		}
 		for _, pid := range links {
-			p.exitSignal(pid, ErrNoConnection, true)
+			if p.linkSignal(pid, ErrNoConnection) {
+				handleExits(p)
+			}
 		}
 	}
-}
-
-// dropLink removes a link, reporting whether it existed.
-func (p *Process) dropLink(pid PID) bool {
-	p.metaMu.Lock()
-	defer p.metaMu.Unlock()
-	if p.meta == nil {
-		return false
-	}
-	if _, ok := p.meta.links[pid]; !ok {
-		return false
-	}
-	delete(p.meta.links, pid)
-	return true
-}
-
-// dropMonitor removes a monitor p holds, reporting whether it existed.
-func (p *Process) dropMonitor(ref Ref) bool {
-	p.metaMu.Lock()
-	defer p.metaMu.Unlock()
-	if p.meta == nil {
-		return false
-	}
-	if _, ok := p.meta.monitors[ref]; !ok {
-		return false
-	}
-	delete(p.meta.monitors, ref)
-	return true
 }

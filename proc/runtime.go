@@ -121,8 +121,12 @@ func (rt *Runtime) MakeRef() Ref {
 	return Ref{Node: rt.name, Creation: rt.creation, ID: rt.nextRef.Add(1)}
 }
 
-// Alive reports whether pid names a live local process.
-func (rt *Runtime) Alive(pid PID) bool { return rt.table.get(pid) != nil }
+// Alive reports whether pid names a live local process: false from the
+// moment it exits, before its links and monitors have been told.
+func (rt *Runtime) Alive(pid PID) bool {
+	t := rt.table.get(pid)
+	return t != nil && !t.isDead()
+}
 
 // Close stops every process and waits for their goroutines, or until ctx is
 // done. Processes without a parent (the roots of supervision trees) are
@@ -171,17 +175,15 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	return err
 }
 
-// stopAndWait stops p with a shutdown and waits until it exited or ctx is
-// done.
+// stopAndWait stops p with a shutdown and waits until its exit has been
+// handled or ctx is done.
 func (rt *Runtime) stopAndWait(ctx context.Context, p *Process) {
-	done := make(chan struct{})
-	cancel := rt.Watch(p.pid, func(PID, error) { close(done) })
-	defer cancel()
+	note := p.exitNote()
 	if p.pushSys(sysStop{reason: ErrShutdown}) != nil {
 		return
 	}
 	select {
-	case <-done:
+	case <-note.done:
 	case <-ctx.Done():
 	}
 }

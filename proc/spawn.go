@@ -60,7 +60,9 @@ func (rt *Runtime) Spawn(beh Behavior, opts ...SpawnOption) (PID, error) {
 }
 
 // Spawn starts a child process of p running beh; see Runtime.Spawn. With
-// WithLink the child is linked to p before its Init runs.
+// WithLink the child is linked to p before its Init runs. A process that has
+// exited (a callback still running after it was killed) spawns nothing:
+// Spawn fails with an *ExitError naming it.
 func (p *Process) Spawn(beh Behavior, opts ...SpawnOption) (PID, error) {
 	var cfg spawnConfig
 	for _, o := range opts {
@@ -103,6 +105,10 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 	if rt.closing.Load() {
 		return nil, Ref{}, ErrRuntimeClosed
 	}
+	if parent != nil && parent.isDead() {
+		// A process killed while its callback runs spawns nothing.
+		return nil, Ref{}, &ExitError{PID: parent.pid, Reason: parent.exitReason()}
+	}
 	p := &Process{
 		rt:  rt,
 		pid: PID{Node: rt.name, Creation: rt.creation, ID: rt.nextID.Add(1)},
@@ -137,10 +143,14 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 	}
 	if parent != nil {
 		if cfg.link {
-			// Both are alive: the child was just created and the parent is
-			// the caller.
-			p.addLink(parent.pid)
-			parent.addLink(p.pid)
+			p.addLink(parent.pid) // p was just created: alive
+			if !parent.addLink(p.pid) {
+				// The spawner has exited, its callback still running: a
+				// child linked to a dead PID would run unsupervised.
+				reason := parent.exitReason()
+				p.exit(ErrNormal)
+				return nil, Ref{}, &ExitError{PID: parent.pid, Reason: reason}
+			}
 		}
 		if cfg.monitor {
 			ref = rt.monitor(parent, p)
@@ -152,11 +162,16 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 		err = p.stopReason
 	}
 	if err != nil {
-		// A failed start is reported to the caller, not to the links
-		// (OTP 26's {error, Reason}): unlink first.
+		// A failed start is reported to the caller, not to the links nor
+		// the monitor (OTP 26's {error, Reason}): unlink and demonitor
+		// first.
 		if parent != nil && cfg.link {
 			parent.removeLink(p.pid)
 			p.removeLink(parent.pid)
+		}
+		if parent != nil && cfg.monitor {
+			parent.removeMonitor(ref)
+			p.removeWatcher(ref)
 		}
 		if p.stopping {
 			p.terminate(err)
