@@ -16,10 +16,13 @@
 // process once, however many keys it holds, and drops the watch when the
 // process unregisters its last key. A registration that races with the
 // exit of its process either fails with ErrNotAlive or is removed with the
-// other entries; it is never left behind. An entry may outlive its process
-// for the short moment the runtime takes to tell watchers of an exit, so a
-// lookup racing with an exit can return a process that just died, as in
-// Elixir; sending to it then fails with proc.ErrNotAlive.
+// other entries; it is never left behind. The entries go before the links
+// and monitors of the process are told of its exit (proc.Runtime.OnExit):
+// a supervisor restarting the process under the same key, or a monitor,
+// never finds the old entry. A key whose holder has exited is free at once:
+// Register removes such a stale entry itself. A lookup from elsewhere racing
+// with an exit can still return a process that just died, as in Elixir;
+// sending to it then fails with proc.ErrNotAlive.
 //
 // # Usage
 //

@@ -87,7 +87,7 @@ func (r *Registry) watchLocked(ps *pidState) error {
 	ps.mu.watching = true
 	ps.mu.pending++
 	ps.mu.Unlock()
-	cancel := r.rt.Watch(ps.pid, func(_ proc.PID, reason error) { r.exited(ps, reason) })
+	cancel := r.rt.OnExit(ps.pid, func(_ proc.PID, reason error) { r.exited(ps, reason) })
 	ps.mu.Lock()
 	ps.mu.pending--
 	if ps.mu.dead {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -88,9 +89,15 @@ func (r *Registry) queueRemovedLocked(key any, removed []slot, reason error) {
 
 // Register adds an entry for key with value, owned by the local process
 // pid, which must be alive. In a unique registry it fails with an
-// *AlreadyRegisteredError (ErrAlreadyRegistered) when a process, pid
+// *AlreadyRegisteredError (ErrAlreadyRegistered) when a live process, pid
 // included, holds the key; in a duplicate registry it always adds a new
 // entry, even when pid has registered key before.
+//
+// A key whose holder has exited is free, even in the moment before the
+// registry's cleanup of that holder has run: Register does that cleanup
+// itself and retries, as Elixir's Registry deletes a stale entry. So a
+// process restarted under its key by a supervisor, which learns of the
+// exit through a link, never finds the key taken by its former self.
 //
 // The entry is removed when pid exits, or by Unregister. Listeners have been
 // told of the registration when Register returns.
@@ -105,6 +112,34 @@ func (r *Registry) Register(pid proc.PID, key any, value any) error {
 	if key != key { // a NaN, or a value holding one: never found again
 		return fmt.Errorf("%w: %v is not equal to itself", ErrInvalidKey, key)
 	}
+	var stale proc.PID
+	for {
+		err := r.register(p, pid, key, value)
+		var taken *AlreadyRegisteredError
+		if !errors.As(err, &taken) || taken.PID == pid || taken.PID == stale || r.rt.Alive(taken.PID) {
+			return err
+		}
+		// The holder has exited; its entries go now rather than when the
+		// runtime gets to the registry's watch.
+		stale = taken.PID
+		r.cleanUpExited(stale)
+	}
+}
+
+// cleanUpExited removes the entries of pid, a process that has exited,
+// with its exit reason.
+func (r *Registry) cleanUpExited(pid proc.PID) {
+	ps := r.lookState(pid)
+	if ps == nil {
+		return
+	}
+	// The watch function runs at once for a process that has exited, with
+	// its reason; the registry's own watch, when it comes, finds the
+	// state dead.
+	r.rt.OnExit(pid, func(_ proc.PID, reason error) { r.exited(ps, reason) })()
+}
+
+func (r *Registry) register(p *partition, pid proc.PID, key, value any) error {
 	if !r.rt.Alive(pid) {
 		return errNotAlive(pid)
 	}
