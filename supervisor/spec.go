@@ -57,13 +57,14 @@ const (
 // ShouldRestart reports whether a child of restart type r that exited with
 // reason is restarted: always for Permanent, never for Temporary, and for
 // Transient unless the reason is nil, proc.ErrNormal or a shutdown
-// (proc.ErrShutdown, proc.ShutdownError).
+// (proc.ErrShutdown, proc.ShutdownError). A reason that merely wraps one of
+// them, such as a dependency's error, is abnormal (see proc.IsNormalExit).
 func (r Restart) ShouldRestart(reason error) bool {
 	switch r {
 	case Permanent:
 		return true
 	case Transient:
-		return !proc.IsNormalExit(reason) && !errors.Is(reason, proc.ErrShutdown)
+		return !proc.IsNormalExit(reason) && !proc.IsShutdown(reason)
 	}
 	return false
 }

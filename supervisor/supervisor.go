@@ -84,7 +84,7 @@ func (s *sup) HandleInfo(p *proc.Process, msg any) {
 			}
 			return
 		}
-		if !proc.IsNormalExit(m.Reason) && !errors.Is(m.Reason, proc.ErrShutdown) {
+		if !proc.IsNormalExit(m.Reason) && !proc.IsShutdown(m.Reason) {
 			p.Logger().Error("supervisor: child terminated", slog.String("supervisor", p.Self().String()),
 				slog.String("child", m.From.String()), slog.Any("reason", m.Reason))
 		}

@@ -151,7 +151,7 @@ func (d *dyn) HandleInfo(p *proc.Process, msg any) {
 		}
 		delete(d.running, m.From)
 		k.pid = proc.PID{}
-		if !proc.IsNormalExit(m.Reason) && !errors.Is(m.Reason, proc.ErrShutdown) {
+		if !proc.IsNormalExit(m.Reason) && !proc.IsShutdown(m.Reason) {
 			p.Logger().Error("supervisor: child terminated", slog.String("supervisor", p.Self().String()),
 				slog.String("child", m.From.String()), slog.Any("reason", m.Reason))
 		}
