@@ -107,6 +107,11 @@ func (s *Set) Send(p *proc.Process, node string, msg any) error {
 	return p.SendTo(proc.NodeName{Node: node, Name: s.service}, msg)
 }
 
+// Resync greets the peer on node again, which makes it send its state anew
+// (it reports the greeting as a Change with Up set): for a service that
+// found a gap in what the peer sent.
+func (s *Set) Resync(p *proc.Process, node string) { s.hello(p, node, false) }
+
 func (s *Set) hello(p *proc.Process, node string, reply bool) {
 	// A node without the service refuses the message; the node counts it.
 	_ = s.Send(p, node, Hello{Service: s.service, PID: s.self, Reply: reply})
