@@ -72,12 +72,12 @@ type Stats struct {
 // Scope is one node's member of a process-group scope. It is safe for
 // concurrent use.
 type Scope struct {
-	cfg    Config
-	rt     *proc.Runtime
-	nd     *node.Node
-	log    *slog.Logger
-	peers  *peerset.Set
-	stats  Stats
+	cfg   Config
+	rt    *proc.Runtime
+	nd    *node.Node
+	log   *slog.Logger
+	peers *peerset.Set
+	stats Stats
 
 	// mu guards everything below. Lock order: mu, then a watcher's lock.
 	mu struct {
