@@ -33,8 +33,12 @@ type Config struct {
 	// dispatcher.
 	Dispatchers map[string]Dispatcher
 	// InboxBound bounds the mailbox of the server process that receives
-	// broadcasts from other nodes. A frame that finds it full is refused
-	// and counted by the node. Default 65,536.
+	// broadcasts from other nodes, in frames. A frame that finds it full is
+	// refused; the node counts it and reports it to the sending node, and
+	// subscribers of sequenced topics see the gap. Zero (the default) leaves
+	// the mailbox unbounded in count: the node's flow control
+	// (node.Config.MaxRemoteQueued) bounds its bytes instead, holding back
+	// broadcasters on the sending nodes rather than dropping.
 	InboxBound int
 	// PumpInterval is how often the messages that wait in front of a
 	// process subscriber's full mailbox (policy DropOldest) are retried.
@@ -49,7 +53,6 @@ type Config struct {
 const (
 	DefaultName         = "grove.pubsub"
 	DefaultBuffer       = 1024
-	DefaultInboxBound   = 1 << 16
 	DefaultPumpInterval = time.Millisecond
 )
 
@@ -84,9 +87,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Policy == 0 {
 		c.Policy = DropNewest
-	}
-	if c.InboxBound == 0 {
-		c.InboxBound = DefaultInboxBound
 	}
 	if c.PumpInterval == 0 {
 		c.PumpInterval = DefaultPumpInterval

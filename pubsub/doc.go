@@ -52,9 +52,13 @@
 //     are queued on the links. A frame still in flight when a link breaks
 //     (heartbeat timeout, partition, the peer's crash) is lost; the PubSub
 //     does not retransmit, as Phoenix.PubSub does not. A node that cannot be
-//     reached when the frame is queued is named in a *BroadcastError. A
-//     receiving node whose server inbox is full (Config.InboxBound) refuses
-//     the frame; the node layer counts it.
+//     reached when the frame is queued is named in a *BroadcastError.
+//   - Flow control: a receiving node whose mailboxes hold too much from other
+//     nodes (node.Config.MaxRemoteQueued) pauses the link, and Broadcast
+//     waits, like any send to that node, until it has caught up: memory
+//     stays bounded and nothing is dropped. With Config.InboxBound set, a
+//     frame that finds the server's inbox full is refused instead; the node
+//     counts it and reports it to the sending node (node.Stats.DroppedByPeer).
 //   - Gap detection: on topics picked by Config.Sequenced, each node numbers
 //     its cluster-wide broadcasts per topic (Message.Seq, per origin and
 //     incarnation), and every subscription tracks the numbers it saw: the

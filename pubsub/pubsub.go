@@ -127,7 +127,11 @@ func start(rt *proc.Runtime, nd *node.Node, cfg Config) (*PubSub, error) {
 		pumpSet:  make(map[*Subscription]struct{}),
 		stop:     make(chan struct{}),
 	}
-	pid, err := rt.Spawn(&server{ps: ps}, proc.WithName(cfg.Name), proc.WithMailboxBound(cfg.InboxBound))
+	opts := []proc.SpawnOption{proc.WithName(cfg.Name)}
+	if cfg.InboxBound > 0 {
+		opts = append(opts, proc.WithMailboxBound(cfg.InboxBound))
+	}
+	pid, err := rt.Spawn(&server{ps: ps}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: start server %q: %w", cfg.Name, err)
 	}
@@ -467,7 +471,8 @@ const (
 // this PubSub runs: one frame per other node, encoded once, then fanned
 // out there. It returns once the frames are queued on the links and the
 // local subscribers have the message (in their mailbox, channel buffer or
-// function queue); it never waits for a subscriber.
+// function queue); it never waits for a subscriber, only, like any send,
+// while a receiving node's flow control holds its link back.
 //
 // Messages from one sender (a goroutine, or a process) reach each
 // subscriber in the order sent. Delivery to other nodes is at most once: a
