@@ -15,6 +15,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Run Grove's benchmarks with their baselines",
 	}
 	cmd.AddCommand(newBenchLocalCmd(), newBenchRemoteCmd(), newBenchPeerCmd())
+	cmd.AddCommand(newBenchEventsCmd())
 	return cmd
 }
 

@@ -56,8 +56,10 @@ type Store struct {
 	cfg     Config
 	db      *pebble.DB
 	reqs    chan *request
+	flights chan flight // applied groups waiting for their fsync, in order
 	quit    chan struct{}
 	stopped chan struct{}
+	synced  chan struct{} // closed when the sync waiter has stopped
 	closing sync.Once
 	closed  atomic.Bool
 	visible atomic.Uint64 // the last position readers of $all may see
@@ -96,8 +98,10 @@ func Open(cfg Config) (s *Store, err error) {
 	s = &Store{
 		cfg: cfg, db: db,
 		reqs:    make(chan *request, 1024),
+		flights: make(chan flight, maxInFlight),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		synced:  make(chan struct{}),
 		streams: map[string]streamRecord{},
 		now:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
@@ -107,6 +111,7 @@ func Open(cfg Config) (s *Store, err error) {
 	}
 	s.visible.Store(s.head)
 	go s.commitLoop()
+	go s.syncLoop()
 	return s, nil
 }
 
@@ -130,6 +135,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.quit)
 		<-s.stopped
+		<-s.synced
 		s.watch.Close()
 		err = s.db.Close()
 	})
@@ -214,10 +220,11 @@ func (s *Store) Delete(ctx context.Context, stream string, expected eventstore.E
 // and $all has no in-flight holes for a reader to skip.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
+	defer close(s.flights)
 	var group []*request
 	var held *request // a delete that waits for the group before it
 	for {
-		group = group[:0]
+		group = nil // the sync waiter keeps the previous one
 		if held != nil {
 			group, held = append(group, held), nil
 		} else {
@@ -310,9 +317,23 @@ func (s *Store) loadStream(name string) (streamRecord, bool, error) {
 	return r, true, nil
 }
 
+// maxInFlight bounds the groups applied but not yet known durable.
+const maxInFlight = 8
+
+// flight is a group applied to the database whose fsync is pending.
+type flight struct {
+	batch *pebble.Batch
+	reqs  []*request
+	head  uint64
+}
+
+// commit checks and encodes one group and applies it to the database
+// without waiting for the fsync: the sync waiter acknowledges it once the
+// write-ahead log is durable, while the committer already prepares the next
+// group. Groups enter the log in commit order, so a group is durable only
+// if every group before it is.
 func (s *Store) commit(reqs []*request) {
 	g := &group{s: s, batch: s.db.NewBatch(), pending: map[string]streamRecord{}, head: s.head, now: s.now()}
-	defer g.batch.Close()
 	for _, r := range reqs {
 		if r.del != nil {
 			r.err = g.delete(r.del)
@@ -323,18 +344,19 @@ func (s *Store) commit(reqs []*request) {
 	if g.err == nil && g.head != s.head {
 		g.err = g.batch.Set(headKey, u64(g.head), nil)
 	}
-	if g.err == nil && !g.batch.Empty() {
-		g.err = g.batch.Commit(pebble.Sync)
+	if g.err == nil && g.batch.Empty() {
+		// Only rejected requests: nothing to write, but answer them in
+		// order, after the groups before them.
+		g.batch.Close()
+		s.flights <- flight{reqs: reqs, head: s.head}
+		return
+	}
+	if g.err == nil {
+		g.err = s.db.ApplyNoSyncWait(g.batch, pebble.Sync)
 	}
 	if g.err != nil {
-		err := fmt.Errorf("pebblestore: commit: %w", g.err)
-		for _, r := range reqs {
-			if r.err == nil {
-				r.err = err
-			}
-			close(r.done)
-		}
-		s.cfg.Logger.Error("pebblestore: group commit failed", "err", g.err, "requests", len(reqs))
+		g.batch.Close()
+		s.failGroup(reqs, g.err)
 		// The cache may hold nothing of this group; drop what reads
 		// brought in to be safe.
 		clear(s.streams)
@@ -348,11 +370,41 @@ func (s *Store) commit(reqs []*request) {
 		}
 	}
 	s.head = g.head
-	s.visible.Store(g.head)
+	s.flights <- flight{batch: g.batch, reqs: reqs, head: g.head}
+}
+
+func (s *Store) failGroup(reqs []*request, cause error) {
+	err := fmt.Errorf("pebblestore: commit: %w", cause)
 	for _, r := range reqs {
+		if r.err == nil {
+			r.err = err
+		}
 		close(r.done)
 	}
-	s.watch.Notify()
+	s.cfg.Logger.Error("pebblestore: group commit failed", "err", cause, "requests", len(reqs))
+}
+
+// syncLoop waits for each applied group's fsync, in order, then publishes
+// its last position to readers and answers its requests.
+func (s *Store) syncLoop() {
+	defer close(s.synced)
+	for f := range s.flights {
+		if f.batch != nil {
+			err := f.batch.SyncWait()
+			f.batch.Close()
+			if err != nil {
+				s.failGroup(f.reqs, err)
+				continue
+			}
+			s.visible.Store(f.head)
+		}
+		for _, r := range f.reqs {
+			close(r.done)
+		}
+		if f.batch != nil {
+			s.watch.Notify()
+		}
+	}
 }
 
 func (g *group) append(appends []eventstore.StreamAppend) (eventstore.AppendResult, error) {

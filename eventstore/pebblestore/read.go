@@ -44,6 +44,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		return nil, err
 	}
 	defer it.Close()
+	// Events of groups whose fsync is still pending are not shown: a
+	// reader never sees what a crash could still take back.
+	visible := s.visible.Load()
 	var out []eventstore.RecordedEvent
 	var valid bool
 	if dir == eventstore.Forward {
@@ -62,6 +65,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		pos, err := decodeU64(it.Value())
 		if err != nil {
 			return nil, err
+		}
+		if pos > visible {
+			if dir == eventstore.Forward {
+				break
+			}
+			continue
 		}
 		e, err := readEvent(snap, pos)
 		if err != nil {
