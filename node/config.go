@@ -30,6 +30,11 @@ type Config struct {
 	Cookie []byte
 	// TLS turns on TLS 1.3 with mutual certificates.
 	TLS *TLSConfig
+	// Unencrypted turns off the encryption of cookie-mode links (keys
+	// derived in the handshake, AES-256-GCM), leaving them authenticated
+	// only, as Erlang's distribution is. Both nodes must agree. It exists
+	// to measure what encryption costs; leave it false.
+	Unencrypted bool
 	// Transport opens connections; default real TCP.
 	Transport transport.Transport
 	// Codec encodes messages; default a registry with default limits.

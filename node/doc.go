@@ -5,9 +5,10 @@
 //
 // A Node wraps a proc.Runtime. It listens for and dials links to other
 // nodes; each link is one connection carrying every message between the two
-// nodes, authenticated by a shared cookie (an HMAC challenge, the cookie
-// never crosses the wire) or by TLS 1.3 with mutual certificates that name
-// the node. A wrong cookie, an untrusted certificate, a certificate of
+// nodes, authenticated and encrypted, by a shared cookie (an HMAC
+// challenge, the cookie never crosses the wire, then AES-256-GCM under keys
+// derived in the handshake) or by TLS 1.3 with mutual certificates that
+// name the node. A wrong cookie, an untrusted certificate, a certificate of
 // another node, a protocol version mismatch or a second node under a name
 // already connected is refused, logged and counted (Stats.Refused); the
 // refused peer learns nothing else, except a peer that authenticated and
@@ -101,6 +102,31 @@
 // (Stats.Undecodable), logged, and reported back to the sending node
 // (Stats.UndecodableByPeer); a call answers it with the decoding error.
 // Frames that break the protocol cut the link, never the node.
+//
+// # Security of cookie mode
+//
+// In cookie mode (no TLS) links are authenticated and encrypted, which
+// Erlang's cookie is not: after the handshake every byte travels in
+// AES-256-GCM records under keys derived for that link alone (HKDF over
+// the stretched cookie, an ephemeral X25519 exchange and the handshake's
+// transcript), each record's nonce being its sequence number. An on-path
+// attacker can neither read the link nor modify, replay, reorder or inject
+// a frame: the receiver refuses the record and the link is cut. One who
+// records the traffic and later learns the cookie still cannot read it
+// (the ephemeral keys are gone).
+//
+// The cookie is kept away from offline guessing as far as a shared secret
+// without a PAKE allows. The dialled node proves first: a node never sends
+// its proof to a server that has not proved it knows the cookie, so a node
+// tricked into dialling an impostor (a poisoned seed list or DNS answer)
+// hands it nothing to guess from. The dialled node's proof does reach
+// anyone who can open a connection to its listen port, and that proof can
+// be attacked offline; every guess then costs a PBKDF2 of 200,000 rounds,
+// and online guessing is bounded by the handshake limits below. The
+// standard library has no PAKE (SPAKE2, CPace), which would close this
+// too, so: use a long random cookie (16 bytes or more from a CSPRNG make
+// guessing hopeless whatever the attack), or TLS with certificates, where
+// the cookie is an optional second factor inside TLS.
 //
 // # Before authentication
 //

@@ -252,7 +252,8 @@ func TestWrongCookieIsReportedPromptly(t *testing.T) {
 	if s := err.Error(); strings.Count(s, proc.ErrNoConnection.Error()) != 1 {
 		t.Fatalf("error stutters: %q", s)
 	}
-	if got := b.n.Stats().Refusals()["refused_by_peer"]; got == 0 {
+	// The dialled side proves first: the dialer refuses its proof.
+	if got := b.n.Stats().Refusals()["bad_cookie"]; got == 0 {
 		t.Fatalf("dialer's refusals: %v", b.n.Stats().Refusals())
 	}
 	eventually(t, func() error {

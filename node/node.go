@@ -116,11 +116,12 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 		hsTLS = &handshake.TLSConfig{Certificate: cfg.TLS.Certificate, Roots: cfg.TLS.Roots}
 	}
 	n.hs = &handshake.Config{
-		Name:     cfg.Name,
-		Creation: rt.Creation(),
-		Secret:   cfg.Cookie,
-		TLS:      hsTLS,
-		Timeout:  cfg.ConnectTimeout,
+		Name:        cfg.Name,
+		Creation:    rt.Creation(),
+		Secret:      cfg.Cookie,
+		TLS:         hsTLS,
+		Timeout:     cfg.ConnectTimeout,
+		Unencrypted: cfg.Unencrypted,
 	}
 	if err := n.hs.Validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -4,11 +4,16 @@
 // Two modes, which can be combined:
 //
 //   - Shared secret (the "cookie"), for connections without TLS: both
-//     sides prove they know the secret with HMAC-SHA256 over a transcript
-//     of the exchange (protocol version, both node names and incarnations,
-//     and a fresh 32-byte nonce from each side). The secret never crosses
-//     the wire, proofs are compared in constant time, and each side's proof
-//     is bound to its role, so a proof cannot be reflected back.
+//     sides prove they know the secret with HMAC-SHA256, keyed by the
+//     cookie stretched with PBKDF2 (200,000 rounds), over a transcript of
+//     the exchange (protocol version, both node names, incarnations,
+//     fresh 32-byte nonces and ephemeral X25519 keys). The secret never
+//     crosses the wire, proofs are compared in constant time, each side's
+//     proof is bound to its role, and the dialled side proves first. The
+//     link is then encrypted: HKDF over the cookie key, the X25519 shared
+//     secret and the transcript gives one AES-256-GCM key per direction,
+//     and every record's nonce is its sequence number, so a modified,
+//     replayed, reordered or injected record fails (ErrTampered).
 //   - TLS 1.3 with mutual certificates (crypto/tls only): both sides
 //     present a certificate signed by a trusted CA, and a node's certificate
 //     must name the node with a URI SAN "grove:<node name>" (see NodeURI;
@@ -22,10 +27,13 @@
 // The dialer (Client) and the acceptor (Server) exchange small
 // length-prefixed messages:
 //
-//	client → server  hello      magic, version, creation, features, nonce, name
-//	server → client  challenge  version, creation, features, nonce, name
-//	client → server  proof      HMAC(secret, "client" ‖ transcript)
-//	server → client  accept     HMAC(secret, "server" ‖ transcript)
+//	client → server  hello      magic, version, flags, creation, features, nonce, key, name
+//	server → client  challenge  version, flags, creation, features, nonce, key, name
+//	server → client  proof      HMAC(K, "server" ‖ transcript)
+//	client → server  proof      HMAC(K, "client" ‖ transcript), once the server's verified
+//	server → client  accept
+//
+// where K is the stretched cookie (proofs are empty without one).
 //
 // Either side may answer with a refusal instead. The refused peer learns
 // only that it was refused (ErrRefused); the refusing side returns a

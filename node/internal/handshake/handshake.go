@@ -2,6 +2,7 @@ package handshake
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -58,8 +59,12 @@ type Config struct {
 	// flight, must not block, and is only advisory: the caller must still
 	// register the accepted peer atomically.
 	IsDuplicate func(name string, creation uint64) bool
-	// Rand is the source of nonces; nil means crypto/rand.
+	// Rand is the source of nonces and ephemeral keys; nil means
+	// crypto/rand.
 	Rand io.Reader
+	// Unencrypted turns off the encryption of cookie-mode links (only
+	// benchmarks comparing the cost should). Both sides must agree.
+	Unencrypted bool
 }
 
 // TLSConfig holds this node's certificate and the CAs it trusts for peers.
@@ -88,6 +93,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return errors.New("handshake: negative Timeout")
+	}
+	if len(c.Secret) > 0 {
+		// Stretch the cookie now (once per cookie), not in a handshake
+		// with a deadline.
+		cookieKey(c.Secret)
 	}
 	return nil
 }
@@ -146,6 +156,9 @@ type Peer struct {
 	Conn net.Conn
 	// Certificate is the peer's leaf certificate, nil without TLS.
 	Certificate *x509.Certificate
+	// Encrypted says the link is confidential and tamper-evident: TLS, or
+	// cookie mode with the session keys.
+	Encrypted bool
 }
 
 // Errors.
@@ -248,7 +261,8 @@ type session struct {
 	ctx     context.Context
 	parent  context.Context
 	version uint16
-	server  bool // the accepting side
+	server  bool             // the accepting side
+	eph     *ecdh.PrivateKey // this side's ephemeral key when sealed
 	buf     [maxMessage + 2]byte
 }
 
@@ -363,6 +377,56 @@ func (s *session) refuse(e *RefusedError) error {
 	return e
 }
 
+// sealed reports whether this configuration protects links with the
+// session keys: cookie mode without TLS (TLS protects its own).
+func (c *Config) sealed() bool { return len(c.Secret) > 0 && c.TLS == nil && !c.Unencrypted }
+
+// start fills this side's hello: nonce and, when sealed, ephemeral key.
+func (s *session) start() (hello, error) {
+	cfg := s.cfg
+	h := hello{version: s.version, creation: cfg.Creation, features: cfg.Features, name: cfg.Name}
+	var err error
+	if h.nonce, err = s.nonce(); err != nil {
+		return h, err
+	}
+	if cfg.sealed() {
+		r := cfg.Rand
+		if r == nil {
+			r = rand.Reader
+		}
+		if s.eph, err = newEphemeral(r); err != nil {
+			return h, err
+		}
+		copy(h.key[:], s.eph.PublicKey().Bytes())
+		h.flags = helloSealed
+	}
+	return h, nil
+}
+
+// finish returns the connection to use from now on: sealed with the
+// session keys when the link is sealed.
+func (s *session) finish(key []byte, tr []byte, peerKey [32]byte) (net.Conn, error) {
+	if !s.cfg.sealed() {
+		return s.conn, nil
+	}
+	pub, err := ecdh.X25519().NewPublicKey(peerKey[:])
+	if err != nil {
+		return nil, refused(ReasonProtocol, "", fmt.Errorf("ephemeral key: %w", err))
+	}
+	shared, err := s.eph.ECDH(pub)
+	if err != nil {
+		return nil, refused(ReasonProtocol, "", fmt.Errorf("ephemeral key: %w", err))
+	}
+	c2s, s2c, err := sessionKeys(key, shared, tr)
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if s.server {
+		return newSealedConn(s.conn, c2s, s2c)
+	}
+	return newSealedConn(s.conn, s2c, c2s)
+}
+
 func (s *session) client(expect string) (*Peer, error) {
 	cfg := s.cfg
 	var leaf *x509.Certificate
@@ -374,11 +438,10 @@ func (s *session) client(expect string) (*Peer, error) {
 		s.conn = tc
 		leaf = tc.ConnectionState().PeerCertificates[0]
 	}
-	nc, err := s.nonce()
+	hello, err := s.start()
 	if err != nil {
 		return nil, err
 	}
-	hello := hello{version: s.version, creation: cfg.Creation, features: cfg.Features, nonce: nc, name: cfg.Name}
 	if err := s.write(msgHello, hello.append(nil)); err != nil {
 		return nil, s.ioErr(err)
 	}
@@ -400,6 +463,9 @@ func (s *session) client(expect string) (*Peer, error) {
 	if ch.version != s.version {
 		return nil, s.refuse(refused(ReasonVersionMismatch, ch.name, fmt.Errorf("peer speaks %d, we speak %d", ch.version, s.version)))
 	}
+	if ch.flags != hello.flags {
+		return nil, s.refuse(refused(ReasonProtocol, ch.name, errors.New("the peer does not agree on encrypting the link")))
+	}
 	if leaf != nil && !certHasName(leaf, ch.name) {
 		return nil, s.refuse(refused(ReasonNameMismatch, ch.name, fmt.Errorf("certificate names %v", CertNames(leaf))))
 	}
@@ -407,9 +473,30 @@ func (s *session) client(expect string) (*Peer, error) {
 		return nil, s.refuse(refused(ReasonNameMismatch, ch.name, fmt.Errorf("dialled %q", expect)))
 	}
 	tr := transcript(s.version, hello, ch)
-	var proof []byte
+	// The dialled side proves first: a node never hands its own proof to
+	// a server that has not shown it knows the cookie, so dialling an
+	// impostor (a poisoned seed or DNS answer) gives it nothing to guess
+	// the cookie from.
+	typ, body, err = s.read()
+	if err != nil {
+		return nil, s.ioErr(err)
+	}
+	switch typ {
+	case msgRefuse:
+		return nil, ErrRefused
+	case msgProof:
+	default:
+		return nil, s.refuse(refused(ReasonProtocol, ch.name, fmt.Errorf("got message %d, want proof", typ)))
+	}
+	var key, proof []byte
 	if len(cfg.Secret) > 0 {
-		proof = mac(cfg.Secret, labelClient, tr)
+		key = cookieKey(cfg.Secret)
+		if !hmac.Equal(body, mac(key, labelServer, tr)) {
+			// Say why: the server learns only that our cookie differs.
+			_ = s.write(msgRefuse, []byte{refuseBadProof})
+			return nil, refused(ReasonBadSecret, ch.name, nil)
+		}
+		proof = mac(key, labelClient, tr)
 	}
 	if err := s.write(msgProof, proof); err != nil {
 		return nil, s.ioErr(err)
@@ -421,7 +508,7 @@ func (s *session) client(expect string) (*Peer, error) {
 	switch typ {
 	case msgRefuse:
 		if len(body) > 0 && body[0] == refuseHasLink &&
-			(len(cfg.Secret) == 0 && len(body) == 1 || len(cfg.Secret) > 0 && hmac.Equal(body[1:], mac(cfg.Secret, labelHasLink, tr))) {
+			(len(key) == 0 && len(body) == 1 || len(key) > 0 && hmac.Equal(body[1:], mac(key, labelHasLink, tr))) {
 			return nil, ErrPeerHasLink
 		}
 		return nil, ErrRefused
@@ -429,10 +516,11 @@ func (s *session) client(expect string) (*Peer, error) {
 	default:
 		return nil, s.refuse(refused(ReasonProtocol, ch.name, fmt.Errorf("got message %d, want accept", typ)))
 	}
-	if len(cfg.Secret) > 0 && !hmac.Equal(body, mac(cfg.Secret, labelServer, tr)) {
-		return nil, s.refuse(refused(ReasonBadSecret, ch.name, nil))
+	conn, err := s.finish(key, tr, ch.key)
+	if err != nil {
+		return nil, err
 	}
-	return &Peer{Name: ch.name, Creation: ch.creation, Version: ch.version, Features: ch.features, Conn: s.conn, Certificate: leaf}, nil
+	return &Peer{Name: ch.name, Creation: ch.creation, Version: ch.version, Features: ch.features, Conn: conn, Certificate: leaf, Encrypted: cfg.TLS != nil || cfg.sealed()}, nil
 }
 
 func (s *session) serve() (*Peer, error) {
@@ -466,12 +554,23 @@ func (s *session) serve() (*Peer, error) {
 	if leaf != nil && !certHasName(leaf, h.name) {
 		return nil, s.refuse(refused(ReasonNameMismatch, h.name, fmt.Errorf("certificate names %v", CertNames(leaf))))
 	}
-	ns, err := s.nonce()
+	ch, err := s.start()
 	if err != nil {
 		return nil, err
 	}
-	ch := hello{version: s.version, creation: cfg.Creation, features: cfg.Features, nonce: ns, name: cfg.Name}
+	if h.flags != ch.flags {
+		return nil, s.refuse(refused(ReasonProtocol, h.name, errors.New("the peer does not agree on encrypting the link")))
+	}
 	if err := s.write(msgChallenge, ch.appendChallenge(nil)); err != nil {
+		return nil, s.ioErr(err)
+	}
+	tr := transcript(s.version, h, ch)
+	var key, proof []byte
+	if len(cfg.Secret) > 0 {
+		key = cookieKey(cfg.Secret)
+		proof = mac(key, labelServer, tr)
+	}
+	if err := s.write(msgProof, proof); err != nil {
 		return nil, s.ioErr(err)
 	}
 	typ, body, err = s.read()
@@ -480,13 +579,16 @@ func (s *session) serve() (*Peer, error) {
 	}
 	switch typ {
 	case msgRefuse:
+		if len(key) > 0 && len(body) == 1 && body[0] == refuseBadProof {
+			// The dialer refused our proof: it does not hold our cookie.
+			return nil, refused(ReasonBadSecret, h.name, errors.New("the dialer refused this node's proof"))
+		}
 		return nil, ErrRefused
 	case msgProof:
 	default:
 		return nil, s.refuse(refused(ReasonProtocol, h.name, fmt.Errorf("got message %d, want proof", typ)))
 	}
-	tr := transcript(s.version, h, ch)
-	if len(cfg.Secret) > 0 && !hmac.Equal(body, mac(cfg.Secret, labelClient, tr)) {
+	if len(key) > 0 && !hmac.Equal(body, mac(key, labelClient, tr)) {
 		return nil, s.refuse(refused(ReasonBadSecret, h.name, nil))
 	}
 	if cfg.IsDuplicate != nil && cfg.IsDuplicate(h.name, h.creation) {
@@ -494,41 +596,47 @@ func (s *session) serve() (*Peer, error) {
 		// that nobody else can make a node wait for a link that never
 		// comes.
 		body := []byte{refuseHasLink}
-		if len(cfg.Secret) > 0 {
-			body = append(body, mac(cfg.Secret, labelHasLink, tr)...)
+		if len(key) > 0 {
+			body = append(body, mac(key, labelHasLink, tr)...)
 		}
 		_ = s.write(msgRefuse, body)
 		return nil, refused(ReasonDuplicateName, h.name, nil)
 	}
-	var proof []byte
-	if len(cfg.Secret) > 0 {
-		proof = mac(cfg.Secret, labelServer, tr)
-	}
-	if err := s.write(msgAccept, proof); err != nil {
+	if err := s.write(msgAccept, nil); err != nil {
 		return nil, s.ioErr(err)
 	}
-	return &Peer{Name: h.name, Creation: h.creation, Version: h.version, Features: h.features, Conn: s.conn, Certificate: leaf}, nil
+	conn, err := s.finish(key, tr, h.key)
+	if err != nil {
+		return nil, err
+	}
+	return &Peer{Name: h.name, Creation: h.creation, Version: h.version, Features: h.features, Conn: conn, Certificate: leaf, Encrypted: cfg.TLS != nil || cfg.sealed()}, nil
 }
 
 const (
-	labelClient  = "grove handshake v1 client proof"
-	labelServer  = "grove handshake v1 server proof"
-	labelHasLink = "grove handshake v1 link exists"
+	labelClient  = "grove handshake v2 client proof"
+	labelServer  = "grove handshake v2 server proof"
+	labelHasLink = "grove handshake v2 link exists"
 )
 
 // refuseHasLink is the body's first byte of a refusal that tells an
 // authenticated peer that a link between the two nodes already exists.
 const refuseHasLink byte = 1
 
+// refuseBadProof is the body of a dialer's refusal of the dialled side's
+// proof.
+const refuseBadProof byte = 2
+
 func transcript(version uint16, c, s hello) []byte {
-	b := make([]byte, 0, 2+2*(1+255+8+8+32))
+	b := make([]byte, 0, 2+2*(1+255+1+8+8+32+32))
 	b = binary.BigEndian.AppendUint16(b, version)
 	for _, h := range [2]hello{c, s} {
 		b = append(b, byte(len(h.name)))
 		b = append(b, h.name...)
+		b = append(b, h.flags)
 		b = binary.BigEndian.AppendUint64(b, h.creation)
 		b = binary.BigEndian.AppendUint64(b, h.features)
 		b = append(b, h.nonce[:]...)
+		b = append(b, h.key[:]...)
 	}
 	return b
 }

@@ -209,7 +209,20 @@ func TestTLSWithSecret(t *testing.T) {
 	wantOK(t, c, s)
 	sc.Secret = []byte("s2")
 	c, s = shake(t, nw, cc, sc, "b")
-	wantRefusal(t, c, s, handshake.ErrBadSecret)
+	wantBadSecret(t, c, s)
+}
+
+// wantBadSecret checks a handshake between two different cookies: the
+// dialer refuses the dialled side's proof, which proves first, and both
+// sides count a bad secret; neither authenticated the other.
+func wantBadSecret(t *testing.T, c, s result) {
+	t.Helper()
+	for _, r := range []result{c, s} {
+		var re *handshake.RefusedError
+		if !errors.Is(r.err, handshake.ErrBadSecret) || !errors.As(r.err, &re) {
+			t.Fatalf("client %v, server %v: want both to report a bad secret", c.err, s.err)
+		}
+	}
 }
 
 func TestRefusals(t *testing.T) {
@@ -218,7 +231,7 @@ func TestRefusals(t *testing.T) {
 		t.Run(nw.name, func(t *testing.T) {
 			t.Run("wrong secret", func(t *testing.T) {
 				c, s := shake(t, nw, secretCfg("a", "right"), secretCfg("b", "wrong"), "")
-				wantRefusal(t, c, s, handshake.ErrBadSecret)
+				wantBadSecret(t, c, s)
 			})
 			t.Run("missing secret proof", func(t *testing.T) {
 				cc := tlsCfg(t, "a", "a", p.ca, p.ca)
@@ -229,6 +242,12 @@ func TestRefusals(t *testing.T) {
 				if errors.Is(c.err, handshake.ErrPeerHasLink) {
 					t.Fatalf("a bad secret told as an existing link: %v", c.err)
 				}
+			})
+			t.Run("encryption not agreed", func(t *testing.T) {
+				cc := secretCfg("a", "k")
+				cc.Unencrypted = true
+				c, s := shake(t, nw, cc, secretCfg("b", "k"), "")
+				wantRefusal(t, c, s, handshake.ErrProtocol)
 			})
 			t.Run("version mismatch", func(t *testing.T) {
 				cc := secretCfg("a", "k")
@@ -259,7 +278,7 @@ func TestRefusals(t *testing.T) {
 				sc := secretCfg("b", "k")
 				sc.IsDuplicate = func(string, uint64) bool { t.Error("IsDuplicate called for an unauthenticated peer"); return true }
 				c, s := shake(t, nw, secretCfg("a", "bad"), sc, "")
-				wantRefusal(t, c, s, handshake.ErrBadSecret)
+				wantBadSecret(t, c, s)
 			})
 			t.Run("unexpected peer name", func(t *testing.T) {
 				c, s := shake(t, nw, secretCfg("a", "k"), secretCfg("b", "k"), "c")

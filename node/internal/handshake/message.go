@@ -26,11 +26,17 @@ var errVersion = errors.New("unsupported hello layout")
 // hello is the body of a hello (client) or challenge (server) message.
 type hello struct {
 	version  uint16
+	flags    byte // helloSealed
 	creation uint64
 	features uint64
 	nonce    [32]byte
+	key      [32]byte // X25519 public key when sealed, zero otherwise
 	name     string
 }
+
+// helloSealed says the sender protects the link with the session keys
+// (cookie mode without TLS); both sides must agree.
+const helloSealed byte = 1
 
 // append encodes a hello: magic, version, then the challenge layout.
 func (h hello) append(b []byte) []byte {
@@ -40,9 +46,11 @@ func (h hello) append(b []byte) []byte {
 
 func (h hello) appendChallenge(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, h.version)
+	b = append(b, h.flags)
 	b = binary.BigEndian.AppendUint64(b, h.creation)
 	b = binary.BigEndian.AppendUint64(b, h.features)
 	b = append(b, h.nonce[:]...)
+	b = append(b, h.key[:]...)
 	b = append(b, byte(len(h.name)))
 	return append(b, h.name...)
 }
@@ -61,16 +69,21 @@ func parseHello(b []byte) (hello, error) {
 }
 
 func parseChallenge(b []byte) (hello, error) {
-	const fixed = 2 + 8 + 8 + 32 + 1
+	const fixed = 2 + 1 + 8 + 8 + 32 + 32 + 1
 	if len(b) < fixed {
 		return hello{}, errors.New("short hello")
 	}
 	var h hello
 	h.version = binary.BigEndian.Uint16(b)
-	h.creation = binary.BigEndian.Uint64(b[2:])
-	h.features = binary.BigEndian.Uint64(b[10:])
-	copy(h.nonce[:], b[18:50])
-	n := int(b[50])
+	h.flags = b[2]
+	if h.flags&^helloSealed != 0 {
+		return hello{}, fmt.Errorf("hello: unknown flags %#x", h.flags)
+	}
+	h.creation = binary.BigEndian.Uint64(b[3:])
+	h.features = binary.BigEndian.Uint64(b[11:])
+	copy(h.nonce[:], b[19:51])
+	copy(h.key[:], b[51:83])
+	n := int(b[83])
 	if len(b) != fixed+n {
 		return hello{}, fmt.Errorf("hello: name length %d does not match message", n)
 	}
