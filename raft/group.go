@@ -67,11 +67,43 @@ type readReq struct {
 	ready bool
 }
 
-// startGroup creates or restarts a group, on the engine goroutine.
-func (h *Host) startGroup(cfg GroupConfig) (*Group, error) {
+// startGroups creates or restarts groups, on the engine goroutine, with
+// one synced write for all the new ones.
+func (h *Host) startGroups(cfgs []GroupConfig) ([]*Group, error) {
 	if h.failed != nil {
 		return nil, h.failed
 	}
+	b := h.store.NewBatch()
+	gs := make([]*group, 0, len(cfgs))
+	seen := map[uint64]bool{}
+	for _, cfg := range cfgs {
+		g, err := h.prepareGroup(cfg, b)
+		if err == nil && seen[g.id] {
+			err = fmt.Errorf("%w: %s given twice", ErrGroupExists, cfg.Name)
+		}
+		if err != nil {
+			b.Discard()
+			return nil, err
+		}
+		seen[g.id] = true
+		gs = append(gs, g)
+	}
+	if err := b.Commit(true); err != nil {
+		h.storageFailed(err)
+		return nil, h.failed
+	}
+	out := make([]*Group, 0, len(gs))
+	for _, g := range gs {
+		if err := h.finishGroup(g); err != nil {
+			return out, err
+		}
+		out = append(out, g.handle)
+	}
+	return out, nil
+}
+
+// prepareGroup builds a group from its log, or adds its bootstrap to b.
+func (h *Host) prepareGroup(cfg GroupConfig, b *logstore.Batch) (*group, error) {
 	id := groupID(cfg.Name)
 	if _, ok := h.groups[id]; ok {
 		return nil, fmt.Errorf("%w: %s", ErrGroupExists, cfg.Name)
@@ -97,28 +129,30 @@ func (h *Host) startGroup(cfg GroupConfig) (*Group, error) {
 		if err := g.restore(); err != nil {
 			return nil, err
 		}
-	} else {
-		b := h.store.NewBatch()
-		b.SetMeta(l, encodeMeta(cfg.Name))
-		if !cfg.Join {
-			voters := make([]uint64, 0, len(cfg.Members))
-			for _, m := range cfg.Members {
-				mid := nodeID(m)
-				g.members[mid], g.known[mid] = m, m
-				voters = append(voters, mid)
-			}
-			sd := snapshotData{flags: snapshotFlagInitial, members: g.members, machineVersion: machineVersion(cfg.Machine)}
-			b.ApplySnapshot(l, &pb.Snapshot{Data: sd.encode(), Metadata: &pb.SnapshotMetadata{
-				Index: proto.Uint64(1), Term: proto.Uint64(1), ConfState: &pb.ConfState{Voters: voters},
-			}})
-			b.SetHardState(l, &pb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(1)})
-			g.applied, g.snapIndex = 1, 1
-		}
-		if err := b.Commit(true); err != nil {
-			h.storageFailed(err)
-			return nil, h.failed
-		}
+		return g, nil
 	}
+	b.SetMeta(l, encodeMeta(cfg.Name))
+	if !cfg.Join {
+		voters := make([]uint64, 0, len(cfg.Members))
+		for _, m := range cfg.Members {
+			mid := nodeID(m)
+			g.members[mid], g.known[mid] = m, m
+			voters = append(voters, mid)
+		}
+		sd := snapshotData{flags: snapshotFlagInitial, members: g.members, machineVersion: machineVersion(cfg.Machine)}
+		b.ApplySnapshot(l, &pb.Snapshot{Data: sd.encode(), Metadata: &pb.SnapshotMetadata{
+			Index: proto.Uint64(1), Term: proto.Uint64(1), ConfState: &pb.ConfState{Voters: voters},
+		}})
+		b.SetHardState(l, &pb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(1)})
+		g.applied, g.snapIndex = 1, 1
+	}
+	return g, nil
+}
+
+// finishGroup starts a prepared group's Raft node, once its log is
+// written.
+func (h *Host) finishGroup(g *group) error {
+	cfg, l := g.cfg, g.log
 	_, cs, _ := l.InitialState()
 	g.confState = cs
 	rn, err := raft.NewRawNode(&raft.Config{
@@ -134,10 +168,10 @@ func (h *Host) startGroup(cfg GroupConfig) (*Group, error) {
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    raftLogger{h.log.With(slog.String("group", cfg.Name))},
+		Logger:                    raftLogger{h.log, cfg.Name},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("raft: group %s: %w", cfg.Name, err)
+		return fmt.Errorf("raft: group %s: %w", cfg.Name, err)
 	}
 	g.rn = rn
 	if t, ok := cfg.Machine.(Ticker); ok && t != nil {
@@ -145,7 +179,7 @@ func (h *Host) startGroup(cfg GroupConfig) (*Group, error) {
 		h.tickers[g] = struct{}{}
 	}
 	g.handle = &Group{h: h, name: cfg.Name}
-	h.groups[id] = g
+	h.groups[g.id] = g
 	h.active[g] = struct{}{}
 	h.stats.Active.Add(1)
 	h.dirty[g] = struct{}{}
@@ -156,7 +190,7 @@ func (h *Host) startGroup(cfg GroupConfig) (*Group, error) {
 	h.handles.Lock()
 	h.handles.m[cfg.Name] = g.handle
 	h.handles.Unlock()
-	return g.handle, nil
+	return nil
 }
 
 func machineVersion(m Machine) uint32 {

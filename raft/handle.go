@@ -197,7 +197,7 @@ func (h *Host) expirePending() {
 		return
 	}
 	now := time.Now()
-	for _, g := range h.groups {
+	for g := range h.active { // a group with pending proposals never quiesces
 		for t, p := range g.pending {
 			if !p.deadline.IsZero() && now.After(p.deadline.Add(time.Second)) {
 				delete(g.pending, t)

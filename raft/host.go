@@ -242,8 +242,51 @@ func (h *Host) Group(name string) *Group {
 // when the log has the group, bootstrapped on cfg.Members otherwise (or
 // waiting to be added, with cfg.Join).
 func (h *Host) StartGroup(ctx context.Context, cfg GroupConfig) (*Group, error) {
-	if err := cfg.Validate(); err != nil {
+	gs, err := h.StartGroups(ctx, []GroupConfig{cfg})
+	if err != nil {
 		return nil, err
+	}
+	return gs[0], nil
+}
+
+// StartGroups starts many groups as StartGroup does, with one synced
+// write for all the new ones: the way to create thousands of groups.
+func (h *Host) StartGroups(ctx context.Context, cfgs []GroupConfig) ([]*Group, error) {
+	cfgs = slices.Clone(cfgs)
+	for i := range cfgs {
+		if err := h.checkGroupConfig(&cfgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	type res struct {
+		gs  []*Group
+		err error
+	}
+	ch := make(chan res, 1)
+	if err := h.submit(func() {
+		gs, err := h.startGroups(cfgs)
+		ch <- res{gs, err}
+	}); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.gs, r.err
+	case <-ctx.Done():
+		// The groups may still start: stop them if they do.
+		go func() {
+			for _, g := range (<-ch).gs {
+				_ = g.Stop()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// checkGroupConfig validates cfg and fills in its defaults.
+func (h *Host) checkGroupConfig(cfg *GroupConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	if cfg.MachineTick == 0 {
 		cfg.MachineTick = time.Second
@@ -251,47 +294,36 @@ func (h *Host) StartGroup(ctx context.Context, cfg GroupConfig) (*Group, error) 
 	if !cfg.Join && len(cfg.Members) == 0 {
 		l, err := h.store.Log(groupID(cfg.Name))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+			return fmt.Errorf("%w: %v", ErrStorage, err)
 		}
 		if l.Meta() == nil {
-			return nil, fmt.Errorf("%w: a new group needs Members or Join", ErrInvalidConfig)
+			return fmt.Errorf("%w: group %s is new: it needs Members or Join", ErrInvalidConfig, cfg.Name)
 		}
 	}
 	if len(cfg.Members) > 0 && !slices.Contains(cfg.Members, h.self) {
-		return nil, fmt.Errorf("%w: Members %v do not include this node %s", ErrInvalidConfig, cfg.Members, h.self)
+		return fmt.Errorf("%w: Members %v do not include this node %s", ErrInvalidConfig, cfg.Members, h.self)
 	}
-	type res struct {
-		g   *Group
-		err error
-	}
-	ch := make(chan res, 1)
-	if err := h.submit(func() {
-		g, err := h.startGroup(cfg)
-		ch <- res{g, err}
-	}); err != nil {
-		return nil, err
-	}
-	select {
-	case r := <-ch:
-		return r.g, r.err
-	case <-ctx.Done():
-		// The group may still start: stop it if it does.
-		go func() {
-			if r := <-ch; r.g != nil {
-				_ = r.g.Stop()
-			}
-		}()
-		return nil, ctx.Err()
-	}
+	return nil
 }
 
-// run is the engine goroutine.
+// run is the engine goroutine. It ticks only while some group is active
+// (or has a machine ticker): a host whose groups are all quiescent sleeps
+// until a message or a call wakes it.
 func (h *Host) run() {
 	defer close(h.done)
 	ticker := time.NewTicker(h.cfg.TickInterval)
 	defer ticker.Stop()
+	ticking := true
 	again := false
 	for {
+		if busy := len(h.active) > 0 || len(h.tickers) > 0; busy != ticking {
+			ticking = busy
+			if busy {
+				ticker.Reset(h.cfg.TickInterval)
+			} else {
+				ticker.Stop()
+			}
+		}
 		tick := false
 		if !again {
 			select {

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -183,29 +184,37 @@ func (h *Host) deliverChunk(c wire.Chunk) {
 	h.deliver(wire.Batch{From: c.From, Msgs: []wire.Msg{{Group: c.Group, Raw: raw}}})
 }
 
-// raftLogger sends etcd raft's messages to slog; Panic and Fatal panic as
-// raft requires.
-type raftLogger struct{ l *slog.Logger }
-
-func (r raftLogger) Debug(v ...any)                 {}
-func (r raftLogger) Debugf(format string, v ...any) {}
-func (r raftLogger) Info(v ...any)                  { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Infof(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Warning(v ...any)               { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Warningf(format string, v ...any) {
-	r.l.Debug(fmt.Sprintf(format, v...))
+// raftLogger sends etcd raft's messages to slog, with the group's name
+// added only when a message is logged (a logger per group would cost
+// memory for every idle group). Panic and Fatal panic as raft requires.
+type raftLogger struct {
+	l     *slog.Logger
+	group string
 }
-func (r raftLogger) Error(v ...any)                 { r.l.Warn(fmt.Sprint(v...)) }
-func (r raftLogger) Errorf(format string, v ...any) { r.l.Warn(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Fatal(v ...any)                 { r.Panic(v...) }
-func (r raftLogger) Fatalf(format string, v ...any) { r.Panicf(format, v...) }
+
+func (r raftLogger) log(level slog.Level, msg string) {
+	if r.l.Enabled(context.Background(), level) {
+		r.l.Log(context.Background(), level, msg, slog.String("group", r.group))
+	}
+}
+
+func (r raftLogger) Debug(v ...any)                   {}
+func (r raftLogger) Debugf(format string, v ...any)   {}
+func (r raftLogger) Info(v ...any)                    { r.log(slog.LevelDebug, fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)    { r.log(slog.LevelDebug, fmt.Sprintf(format, v...)) }
+func (r raftLogger) Warning(v ...any)                 { r.log(slog.LevelDebug, fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(format string, v ...any) { r.log(slog.LevelDebug, fmt.Sprintf(format, v...)) }
+func (r raftLogger) Error(v ...any)                   { r.log(slog.LevelWarn, fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(format string, v ...any)   { r.log(slog.LevelWarn, fmt.Sprintf(format, v...)) }
+func (r raftLogger) Fatal(v ...any)                   { r.Panic(v...) }
+func (r raftLogger) Fatalf(format string, v ...any)   { r.Panicf(format, v...) }
 func (r raftLogger) Panic(v ...any) {
 	s := fmt.Sprint(v...)
-	r.l.Error(s)
+	r.log(slog.LevelError, s)
 	panic(s)
 }
 func (r raftLogger) Panicf(format string, v ...any) {
 	s := fmt.Sprintf(format, v...)
-	r.l.Error(s)
+	r.log(slog.LevelError, s)
 	panic(s)
 }

@@ -16,6 +16,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newBenchLocalCmd(), newBenchRemoteCmd(), newBenchPeerCmd())
 	cmd.AddCommand(newBenchEventsCmd())
+	cmd.AddCommand(newBenchRaftCmd())
 	return cmd
 }
 
