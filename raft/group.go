@@ -31,8 +31,10 @@ type group struct {
 	members   map[uint64]string // current voters and learners
 	known     map[uint64]string // every node name ever heard of, by id
 	confState *pb.ConfState
-	applied   uint64
-	snapIndex uint64
+	applied     uint64
+	appliedTerm uint64
+	snapIndex   uint64
+	savedHS     *pb.HardState // the last hard state handed to a batch
 	role      Role
 	leader    uint64
 	term      uint64
@@ -144,7 +146,7 @@ func (h *Host) prepareGroup(cfg GroupConfig, b *logstore.Batch) (*group, error) 
 			Index: proto.Uint64(1), Term: proto.Uint64(1), ConfState: &pb.ConfState{Voters: voters},
 		}})
 		b.SetHardState(l, &pb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(1)})
-		g.applied, g.snapIndex = 1, 1
+		g.applied, g.appliedTerm, g.snapIndex = 1, 1, 1
 	}
 	return g, nil
 }
@@ -168,6 +170,7 @@ func (h *Host) finishGroup(g *group) error {
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
+		AsyncStorageWrites:        true,
 		Logger:                    raftLogger{h.log, cfg.Name},
 	})
 	if err != nil {
@@ -213,7 +216,7 @@ func (g *group) restore() error {
 	if err := g.restoreFrom(snap); err != nil {
 		return err
 	}
-	g.applied, g.snapIndex = idx, idx
+	g.applied, g.appliedTerm, g.snapIndex = idx, snap.GetMetadata().GetTerm(), idx
 	return nil
 }
 
@@ -366,23 +369,28 @@ func (g *group) queue(msgs []*pb.Message) {
 	}
 }
 
-// apply applies what a Ready committed.
-func (g *group) apply(rd raft.Ready) {
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := g.restoreFrom(rd.Snapshot); err != nil {
-			g.h.log.Error("snapshot from the leader could not be restored; group stops", slog.String("group", g.name), slog.Any("err", err))
-			g.stopLocked(err)
-			return
-		}
-		g.applied = rd.Snapshot.GetMetadata().GetIndex()
-		g.snapIndex = g.applied
-		g.confState = proto.Clone(rd.Snapshot.GetMetadata().GetConfState()).(*pb.ConfState)
-		g.h.stats.SnapshotsReceived.Add(1)
+// installSnapshot installs a leader's snapshot, now on disk, in the
+// machine.
+func (g *group) installSnapshot(snap *pb.Snapshot) {
+	if err := g.restoreFrom(snap); err != nil {
+		g.h.log.Error("snapshot from the leader could not be restored; group stops", slog.String("group", g.name), slog.Any("err", err))
+		g.stopLocked(err)
+		return
 	}
-	if len(rd.CommittedEntries) > 0 || len(rd.Entries) > 0 || len(rd.ReadStates) > 0 {
+	md := snap.GetMetadata()
+	g.applied, g.appliedTerm = md.GetIndex(), md.GetTerm()
+	g.snapIndex = g.applied
+	g.confState = proto.Clone(md.GetConfState()).(*pb.ConfState)
+	g.h.stats.SnapshotsReceived.Add(1)
+	g.runReads()
+}
+
+// applyEntries applies committed entries to the machine.
+func (g *group) applyEntries(ents []*pb.Entry) {
+	if len(ents) > 0 {
 		g.idle = 0
 	}
-	for _, e := range rd.CommittedEntries {
+	for _, e := range ents {
 		if e.GetIndex() <= g.applied {
 			continue
 		}
@@ -392,12 +400,16 @@ func (g *group) apply(rd raft.Ready) {
 		case pb.EntryConfChange, pb.EntryConfChangeV2:
 			g.applyConfChange(e)
 		}
-		g.applied = e.GetIndex()
+		g.applied, g.appliedTerm = e.GetIndex(), e.GetTerm()
 		if g.stopped {
 			return
 		}
 	}
-	for _, rs := range rd.ReadStates {
+}
+
+// readStates records the read indexes the leader confirmed.
+func (g *group) readStates(rss []raft.ReadState) {
+	for _, rs := range rss {
 		t, _, err := readTag(rs.RequestCtx)
 		if err != nil {
 			continue
@@ -408,7 +420,6 @@ func (g *group) apply(rd raft.Ready) {
 			g.waiting = append(g.waiting, r)
 		}
 	}
-	g.runReads()
 }
 
 func (g *group) applyCommand(e *pb.Entry) {
@@ -514,21 +525,21 @@ func (g *group) maybeSnapshot() {
 		g.snapIndex = g.applied // retry after as many entries again
 		return
 	}
-	term, err := g.log.Term(g.applied)
-	if err != nil {
-		h.log.Warn("snapshot skipped", slog.String("group", g.name), slog.Any("err", err))
-		return
-	}
 	members := map[uint64]string{}
 	for id, n := range g.members {
 		members[id] = n
 	}
 	sd := snapshotData{machineVersion: machineVersion(g.cfg.Machine), members: members, machine: data}
 	snap := &pb.Snapshot{Data: sd.encode(), Metadata: &pb.SnapshotMetadata{
-		Index: proto.Uint64(g.applied), Term: proto.Uint64(term), ConfState: proto.Clone(g.confState).(*pb.ConfState),
+		Index: proto.Uint64(g.applied), Term: proto.Uint64(g.appliedTerm), ConfState: proto.Clone(g.confState).(*pb.ConfState),
 	}}
-	b := h.store.NewBatch()
+	// The snapshot goes in the open batch, after the appends it covers.
+	if h.open == nil {
+		h.open = &writeJob{b: h.store.NewBatch()}
+	}
+	b := h.open.b
 	b.SaveSnapshot(g.log, snap)
+	h.open.sync = true
 	if g.applied > h.cfg.KeepEntries {
 		cut := g.applied - h.cfg.KeepEntries
 		if fi, _ := g.log.FirstIndex(); cut >= fi {
@@ -537,17 +548,13 @@ func (g *group) maybeSnapshot() {
 			}
 		}
 	}
-	if err := b.Commit(true); err != nil {
-		h.storageFailed(err)
-		return
-	}
 	g.snapIndex = g.applied
 	h.stats.SnapshotsTaken.Add(1)
 }
 
 // maybeQuiesce stops an idle leader's ticking, telling its followers.
 func (g *group) maybeQuiesce() {
-	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() {
+	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() || g.h.writing || g.h.open != nil {
 		return
 	}
 	st := g.rn.BasicStatus()
@@ -596,7 +603,7 @@ func (g *group) quiesce() {
 // quiesceFollower follows the leader into quiescence when it is as up to
 // date as the leader says.
 func (g *group) quiesceFollower(q wire.Quiesce, from uint64) {
-	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() {
+	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() || g.h.writing || g.h.open != nil {
 		return
 	}
 	st := g.rn.BasicStatus()

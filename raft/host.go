@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
@@ -95,6 +96,11 @@ type Host struct {
 	snapOut   []snapSend
 	assembly  map[assemblyKey]*assembly
 	notes     []note
+	open      *writeJob // the batch collecting this round's appends
+	writing   bool      // a batch is with the writer
+
+	writes     chan *writeJob
+	writerDone chan struct{}
 
 	pids      []proc.PID
 	watcher   proc.PID
@@ -153,6 +159,8 @@ func Start(n *node.Node, cfg Config) (*Host, error) {
 		}
 	}
 	h.running = true
+	h.writes, h.writerDone = make(chan *writeJob, 1), make(chan struct{})
+	go h.writer()
 	go h.run()
 	return h, nil
 }
@@ -181,6 +189,8 @@ func (h *Host) Close() error {
 		close(h.stop)
 		if h.running {
 			<-h.done
+			close(h.writes)
+			<-h.writerDone
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -388,95 +398,45 @@ func (h *Host) tick() {
 	h.expirePending()
 }
 
-// ready is one group's Ready of a round.
-type ready struct {
-	g  *group
-	rd raft.Ready
-}
-
-// round persists, sends and applies what every dirty group has ready, with
-// one synced write for all of them. It reports whether a group has more.
+// round handles what every dirty group has ready. Raft runs with
+// asynchronous storage writes: a round sends the groups' messages, applies
+// what is committed, and adds what must be persisted to the open batch;
+// the writer goroutine commits batches one at a time, each with one fsync
+// for every group, while the engine goes on. Answers that may leave only
+// once an entry is durable (a follower's acknowledgement, a vote) are
+// released when the batch that holds it is committed. It reports whether a
+// group has more to do.
 func (h *Host) round() (more bool) {
 	if h.failed != nil {
 		clear(h.dirty)
 		return false
 	}
-	var rds []ready
+	worked := false
 	for g := range h.dirty {
 		delete(h.dirty, g)
+		if g.stopped || !g.rn.HasReady() {
+			continue
+		}
+		worked = true
+		g.handleReady(g.rn.Ready())
 		if g.stopped {
 			continue
 		}
-		if g.rn.HasReady() {
-			rds = append(rds, ready{g, g.rn.Ready()})
-		}
-	}
-	if len(rds) == 0 && len(h.outbox) == 0 && len(h.notes) == 0 {
-		return false
-	}
-	h.stats.Rounds.Add(1)
-	b := h.store.NewBatch()
-	mustSync := false
-	for _, r := range rds {
-		g, rd := r.g, r.rd
-		if rd.SoftState != nil {
-			g.softState(rd.SoftState)
-		}
-		mustSync = mustSync || rd.MustSync
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			b.ApplySnapshot(g.log, rd.Snapshot)
-		}
-		b.Append(g.log, rd.Entries)
-		if !raft.IsEmptyHardState(rd.HardState) {
-			b.SetHardState(g.log, rd.HardState)
-		}
-		// A leader's messages may leave before its own write (Raft
-		// thesis 10.2.1): it counts itself only once the write is done.
-		if g.role == Leader {
-			g.queue(rd.Messages)
-			rd.Messages = nil
-		}
-	}
-	h.flush()
-	if !b.Empty() {
-		sync := mustSync || b.NeedsSync()
-		if err := b.Commit(mustSync); err != nil {
-			h.storageFailed(err)
-			return false
-		}
-		if sync {
-			h.stats.Syncs.Add(1)
-		}
-	} else {
-		b.Discard()
-	}
-	for _, r := range rds {
-		r.g.queue(r.rd.Messages)
-	}
-	h.flush()
-	for _, r := range rds {
-		g := r.g
-		if g.stopped {
-			continue
-		}
-		g.apply(r.rd)
-		g.rn.Advance(r.rd)
-		g.publish()
-	}
-	for _, r := range rds {
-		g := r.g
 		g.maybeSnapshot()
-		if h.failed != nil {
-			return false
-		}
-		if !g.stopped && g.role == Leader && h.cfg.QuiesceTicks > 0 && g.idle >= h.cfg.QuiesceTicks {
+		if h.cfg.QuiesceTicks > 0 && g.role == Leader && g.idle >= h.cfg.QuiesceTicks {
 			g.maybeQuiesce()
 		}
-		if r.g.rn.HasReady() {
-			h.dirty[r.g] = struct{}{}
+		g.publish()
+		if g.rn.HasReady() {
 			more = true
+			h.dirty[g] = struct{}{}
 		}
 	}
+	if worked || len(h.outbox) > 0 {
+		h.stats.Rounds.Add(1)
+	}
+	h.flush()
+	h.startWrite()
 	for _, n := range h.notes {
 		if !n.g.stopped {
 			n.g.quiesceFollower(n.q, n.from)
@@ -484,7 +444,149 @@ func (h *Host) round() (more bool) {
 	}
 	clear(h.notes)
 	h.notes = h.notes[:0]
-	return more || len(h.dirty) > 0 || len(h.outbox) > 0
+	return more || len(h.dirty) > 0
+}
+
+// handleReady dispatches one Ready: messages to peers go to the outbox,
+// the append to the open batch, the committed entries to the machine.
+func (g *group) handleReady(rd raft.Ready) {
+	h := g.h
+	if rd.SoftState != nil {
+		g.softState(rd.SoftState)
+	}
+	if len(rd.ReadStates) > 0 {
+		g.idle = 0
+		g.readStates(rd.ReadStates)
+	}
+	for _, m := range rd.Messages {
+		switch m.GetTo() {
+		case raft.LocalAppendThread:
+			h.appendToBatch(g, m)
+		case raft.LocalApplyThread:
+			g.applyEntries(m.GetEntries())
+			if g.stopped {
+				return
+			}
+			for _, r := range m.GetResponses() {
+				g.step(r)
+			}
+		default:
+			g.queue([]*pb.Message{m})
+		}
+	}
+	g.runReads()
+}
+
+// step hands a local response back to the group's Raft node.
+func (g *group) step(m *pb.Message) {
+	if err := g.rn.Step(m); err != nil {
+		g.h.log.Debug("local step failed", slog.String("group", g.name), slog.Any("err", err))
+	}
+	g.h.dirty[g] = struct{}{}
+}
+
+// appendToBatch adds a storage append to the open batch.
+func (h *Host) appendToBatch(g *group, m *pb.Message) {
+	if h.open == nil {
+		h.open = &writeJob{b: h.store.NewBatch()}
+	}
+	j := h.open
+	if snap := m.GetSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
+		j.b.ApplySnapshot(g.log, snap)
+		j.snaps = append(j.snaps, snapApply{g, snap})
+		j.sync = true
+	}
+	if len(m.GetEntries()) > 0 {
+		j.b.Append(g.log, m.GetEntries())
+		j.sync = true
+		g.idle = 0
+	}
+	if m.Term != nil {
+		hs := &pb.HardState{Term: proto.Uint64(m.GetTerm()), Vote: proto.Uint64(m.GetVote()), Commit: proto.Uint64(m.GetCommit())}
+		if hs.GetTerm() != g.savedHS.GetTerm() || hs.GetVote() != g.savedHS.GetVote() {
+			j.sync = true
+		}
+		j.b.SetHardState(g.log, hs)
+		g.savedHS = hs
+	}
+	j.after = append(j.after, afterWrite{g, m.GetResponses()})
+}
+
+// writeJob is a batch on its way to the disk and what waits for it.
+type writeJob struct {
+	b     *logstore.Batch
+	sync  bool
+	after []afterWrite
+	snaps []snapApply
+	err   error
+}
+
+// afterWrite holds a group's messages released by a committed batch.
+type afterWrite struct {
+	g    *group
+	msgs []*pb.Message
+}
+
+// snapApply is a leader's snapshot to install in the machine once it is
+// on disk.
+type snapApply struct {
+	g    *group
+	snap *pb.Snapshot
+}
+
+// startWrite hands the open batch to the writer when the writer is idle:
+// while one batch is being written, the next collects every round's
+// appends, so the fsyncs follow each other back to back.
+func (h *Host) startWrite() {
+	if h.writing || h.open == nil {
+		return
+	}
+	j := h.open
+	h.open = nil
+	h.writing = true
+	h.writes <- j
+}
+
+// writer commits batches, in order, on its own goroutine.
+func (h *Host) writer() {
+	defer close(h.writerDone)
+	for j := range h.writes {
+		j.err = j.b.Commit(j.sync)
+		if h.submit(func() { h.written(j) }) != nil {
+			return
+		}
+	}
+}
+
+// written releases what waited for a committed batch.
+func (h *Host) written(j *writeJob) {
+	h.writing = false
+	if j.err != nil {
+		h.storageFailed(j.err)
+		return
+	}
+	if j.sync {
+		h.stats.Syncs.Add(1)
+	}
+	for _, s := range j.snaps {
+		if !s.g.stopped {
+			s.g.installSnapshot(s.snap)
+		}
+	}
+	for _, a := range j.after {
+		if a.g.stopped {
+			continue
+		}
+		for _, m := range a.msgs {
+			if m.GetTo() == h.selfID {
+				a.g.step(m)
+			} else {
+				a.g.queue([]*pb.Message{m})
+			}
+		}
+	}
+	h.flush()
+	h.startWrite()
 }
 
 // note is a quiesce notice, checked at the end of the round that received

@@ -52,20 +52,19 @@ func (b *Batch) upd(l *Log) *update {
 }
 
 // view returns l's truncation point and last entry as they will be after
-// the writes added so far.
+// the writes added so far, to this batch and to batches built before it.
 func (b *Batch) view(l *Log) (trunc, last point) {
-	l.mu.RLock()
-	trunc, last = l.mu.trunc, l.mu.last
-	l.mu.RUnlock()
-	if u, ok := b.updates[l]; ok {
-		if u.trunc != nil {
-			trunc = *u.trunc
-		}
-		if u.last != nil {
-			last = *u.last
-		}
+	if l.staged.ok {
+		return l.staged.trunc, l.staged.last
 	}
-	return trunc, last
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.trunc, l.mu.last
+}
+
+// stage records l's view after a write.
+func (b *Batch) stage(l *Log, trunc, last point) {
+	l.staged.ok, l.staged.trunc, l.staged.last = true, trunc, last
 }
 
 func (b *Batch) fail(err error) {
@@ -97,7 +96,9 @@ func (b *Batch) Append(l *Log, ents []*pb.Entry) {
 	if last.index > lastE.GetIndex() {
 		b.fail(b.b.DeleteRange(entryKey(l.gid, lastE.GetIndex()+1), entryKey(l.gid, math.MaxUint64), nil))
 	}
-	b.upd(l).last = &point{lastE.GetIndex(), lastE.GetTerm()}
+	nl := point{lastE.GetIndex(), lastE.GetTerm()}
+	b.upd(l).last = &nl
+	b.stage(l, trunc, nl)
 }
 
 // SetHardState writes l's hard state. It asks for no sync by itself: the
@@ -125,6 +126,7 @@ func (b *Batch) ApplySnapshot(l *Log, snap *pb.Snapshot) {
 	u := b.upd(l)
 	u.trunc, u.last = &p, &p
 	u.snap = proto.Clone(md).(*pb.SnapshotMetadata)
+	b.stage(l, p, p)
 }
 
 // SaveSnapshot stores a snapshot the group took of its own applied state;
@@ -155,6 +157,7 @@ func (b *Batch) Truncate(l *Log, index, term uint64) {
 	b.fail(b.b.DeleteRange(entryKey(l.gid, 0), entryKey(l.gid, index+1), nil))
 	b.fail(b.b.Set(groupKey(kindTrunc, l.gid), encodePoint(p), nil))
 	b.upd(l).trunc = &p
+	b.stage(l, p, last)
 }
 
 // SetMeta writes l's metadata record.
@@ -203,5 +206,12 @@ func (b *Batch) Commit(sync bool) error {
 	return nil
 }
 
-// Discard drops the batch without writing it.
-func (b *Batch) Discard() { b.b.Close() }
+// Discard drops the batch without writing it. The logs it touched forget
+// their staged view, so discard only when no other batch is in flight for
+// them.
+func (b *Batch) Discard() {
+	for _, l := range b.order {
+		l.staged.ok = false
+	}
+	b.b.Close()
+}

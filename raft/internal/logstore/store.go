@@ -265,6 +265,14 @@ type Log struct {
 	s   *Store
 	gid uint64
 
+	// staged is the log as it will be once every batch built so far is
+	// committed: several batches may be in flight, each built on the
+	// ones before it. Only the goroutine that builds batches uses it.
+	staged struct {
+		ok          bool
+		trunc, last point
+	}
+
 	mu struct {
 		sync.RWMutex
 		trunc point // the entry before the first one kept
@@ -281,6 +289,7 @@ var _ raft.Storage = (*Log)(nil)
 func (l *Log) ID() uint64 { return l.gid }
 
 func (l *Log) reset() {
+	l.staged.ok = false
 	l.mu.Lock()
 	l.mu.trunc, l.mu.last, l.mu.hs, l.mu.snap, l.mu.meta = point{}, point{}, nil, nil, nil
 	l.mu.Unlock()
