@@ -28,16 +28,16 @@ type group struct {
 	rn     *raft.RawNode
 	log    *logstore.Log
 
-	members   map[uint64]string // current voters and learners
-	known     map[uint64]string // every node name ever heard of, by id
-	confState *pb.ConfState
+	members     map[uint64]string // current voters and learners
+	known       map[uint64]string // every node name ever heard of, by id
+	confState   *pb.ConfState
 	applied     uint64
 	appliedTerm uint64
 	snapIndex   uint64
 	savedHS     *pb.HardState // the last hard state handed to a batch
-	role      Role
-	leader    uint64
-	term      uint64
+	role        Role
+	leader      uint64
+	term        uint64
 
 	forceSnap    bool // snapshot at the next chance: a member was added
 	quiesced     bool
