@@ -66,31 +66,31 @@ func MultiCall[R any](ctx context.Context, n *Node, nodes []string, name string,
 		done bool
 	}
 	answers := make([]answer, len(nodes))
-	if n.closed.Load() {
-		for i := range answers {
+	type result struct {
+		i   int
+		v   any
+		err error
+	}
+	results := make(chan result, len(nodes)) // never blocks a late caller
+	left := 0
+	for i, node := range nodes {
+		started := n.goIfOpen(func() {
+			v, err := n.rt.CallTo(ctx, proc.NodeName{Node: node, Name: name}, req)
+			results <- result{i, v, err}
+		})
+		if !started {
 			answers[i] = answer{err: ErrClosed, done: true}
+			continue
 		}
-	} else {
-		type result struct {
-			i   int
-			v   any
-			err error
-		}
-		results := make(chan result, len(nodes)) // never blocks a late caller
-		for i, node := range nodes {
-			n.goFunc(func() {
-				v, err := n.rt.CallTo(ctx, proc.NodeName{Node: node, Name: name}, req)
-				results <- result{i, v, err}
-			})
-		}
-	wait:
-		for left := len(nodes); left > 0; left-- {
-			select {
-			case r := <-results:
-				answers[r.i] = answer{v: r.v, err: r.err, done: true}
-			case <-ctx.Done():
-				break wait
-			}
+		left++
+	}
+wait:
+	for ; left > 0; left-- {
+		select {
+		case r := <-results:
+			answers[r.i] = answer{v: r.v, err: r.err, done: true}
+		case <-ctx.Done():
+			break wait
 		}
 	}
 
@@ -137,9 +137,10 @@ func noAnswer(err error) bool {
 // ABCast casts msg to the process registered as name on every node in
 // nodes, as gen_server:abcast, without waiting for anything but the sends:
 // it returns once each cast is queued on its link (or given to the local
-// process), and reports the nodes it could not send to, with why: not
-// reachable within ConnectTimeout or before ctx ended (the cast was then
-// not sent, and never will be), the message could not be encoded, or, for
+// process) — after waiting, like any cast, while the peer's flow control
+// holds the link back — and reports the nodes it could not send to, with why: not
+// reachable within ConnectTimeout, or ctx ended while connecting or held
+// back (the cast was then not sent, and never will be), the message could not be encoded, or, for
 // this node, nothing registered under name or a full mailbox. A node given
 // twice is cast to once.
 //
@@ -149,12 +150,6 @@ func noAnswer(err error) bool {
 func (n *Node) ABCast(ctx context.Context, nodes []string, name string, msg any) []BadNode {
 	nodes = distinct(nodes)
 	errs := make([]error, len(nodes))
-	if n.closed.Load() {
-		for i := range errs {
-			errs[i] = ErrClosed
-		}
-		return badNodes(nodes, errs)
-	}
 	// Each remote cast is claimed by its sender once connected, or by the
 	// waiter when ctx ends first: a cast reported unsent is never sent.
 	const (
@@ -174,9 +169,13 @@ func (n *Node) ABCast(ctx context.Context, nodes []string, name string, msg any)
 			errs[i] = n.rt.Cast(proc.Name(name), msg)
 			continue
 		}
-		remote++
-		n.goFunc(func() {
+		started := n.goIfOpen(func() {
 			p, err := n.connected(node)
+			if err == nil {
+				// A cast obeys the peer's flow control like any other:
+				// held back while the peer's link is paused.
+				err = p.waitFlow()
+			}
 			if !states[i].CompareAndSwap(pending, sending) {
 				return // abandoned: ctx ended first
 			}
@@ -187,6 +186,12 @@ func (n *Node) ABCast(ctx context.Context, nodes []string, name string, msg any)
 			}
 			results <- sent{i, err}
 		})
+		if !started {
+			states[i].Store(abandoned)
+			errs[i] = ErrClosed
+			continue
+		}
+		remote++
 	}
 	for left := remote; left > 0; left-- {
 		select {
@@ -218,6 +223,22 @@ func badNodes(nodes []string, errs []error) []BadNode {
 		}
 	}
 	return bad
+}
+
+// goIfOpen runs f on a goroutine owned by the node, unless the node is
+// closed: it reports whether f runs. Unlike goFunc it is safe from any
+// goroutine at any time, also while Close runs: the check and the count
+// happen under n.mu, which Close takes after marking the node closed and
+// before it waits for the node's goroutines, so a goroutine started here
+// is one Close waits for.
+func (n *Node) goIfOpen(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed.Load() {
+		return false
+	}
+	n.goFunc(f)
+	return true
 }
 
 // distinct returns nodes without repetitions, in order of first

@@ -181,6 +181,8 @@ func (n *Node) Close() error {
 	if n.ln != nil {
 		n.ln.Close()
 	}
+	// Taking n.mu after closed is set and before Wait is what makes
+	// goIfOpen safe (see there).
 	n.mu.Lock()
 	peers := make([]*peer, 0, len(n.mu.peers))
 	for _, p := range n.mu.peers {
