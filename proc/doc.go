@@ -32,6 +32,9 @@
 //     process that does not exist and with ErrMailboxFull for a full bounded
 //     mailbox. Messages queued for a process that exits are discarded with
 //     it, as in Erlang; calls among them are answered with an *ExitError.
+//     A timer message refused by a full mailbox has no sender to tell: it
+//     is counted (Info.DroppedTimerMessages, Runtime.Stats) and logged at a
+//     bounded rate.
 //   - A call never waits past its callee's exit: like OTP's call, which
 //     monitors the callee, it fails with an *ExitError as soon as the callee
 //     exits, whether its request was queued, being handled, or held for a
@@ -59,6 +62,11 @@
 //   - Only ErrNormal itself (and nil) is a normal exit, and only
 //     ErrShutdown and ShutdownError are shutdowns: a reason that wraps them
 //     is abnormal (IsNormalExit, IsShutdown).
+//   - A process never waits on itself: Process.Call to its own PID, name or
+//     Via, and the Runtime's Call, CallTo, Stop and Inspect given its
+//     Context, fail with ErrCallToSelf.
+//   - Close stops every process, including those whose Spawn raced with
+//     it; the runtime's tables shrink again after many processes exited.
 //   - A panic in a callback ends only that process, with a *CrashError
 //     carrying the panic value and stack; its links and monitors see it.
 //   - A callback cannot be pre-empted. A killed process stops receiving

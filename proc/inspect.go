@@ -29,8 +29,11 @@ type Info struct {
 	Links       []PID
 	Monitors    []PID // processes this one monitors
 	MonitoredBy []PID // processes monitoring this one
-	Watchers    int   // functions installed with Runtime.Watch
+	Watchers    int   // functions installed with Runtime.Watch and OnExit
 	Timers      int
+	// DroppedTimerMessages counts the process's timer messages that a full
+	// bounded mailbox refused.
+	DroppedTimerMessages uint64
 }
 
 // Info returns a description of the local process pid.
@@ -98,38 +101,23 @@ func (p *Process) info() Info {
 			}
 		}
 		in.Timers = len(m.timers)
+		in.DroppedTimerMessages = m.timerDrops
 	}
 	return in
-}
-
-// Inspect asks the process for its behaviour's state through the Inspector
-// interface; the question jumps ahead of queued user messages but waits for
-// the callback in progress. It returns nil for behaviours without Inspect.
-func (rt *Runtime) Inspect(ctx context.Context, pid PID) (any, error) {
-	p := rt.table.get(pid)
-	if p == nil {
-		return nil, rt.notLocal(pid)
-	}
-	reply := make(chan any, 1)
-	if err := p.pushSys(sysInspect{reply: reply}); err != nil {
-		return nil, fmt.Errorf("%w: %v", err, pid)
-	}
-	select {
-	case v := <-reply:
-		return v, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // Stop asks pid to stop with reason, running its Terminate, and waits until
 // its exit has been handled (links, monitors and watchers told) or ctx is
 // done, like gen_server:stop. The request jumps ahead of queued user
-// messages.
+// messages. A process stopping itself this way (ctx is its Context) gets
+// ErrCallToSelf; it calls Process.Stop instead.
 func (rt *Runtime) Stop(ctx context.Context, pid PID, reason error) error {
 	p := rt.table.get(pid)
 	if p == nil {
 		return rt.notLocal(pid)
+	}
+	if callerOf(ctx) == pid {
+		return ErrCallToSelf
 	}
 	if reason == nil {
 		reason = ErrNormal

@@ -17,8 +17,7 @@ type Exit struct {
 
 // system messages, queued ahead of user messages.
 type (
-	sysInspect struct{ reply chan any }
-	sysStop    struct {
+	sysStop struct {
 		reason error
 	}
 	sysContinue struct{}

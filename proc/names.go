@@ -37,8 +37,9 @@ func (v Via) String() string { return fmt.Sprintf("via(%v)", v.Key) }
 
 // names is the runtime's table of registered names.
 type names struct {
-	mu sync.RWMutex
-	m  map[string]*Process
+	mu   sync.RWMutex
+	m    map[string]*Process
+	peak int // the largest len(m) since m was last rebuilt
 }
 
 func (n *names) register(name string, p *Process) error {
@@ -51,6 +52,7 @@ func (n *names) register(name string, p *Process) error {
 		n.m = make(map[string]*Process)
 	}
 	n.m[name] = p
+	n.peak = max(n.peak, len(n.m))
 	return nil
 }
 
@@ -62,6 +64,7 @@ func (n *names) unregister(name string, p *Process) bool {
 		return false
 	}
 	delete(n.m, name)
+	n.m, n.peak = shrink(n.m, n.peak)
 	return true
 }
 

@@ -80,8 +80,11 @@ type procMeta struct {
 	monitors map[Ref]PID            // monitors held by this process: ref → target
 	watchers map[Ref]watcher        // monitors on this process: ref → who to tell
 	timers   map[uint64]clock.Timer // live timers by Ref.ID
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// timerDrops counts timer messages of this process refused by a full
+	// mailbox.
+	timerDrops uint64
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 // watcher is a monitor on a process: either another process (pid) or a
@@ -120,13 +123,16 @@ func (p *Process) Behavior() Behavior { return p.beh }
 // Context returns a context that is cancelled when the process exits, for
 // blocking work inside callbacks: a callback cannot be pre-empted, so
 // long-running callbacks should watch this context to stop promptly when the
-// process is killed.
+// process is killed. It also names the process: the Runtime's Call, CallTo,
+// Stop and Inspect given this context (or one derived from it) know their
+// caller, and a call to the process itself fails with ErrCallToSelf
+// instead of waiting for the context to end.
 func (p *Process) Context() context.Context {
 	p.metaMu.Lock()
 	defer p.metaMu.Unlock()
 	m := p.metaLocked()
 	if m.ctx == nil {
-		m.ctx, m.cancel = context.WithCancel(p.rt.ctx)
+		m.ctx, m.cancel = context.WithCancel(context.WithValue(p.rt.ctx, selfKey{}, p.pid))
 		if m.dead {
 			m.cancel()
 		}
@@ -290,6 +296,7 @@ func (p *Process) recoverCrash() {
 			p.inCall = nil
 			p.failCall(c)
 		}
+		failCalls(p, p.sysBuf) // the rest of a batch of system requests
 		p.failBatch()
 	}
 }
@@ -353,17 +360,16 @@ func (p *Process) handleSys(sys []envelope) bool {
 		m := sys[i].msg
 		sys[i] = envelope{}
 		switch m := m.(type) {
-		case sysInspect:
-			var v any
-			if in, ok := p.beh.(Inspector); ok {
-				v = in.Inspect()
-			}
-			m.reply <- v
+		case *callRequest:
+			v, err := p.handleSysCall(m.req)
+			m.from.Reply(v, err)
 		case sysStop:
 			p.terminate(m.reason)
+			failCalls(p, sys[i+1:])
 			return false
 		case sysContinue:
 			if !p.afterCallback() {
+				failCalls(p, sys[i+1:])
 				return false
 			}
 		}
@@ -396,13 +402,8 @@ func (p *Process) failBatch() {
 func failCalls(p *Process, envelopes []envelope) {
 	for i := range envelopes {
 		envelopes[i] = untrack(envelopes[i])
-		switch e := envelopes[i]; e.kind {
-		case kindCall:
-			p.failCall(e.msg.(*callRequest))
-		case kindSys:
-			if in, ok := e.msg.(sysInspect); ok {
-				in.reply <- nil
-			}
+		if c, ok := envelopes[i].msg.(*callRequest); ok { // a call or a system request
+			p.failCall(c)
 		}
 		envelopes[i] = envelope{}
 	}

@@ -73,6 +73,23 @@ type Runtime struct {
 	closed  chan struct{}
 	sweep   sweeper
 	remote  remoteHolder
+	stats   struct {
+		timerDrops atomic.Uint64
+	}
+	dropLog rateLog
+}
+
+// Stats are figures of a whole runtime.
+type Stats struct {
+	Processes int // live processes
+	// DroppedTimerMessages counts the timer messages (SendAfter,
+	// SendAfterTo, SendInterval) that a full bounded mailbox refused.
+	DroppedTimerMessages uint64
+}
+
+// Stats returns the runtime's figures.
+func (rt *Runtime) Stats() Stats {
+	return Stats{Processes: rt.table.count(), DroppedTimerMessages: rt.stats.timerDrops.Load()}
 }
 
 // New starts a runtime.
@@ -144,6 +161,9 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	defer close(rt.closed)
+	// From here on no spawn adds a process: those that did are in the
+	// table for the steps below to stop.
+	rt.table.close()
 	// Roots first, newest first, one at a time: a supervisor stops its own
 	// children in order before the next tree goes.
 	procs := rt.table.all()

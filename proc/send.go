@@ -189,14 +189,15 @@ func (t *Process) wait(ctx context.Context, slot *replySlot, gen uint64) (any, e
 // Call sends req to pid and waits for the answer of HandleCall, or until ctx
 // is done. The error tells what went wrong: the callee's own error, an
 // *ExitError if it exited before answering (ErrNoProc if it did not exist),
-// ErrMailboxFull, or the context's error on timeout.
+// ErrMailboxFull, ErrCallToSelf when ctx is the Context of pid itself, or
+// the context's error on timeout.
 func (rt *Runtime) Call(ctx context.Context, to PID, req any) (any, error) {
-	return rt.call(ctx, PID{}, to, req)
+	return rt.call(ctx, callerOf(ctx), to, req)
 }
 
 // CallTo is Call to a PID, a registered Name or a Via name.
 func (rt *Runtime) CallTo(ctx context.Context, to Dest, req any) (any, error) {
-	return rt.callDest(ctx, PID{}, to, req)
+	return rt.callDest(ctx, callerOf(ctx), to, req)
 }
 
 func (rt *Runtime) callDest(ctx context.Context, from PID, to Dest, req any) (any, error) {

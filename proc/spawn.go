@@ -128,7 +128,9 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 	if parent != nil {
 		p.parent = parent.pid
 	}
-	rt.table.add(p)
+	if !rt.table.add(p) {
+		return nil, Ref{}, ErrRuntimeClosed
+	}
 	if cfg.name != "" {
 		if err := p.register(cfg.name); err != nil {
 			p.exit(ErrNormal)

@@ -63,6 +63,13 @@ func (s *sweeper) loop(ctx context.Context) {
 			s.procs = append(s.procs, p)
 			s.mu.Unlock()
 		}
+		s.mu.Lock()
+		tracked := len(s.procs)
+		s.mu.Unlock()
+		if cap(keep) > 1024 && cap(keep) > 4*tracked {
+			// A burst of parked processes has gone: give its room back.
+			keep = nil
+		}
 	}
 }
 

@@ -12,21 +12,41 @@ type table struct {
 }
 
 type tableShard struct {
-	mu sync.RWMutex
-	m  map[uint64]*Process
-	_  [40]byte // keep shards on separate cache lines
+	mu     sync.RWMutex
+	m      map[uint64]*Process
+	peak   int      // the largest len(m) since m was last rebuilt
+	closed bool     // the runtime is closing: no process is added any more
+	_      [32]byte // keep shards on separate cache lines
 }
 
 func (t *table) shard(id uint64) *tableShard { return &t.shards[id%tableShards] }
 
-func (t *table) add(p *Process) {
+// add records p. It reports false once the table is closed: a spawn that
+// races with Runtime.Close either is in the table before Close looks, or
+// fails.
+func (t *table) add(p *Process) bool {
 	s := t.shard(p.pid.ID)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	if s.m == nil {
 		s.m = make(map[uint64]*Process)
 	}
 	s.m[p.pid.ID] = p
-	s.mu.Unlock()
+	s.peak = max(s.peak, len(s.m))
+	return true
+}
+
+// close makes add refuse processes from now on.
+func (t *table) close() {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}
 }
 
 // remove deletes id if it still maps to p.
@@ -35,8 +55,25 @@ func (t *table) remove(id uint64, p *Process) {
 	s.mu.Lock()
 	if s.m[id] == p {
 		delete(s.m, id)
+		s.m, s.peak = shrink(s.m, s.peak)
 	}
 	s.mu.Unlock()
+}
+
+// shrink returns m, or a copy of it when it has fallen to a quarter of its
+// peak size: a Go map never gives back the room its peak needed, and a
+// runtime that ran a million short-lived processes would keep it forever.
+// Copying len(m) entries after at least 3·len(m) deletions costs O(1) per
+// deletion.
+func shrink[K comparable, V any](m map[K]V, peak int) (map[K]V, int) {
+	if peak < 1024 || len(m) > peak/4 {
+		return m, peak
+	}
+	n := make(map[K]V, len(m))
+	for k, v := range m {
+		n[k] = v
+	}
+	return n, len(n)
 }
 
 // get returns the live process with the given PID, or nil. The caller has

@@ -1,14 +1,19 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/grovedev/grove/clock"
 )
 
 // SendAfter delivers msg to p's own HandleInfo after d, like
-// erlang:send_after. The timer is cancelled when p exits.
+// erlang:send_after. The timer is cancelled when p exits. A timer message
+// that a full bounded mailbox refuses is not lost silently: it is counted
+// (Info.DroppedTimerMessages, Runtime.Stats) and logged.
 func (p *Process) SendAfter(d time.Duration, msg any) Ref {
 	return p.startTimer(p.pid, d, msg, false)
 }
@@ -86,8 +91,49 @@ func (p *Process) armLocked(ref Ref, to PID, d time.Duration, msg any, repeat bo
 			delete(m.timers, ref.ID)
 		}
 		p.metaMu.Unlock()
-		if err := p.rt.Send(to, msg); err != nil && to != p.pid {
+		err := p.rt.Send(to, msg)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrMailboxFull):
+			p.timerDropped(to)
+		case to != p.pid:
 			p.rt.log.Debug("timer message not delivered", "to", to.String(), "err", err)
 		}
 	})
+}
+
+// timerDropped counts a timer message of p that a full mailbox refused, on
+// p (Info.DroppedTimerMessages) and on the runtime (Stats), and logs it at
+// a rate that cannot flood: a timer has no sender to hand the error to.
+func (p *Process) timerDropped(to PID) {
+	p.metaMu.Lock()
+	p.metaLocked().timerDrops++
+	p.metaMu.Unlock()
+	p.rt.stats.timerDrops.Add(1)
+	if n, ok := p.rt.dropLog.allow(time.Now()); ok {
+		p.rt.log.Warn("timer message dropped: mailbox full", slog.String("timer_owner", p.pid.String()),
+			slog.String("to", to.String()), slog.Int("also_dropped_since_last_report", n))
+	}
+}
+
+// rateLog lets one report through per second and counts the others.
+type rateLog struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// allow reports whether a report may be logged now and how many were
+// suppressed since the last one.
+func (l *rateLog) allow(now time.Time) (suppressed int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.next) {
+		l.suppressed++
+		return 0, false
+	}
+	l.next = now.Add(time.Second)
+	n := l.suppressed
+	l.suppressed = 0
+	return n, true
 }
