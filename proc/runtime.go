@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/clock"
+	"github.com/grovedev/grove/internal/ratelog"
 )
 
 // Config tunes a Runtime. The zero value is usable: every field has a
@@ -76,7 +77,7 @@ type Runtime struct {
 	stats   struct {
 		timerDrops atomic.Uint64
 	}
-	dropLog rateLog
+	ratelog *ratelog.Limiter
 }
 
 // Stats are figures of a whole runtime.
@@ -105,6 +106,7 @@ func New(cfg Config) (*Runtime, error) {
 		log:    cfg.Logger,
 		closed: make(chan struct{}),
 	}
+	rt.ratelog = ratelog.New(rt.log, ratelog.Config{Burst: 1})
 	rt.creation = newCreation(cfg.Clock.Now())
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
 	rt.sweep.start(rt.ctx)

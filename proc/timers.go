@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/grovedev/grove/clock"
@@ -110,30 +109,6 @@ func (p *Process) timerDropped(to PID) {
 	p.metaLocked().timerDrops++
 	p.metaMu.Unlock()
 	p.rt.stats.timerDrops.Add(1)
-	if n, ok := p.rt.dropLog.allow(time.Now()); ok {
-		p.rt.log.Warn("timer message dropped: mailbox full", slog.String("timer_owner", p.pid.String()),
-			slog.String("to", to.String()), slog.Int("also_dropped_since_last_report", n))
-	}
-}
-
-// rateLog lets one report through per second and counts the others.
-type rateLog struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-// allow reports whether a report may be logged now and how many were
-// suppressed since the last one.
-func (l *rateLog) allow(now time.Time) (suppressed int, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.next) {
-		l.suppressed++
-		return 0, false
-	}
-	l.next = now.Add(time.Second)
-	n := l.suppressed
-	l.suppressed = 0
-	return n, true
+	p.rt.ratelog.Warn("timer drop", "timer message dropped: mailbox full",
+		slog.String("timer_owner", p.pid.String()), slog.String("to", to.String()))
 }
