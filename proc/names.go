@@ -3,6 +3,8 @@ package proc
 import (
 	"fmt"
 	"sync"
+
+	"github.com/grovedev/grove/internal/shrinkmap"
 )
 
 // Dest names a process to send to: a PID, a Name registered on the local
@@ -64,7 +66,7 @@ func (n *names) unregister(name string, p *Process) bool {
 		return false
 	}
 	delete(n.m, name)
-	n.m, n.peak = shrink(n.m, n.peak)
+	n.m, n.peak = shrinkmap.Shrink(n.m, n.peak)
 	return true
 }
 

@@ -1,6 +1,10 @@
 package proc
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/grovedev/grove/internal/shrinkmap"
+)
 
 const tableShards = 64
 
@@ -55,25 +59,9 @@ func (t *table) remove(id uint64, p *Process) {
 	s.mu.Lock()
 	if s.m[id] == p {
 		delete(s.m, id)
-		s.m, s.peak = shrink(s.m, s.peak)
+		s.m, s.peak = shrinkmap.Shrink(s.m, s.peak)
 	}
 	s.mu.Unlock()
-}
-
-// shrink returns m, or a copy of it when it has fallen to a quarter of its
-// peak size: a Go map never gives back the room its peak needed, and a
-// runtime that ran a million short-lived processes would keep it forever.
-// Copying len(m) entries after at least 3·len(m) deletions costs O(1) per
-// deletion.
-func shrink[K comparable, V any](m map[K]V, peak int) (map[K]V, int) {
-	if peak < 1024 || len(m) > peak/4 {
-		return m, peak
-	}
-	n := make(map[K]V, len(m))
-	for k, v := range m {
-		n[k] = v
-	}
-	return n, len(n)
 }
 
 // get returns the live process with the given PID, or nil. The caller has

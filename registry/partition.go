@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/grovedev/grove/internal/shrinkmap"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -30,10 +31,12 @@ type slot struct {
 type dupKey struct {
 	entries []Entry
 	idx     map[proc.PID][]int
+	peak    int // the largest len(idx) since it was rebuilt
 }
 
 func (d *dupKey) add(key any, pid proc.PID, value any) {
 	d.idx[pid] = append(d.idx[pid], len(d.entries))
+	d.peak = max(d.peak, len(d.idx))
 	d.entries = append(d.entries, Entry{key, pid, value})
 }
 
@@ -77,6 +80,7 @@ func (d *dupKey) removeAt(i int) {
 	pid := d.entries[i].PID
 	if pos := deleteInt(d.idx[pid], i); len(pos) == 0 {
 		delete(d.idx, pid)
+		d.idx, d.peak = shrinkmap.Shrink(d.idx, d.peak)
 	} else {
 		d.idx[pid] = pos
 	}
@@ -89,6 +93,9 @@ func (d *dupKey) removeAt(i int) {
 	}
 	d.entries[last] = Entry{}
 	d.entries = d.entries[:last]
+	if cap(d.entries) >= shrinkmap.MinPeak && len(d.entries) <= cap(d.entries)/4 {
+		d.entries = slices.Clip(slices.Clone(d.entries))
+	}
 }
 
 // deleteInt removes the first v from s, in place.
@@ -107,6 +114,7 @@ type partition struct {
 		unique map[any]slot    // unique registries
 		dup    map[any]*dupKey // duplicate registries
 		count  int             // entries in this partition
+		peak   int             // the largest len(unique) or len(dup) since the map was rebuilt
 	}
 	_ [64]byte // keep partitions' locks on separate cache lines
 }
@@ -130,11 +138,13 @@ func (p *partition) insertLocked(kind Kind, key any, pid proc.PID, value any) er
 			return &AlreadyRegisteredError{Key: key, PID: s.pid}
 		}
 		p.mu.unique[key] = slot{pid, value}
+		p.mu.peak = max(p.mu.peak, len(p.mu.unique))
 	} else {
 		d := p.mu.dup[key]
 		if d == nil {
 			d = &dupKey{idx: make(map[proc.PID][]int, 1)}
 			p.mu.dup[key] = d
+			p.mu.peak = max(p.mu.peak, len(p.mu.dup))
 		}
 		d.add(key, pid, value)
 	}
@@ -153,6 +163,7 @@ func (p *partition) removeLocked(kind Kind, key any, pid proc.PID, match func(an
 			return out
 		}
 		delete(p.mu.unique, key)
+		p.mu.unique, p.mu.peak = shrinkmap.Shrink(p.mu.unique, p.mu.peak)
 		out = append(out, s)
 	} else {
 		d := p.mu.dup[key]
@@ -162,6 +173,7 @@ func (p *partition) removeLocked(kind Kind, key any, pid proc.PID, match func(an
 		out = d.remove(pid, match, out)
 		if len(d.entries) == 0 {
 			delete(p.mu.dup, key)
+			p.mu.dup, p.mu.peak = shrinkmap.Shrink(p.mu.dup, p.mu.peak)
 		}
 	}
 	p.mu.count -= len(out) - n

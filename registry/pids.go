@@ -3,6 +3,7 @@ package registry
 import (
 	"sync"
 
+	"github.com/grovedev/grove/internal/shrinkmap"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -33,7 +34,8 @@ type pidState struct {
 type pidShard struct {
 	mu struct {
 		sync.Mutex
-		m map[proc.PID]*pidState
+		m    map[proc.PID]*pidState
+		peak int // the largest len(m) since it was rebuilt
 	}
 	_ [64]byte
 }
@@ -53,6 +55,7 @@ func (r *Registry) lockState(pid proc.PID) (*pidState, error) {
 			ps = &pidState{pid: pid}
 			ps.mu.keys = make(map[any]int, 1)
 			sh.mu.m[pid] = ps
+			sh.mu.peak = max(sh.mu.peak, len(sh.mu.m))
 		}
 		sh.mu.Unlock()
 		ps.mu.Lock()
@@ -120,6 +123,7 @@ func (r *Registry) detachLocked(ps *pidState) {
 	sh.mu.Lock()
 	if sh.mu.m[ps.pid] == ps {
 		delete(sh.mu.m, ps.pid)
+		sh.mu.m, sh.mu.peak = shrinkmap.Shrink(sh.mu.m, sh.mu.peak)
 	}
 	sh.mu.Unlock()
 }
