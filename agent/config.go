@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -218,12 +219,32 @@ func (c *Config) Validate() error {
 		return errors.New("--tls-cert, --tls-key and --tls-ca go together")
 	}
 	if !tls && c.Cookie == "" && c.CookieFile == "" {
-		return errors.New("a secret is required: --cookie, --cookie-file or the --tls-* flags")
+		// As Erlang reads ~/.erlang.cookie: a secret that shows in no
+		// command line.
+		if f := DefaultCookieFile(); f != "" {
+			if _, err := os.Stat(f); err == nil {
+				c.CookieFile = f
+			}
+		}
+		if c.CookieFile == "" {
+			return errors.New("a secret is required: GROVE_COOKIE, --cookie-file, ~/.grove.cookie, --cookie or the --tls-* flags")
+		}
 	}
 	if c.Heartbeat < 0 || c.ShutdownTTL < 0 || c.DiscoveryEvery < 0 {
 		return errors.New("--heartbeat, --shutdown-timeout and --discovery-interval must not be negative")
 	}
 	return nil
+}
+
+// DefaultCookieFile is the file a node reads its cookie from when no
+// secret is given otherwise: ~/.grove.cookie, or "" without a home
+// directory.
+func DefaultCookieFile() string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".grove.cookie")
 }
 
 // secret returns the cookie, reading the cookie file if one is given.

@@ -31,6 +31,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd(), newBenchCmd(), newNodeCmd())
+	root.AddCommand(newDemoCmd(), newBenchCmd(), newNodeCmd(), newCertsCmd())
 	return root
 }

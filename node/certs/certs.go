@@ -1,6 +1,8 @@
-// Package certs makes throwaway certificate authorities and node
-// certificates for tests, examples and local clusters. The keys are ECDSA
-// P-256, generated in memory; nothing here is meant for production.
+// Package certs makes certificate authorities and node certificates for
+// tests, examples and clusters that keep a small CA of their own (`grove
+// certs` uses it). The keys are ECDSA P-256. A CA saved with Save keeps its
+// private key in a file of mode 0600: guard it, since whoever holds it can
+// make certificates for any node name.
 //
 // # Usage
 //
@@ -40,7 +42,13 @@ type CA struct {
 }
 
 // NewCA creates a CA valid for a day.
-func NewCA(commonName string) (*CA, error) {
+func NewCA(commonName string) (*CA, error) { return NewCAFor(commonName, 24*time.Hour) }
+
+// NewCAFor creates a CA valid for validity (zero means a day).
+func NewCAFor(commonName string, validity time.Duration) (*CA, error) {
+	if validity <= 0 {
+		validity = 24 * time.Hour
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -50,7 +58,7 @@ func NewCA(commonName string) (*CA, error) {
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: commonName},
 		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(24 * time.Hour),
+		NotAfter:              now.Add(validity),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
