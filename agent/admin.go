@@ -61,6 +61,7 @@ func (a *Agent) Handler() http.Handler {
 	reg.MustRegister(a.collector())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	a.kvRoutes(mux)
+	a.serviceRoutes(mux, reg)
 	return mux
 }
 

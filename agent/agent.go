@@ -44,7 +44,8 @@ type Agent struct {
 	stop    context.CancelFunc
 	cluster *cluster.Cluster
 	poller  *discovery.Poller
-	kv      kvState // --kv (kv.go)
+	kv      kvState   // --kv (kv.go)
+	svc     *services // pubsub, pg and presence (services.go)
 }
 
 // gossipAddrFunc is the RPC function a joining node calls to learn a
@@ -100,6 +101,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	if err := a.startKV(); err != nil {
+		a.Close(context.Background())
+		return nil, err
+	}
+	if err := a.startServices(); err != nil {
 		a.Close(context.Background())
 		return nil, err
 	}
@@ -312,6 +317,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.ready.Store(false)
 	a.stop()
 	a.closeKV()
+	a.closeServices()
 	if a.poller != nil {
 		a.poller.Close()
 	}
