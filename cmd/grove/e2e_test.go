@@ -48,7 +48,8 @@ func TestBinary(t *testing.T) {
 	t.Run("demo", func(t *testing.T) {
 		out, _ := run(t, bin, "demo")
 		for _, want := range []string{"restarted it as", "gave up", "reverse start order",
-			"joined n1 over authenticated links", "n1 suspected it", "declared it dead", "both stopped gracefully", "every node holds 12"} {
+			"joined n1 over authenticated links", "n1 suspected it", "declared it dead", "both stopped gracefully", "every node holds 12",
+			"dropped bob", "bob is listed everywhere again", "no zombie cat", "reach chat1 again"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("demo output lacks %q:\n%s", want, out)
 			}

@@ -35,7 +35,13 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 			return err
 		}
 	}
-	return d.replicas(ctx)
+	if err := d.replicas(ctx); err != nil {
+		return err
+	}
+	if opts.Grove != "" {
+		return d.presence(ctx, opts.Grove) // presence.go
+	}
+	return nil
 }
 
 type demo struct {
