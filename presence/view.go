@@ -115,15 +115,14 @@ func (st *topicState) flat() []Presence {
 	return out
 }
 
-// list returns every presence of the topic in a new slice.
+// list returns every presence of the topic in a new slice. The first
+// list of a version builds the shared one too, so that later lists of the
+// same version only copy it.
 func (st *topicState) list() []Presence {
 	if st == nil {
 		return nil
 	}
-	if f := st.cache.Load(); f != nil {
-		return slices.Clone(*f)
-	}
-	return st.build()
+	return slices.Clone(st.flat())
 }
 
 func (st *topicState) build() []Presence {

@@ -13,7 +13,7 @@ import (
 
 const wait = 20 * time.Second
 
-func newRuntime(t *testing.T, name string) *proc.Runtime {
+func newRuntime(t testing.TB, name string) *proc.Runtime {
 	t.Helper()
 	rt, err := proc.New(proc.Config{Node: name, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

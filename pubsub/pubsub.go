@@ -178,6 +178,12 @@ func (ps *PubSub) newSub(topic string, kind subKind, opts []SubscribeOption) (*S
 	if c.bound < 1 || c.policy < DropNewest || c.policy > Disconnect {
 		return nil, fmt.Errorf("%w: buffer %d, policy %v", ErrInvalidConfig, c.bound, c.policy)
 	}
+	if c.inline {
+		if kind != kindFunc {
+			return nil, fmt.Errorf("%w: Inline is for SubscribeFunc", ErrInvalidConfig)
+		}
+		kind = kindInline
+	}
 	s := &Subscription{
 		ps: ps, topic: topic, kind: kind, meta: c.meta, filter: c.filter,
 		bound: c.bound, policy: c.policy, done: make(chan struct{}), index: -1,

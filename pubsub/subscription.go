@@ -19,6 +19,7 @@ type subConfig struct {
 	filter func(*Message) bool
 	bound  int
 	policy Policy
+	inline bool
 }
 
 // WithMeta attaches a value to the subscription, for dispatchers
@@ -38,6 +39,15 @@ func WithBuffer(n int, p Policy) SubscribeOption {
 	return func(c *subConfig) { c.bound, c.policy = n, p }
 }
 
+// Inline makes a SubscribeFunc subscription call its function on the
+// delivering goroutine itself, with no buffer and no goroutine of its own:
+// the cheapest subscriber there is, for functions that only update memory
+// or hand the message to something that queues it (a socket writer, say).
+// The function must be fast, must not block, and must not broadcast on its
+// own topic; calls stay one at a time and in order per sender. The buffer
+// and policy of the subscription do not apply.
+func Inline() SubscribeOption { return func(c *subConfig) { c.inline = true } }
+
 // SubStats counts what happened to one subscription's messages.
 type SubStats struct {
 	Delivered uint64 // handed to the subscriber (its mailbox, channel or function)
@@ -51,6 +61,7 @@ const (
 	kindProc subKind = iota // a process: messages go to its mailbox
 	kindFunc                // a function run by a goroutine of the subscription
 	kindChan                // a channel fed by a goroutine of the subscription
+	kindInline              // a function called by the delivering goroutine
 )
 
 // Subscription is one subscriber's registration on a topic. Its methods are
@@ -67,8 +78,9 @@ type Subscription struct {
 	bound  int
 	policy Policy
 
-	ended atomic.Bool
-	done  chan struct{}
+	ended  atomic.Bool
+	done   chan struct{}
+	callMu sync.Mutex // serialises the calls of an inline function
 
 	delivered, dropped, missed atomic.Uint64
 
@@ -159,6 +171,15 @@ func (s *Subscription) Deliver(m *Message) {
 	switch s.kind {
 	case kindProc:
 		s.deliverProcLocked(m)
+	case kindInline:
+		s.mu.Unlock()
+		s.callMu.Lock()
+		if !s.ended.Load() {
+			s.call(m)
+			s.delivered.Add(1)
+			s.ps.stats.Delivered.Add(1)
+		}
+		s.callMu.Unlock()
 	default:
 		s.deliverQueuedLocked(m)
 	}
@@ -404,6 +425,8 @@ func (s *Subscription) String() string {
 		return fmt.Sprintf("subscription(%s, %v)", s.topic, s.pid)
 	case kindChan:
 		return fmt.Sprintf("subscription(%s, chan)", s.topic)
+	case kindInline:
+		return fmt.Sprintf("subscription(%s, inline func)", s.topic)
 	}
 	return fmt.Sprintf("subscription(%s, func)", s.topic)
 }

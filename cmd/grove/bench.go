@@ -17,6 +17,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(newBenchLocalCmd(), newBenchRemoteCmd(), newBenchPeerCmd())
 	cmd.AddCommand(newBenchEventsCmd())
 	cmd.AddCommand(newBenchRaftCmd())
+	cmd.AddCommand(newBenchPubSubCmd())
 	return cmd
 }
 
