@@ -58,10 +58,10 @@ type SubStats struct {
 type subKind uint8
 
 const (
-	kindProc subKind = iota // a process: messages go to its mailbox
-	kindFunc                // a function run by a goroutine of the subscription
-	kindChan                // a channel fed by a goroutine of the subscription
-	kindInline              // a function called by the delivering goroutine
+	kindProc   subKind = iota // a process: messages go to its mailbox
+	kindFunc                  // a function run by a goroutine of the subscription
+	kindChan                  // a channel fed by a goroutine of the subscription
+	kindInline                // a function called by the delivering goroutine
 )
 
 // Subscription is one subscriber's registration on a topic. Its methods are
