@@ -31,6 +31,8 @@ type (
 		key timerKey
 		op  timeoutOp
 		d   time.Duration
+		abs bool      // at rather than d
+		at  time.Time // of an absolute time-out, on the runtime's clock
 		msg any
 	}
 )
@@ -72,11 +74,21 @@ func Postpone() Action { return postponeAction{} }
 
 // NextEvent inserts an event to be handled right after this transition,
 // before any event already queued; several are handled in the order given.
-// typ is InternalEvent for the machine's own events, or CastEvent or
-// InfoEvent to handle content as if it had been received. A state enter
+// typ is InternalEvent for the machine's own events, or CastEvent,
+// InfoEvent, EventTimeoutEvent or StateTimeoutEvent to handle content as
+// if it had been received; a call is inserted with NextCall. A state enter
 // call cannot insert events.
 func NextEvent(typ EventType, content any) Action {
 	return nextEventAction{ev: Event{Type: typ, Content: content}}
+}
+
+// NextCall inserts a call event with req, answered through from, to be
+// handled like the events NextEvent inserts: OTP's {next_event, {call,
+// From}, Request}. from is the From of a call the machine holds (for
+// instance the call being handled, passed on as another request); the
+// caller still waits for one answer.
+func NextCall(from proc.From, req any) Action {
+	return nextEventAction{ev: Event{Type: CallEvent, From: from, Content: req}}
 }
 
 // EventTimeout sets the event time-out: an EventTimeoutEvent with content
@@ -102,6 +114,28 @@ func StateTimeout(d time.Duration, content any) Action {
 // cancels it. name must be comparable.
 func Timeout(name any, d time.Duration, content any) Action {
 	return timeoutAction{key: timerKey{typ: GenericTimeoutEvent, name: name}, op: opSet, d: d, msg: content}
+}
+
+// EventTimeoutAt is EventTimeout with an absolute time on the runtime's
+// clock (OTP's {timeout, Time, Content, [{abs, true}]}): the event arrives
+// at t, or at once, after the messages already received, if t has passed
+// — unless another event comes first.
+func EventTimeoutAt(t time.Time, content any) Action {
+	return timeoutAction{key: eventTimer, op: opSet, abs: true, at: t, msg: content}
+}
+
+// StateTimeoutAt is StateTimeout with an absolute time on the runtime's
+// clock: the event arrives at t, or at once, after the messages already
+// received, if t has passed — unless the state changes first.
+func StateTimeoutAt(t time.Time, content any) Action {
+	return timeoutAction{key: stateTimer, op: opSet, abs: true, at: t, msg: content}
+}
+
+// TimeoutAt is Timeout with an absolute time on the runtime's clock: the
+// generic time-out name arrives at t, or at once, after the messages
+// already received, if t has passed.
+func TimeoutAt(name any, t time.Time, content any) Action {
+	return timeoutAction{key: timerKey{typ: GenericTimeoutEvent, name: name}, op: opSet, abs: true, at: t, msg: content}
 }
 
 // CancelEventTimeout cancels the event time-out, if set.

@@ -25,7 +25,8 @@ import (
 //  4. on a state change the postponed events go back to the front of the
 //     queue, oldest first, and the state time-out is cancelled;
 //  5. inserted events go before every queued event, in the order given;
-//  6. time-outs are set, cancelled and updated in the order given. A zero
+//  6. time-outs are set, cancelled and updated in the order given, the last
+//     action for each time-out overriding the earlier ones. A zero
 //     time-out waits in the zero queue, after the queued events and before
 //     any message not yet received; an event time-out is not started while
 //     an event is queued, since that event would cancel it.
@@ -39,6 +40,10 @@ import (
 type driver interface {
 	// arm starts a timer that calls core.fire(key, gen) after d > 0.
 	arm(key timerKey, gen uint64, d time.Duration)
+	// armAt starts a timer that calls core.fire(key, gen) at the time at
+	// of the driver's clock: at once (after the messages already
+	// received) if at has passed.
+	armAt(key timerKey, gen uint64, at time.Time)
 	// disarm stops the timer armed for key with generation gen. A fire
 	// that comes anyway is ignored by the core.
 	disarm(key timerKey, gen uint64)
@@ -202,8 +207,9 @@ func (c *core[S]) transition(ev *Event, r Result[S], h handler[S]) {
 			c.stop(er.reason)
 			return
 		}
+		// A repeated enter call gets the same arguments: the state left is
+		// still the one before the transition, as in OTP.
 		call = er.kind == resRepeat
-		old = next // a repeated enter call comes from the state itself
 	}
 	if changed {
 		if len(c.postponed) > 0 {
@@ -215,9 +221,25 @@ func (c *core[S]) transition(ev *Event, r Result[S], h handler[S]) {
 	if len(tr.next) > 0 {
 		c.queue = slices.Concat(tr.next, c.queue)
 	}
-	for _, t := range tr.timeouts {
-		c.setTimeout(t)
+	for i, t := range tr.timeouts {
+		if !overridden(tr.timeouts, i) {
+			c.setTimeout(t)
+		}
 	}
+}
+
+// overridden reports whether a later action of timeouts is for the same
+// time-out as timeouts[i]: the last action for each time-out wins, and the
+// earlier ones are not carried out at all, as in OTP (a Timeout followed
+// by an Update of the same time-out updates the time-out that ran before
+// the transition, or starts a zero one).
+func overridden(timeouts []timeoutAction, i int) bool {
+	for _, later := range timeouts[i+1:] {
+		if later.key == timeouts[i].key {
+			return true
+		}
+	}
+	return false
 }
 
 // collect checks the result of a callback, sends its replies and adds the
@@ -277,6 +299,10 @@ func (c *core[S]) check(r Result[S], enter, initial bool) error {
 			}
 			switch a.ev.Type {
 			case CastEvent, InfoEvent, InternalEvent, EventTimeoutEvent, StateTimeoutEvent:
+			case CallEvent:
+				if a.ev.From == (proc.From{}) {
+					return fmt.Errorf("%w: %s inserted a call without a caller", ErrBadResult, where)
+				}
 			default:
 				return fmt.Errorf("%w: %s cannot insert an event of type %v", ErrBadResult, where, a.ev.Type)
 			}
@@ -321,12 +347,15 @@ func (c *core[S]) setTimeout(t timeoutAction) {
 		c.gen++
 		tm := &timer{gen: c.gen, msg: t.msg}
 		c.timers[t.key] = tm
-		if t.d <= 0 {
+		switch {
+		case t.abs:
+			c.drv.armAt(t.key, c.gen, t.at)
+		case t.d <= 0:
 			tm.zero = true
 			c.zero = append(c.zero, zeroEntry{key: t.key, gen: c.gen})
-			return
+		default:
+			c.drv.arm(t.key, c.gen, t.d)
 		}
-		c.drv.arm(t.key, c.gen, t.d)
 	}
 }
 

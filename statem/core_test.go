@@ -158,8 +158,9 @@ func TestEnterCalls(t *testing.T) {
 	r.expect("b:cast(repeat)", "b:enter(b)")
 }
 
-// An enter call may Repeat itself; the repeated call comes from the
-// state itself.
+// An enter call may Repeat itself; the repeated call has the same
+// arguments, the state left included (OTP's loop_state_enter takes the
+// state from before the transition every time).
 func TestEnterCallRepeat(t *testing.T) {
 	n := 0
 	r := newRig(t, true, func(m *Machine[string], state string, ev Event) Result[string] {
@@ -175,7 +176,7 @@ func TestEnterCallRepeat(t *testing.T) {
 	r.expect("a:enter(a)", "a:enter(a)", "a:enter(a)")
 	n = 1
 	r.cast("go")
-	r.expect("a:cast(go)", "b:enter(a)", "b:enter(b)")
+	r.expect("a:cast(go)", "b:enter(a)", "b:enter(a)")
 }
 
 func TestEnterCallRestrictions(t *testing.T) {

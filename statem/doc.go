@@ -56,7 +56,8 @@
 //     Content is the state left) when the machine starts, after every
 //     state change and after Repeat, before any other event. An enter
 //     call may set time-outs and reply, but not change the state,
-//     postpone or insert events;
+//     postpone or insert events; one that returns Repeat is called again
+//     with the same Content;
 //   - NextEvent events are handled next, in the order given, before
 //     postponed and queued events;
 //   - a state change cancels the state time-out; one set in the same
@@ -65,6 +66,11 @@
 //     queued never fires;
 //   - generic time-outs, named, survive state changes and events; setting
 //     one again restarts it;
+//   - of several actions on one time-out in a transition (its callback's
+//     and its enter calls'), only the last counts: a Timeout followed by
+//     an Update of the same time-out updates the one running before;
+//   - the absolute forms (EventTimeoutAt, StateTimeoutAt, TimeoutAt) fire
+//     at a time of the runtime's clock, at once if it has passed;
 //   - a time-out of zero fires before any message not yet received, after
 //     the events already queued; Infinity cancels a time-out.
 //
@@ -72,13 +78,25 @@
 // events) is handled before it takes the next message from its mailbox.
 // Time-outs run on the runtime's clock (proc.Config.Clock), so a manual
 // clock drives them in tests; a time-out cancelled after its timer fired
-// is never delivered.
+// is never delivered. The expiry of a time-out is a message of the machine
+// to itself, but it is never lost to a full bounded mailbox: one refused
+// is handed to the machine once it has handled the messages that were
+// waiting, as late as the mailbox would have delivered it.
 //
-// A call is answered with a Reply action or with From.Reply from any
-// goroutine; a postponed call keeps its From. A caller whose call is
-// pending when the machine exits (it stopped, crashed or was killed) gets
-// a *proc.ExitError at once. A callback that returns a Result the machine
+// A call is answered with a Reply action, sent as the action is carried
+// out (before the machine handles anything else), or with From.Reply from
+// any goroutine; a postponed call keeps its From, and NextCall passes a
+// call on to the machine itself. A caller whose call is pending when the
+// machine exits (it stopped, crashed or was killed) gets a
+// *proc.ExitError at once. A callback that returns a Result the machine
 // cannot carry out stops it with an error wrapping ErrBadResult.
+//
+// The machine has started when Init returns without error: the initial
+// transition (Init's actions, the first enter call and the events they
+// lead to) runs before Spawn returns, so that its time-outs count from
+// the spawn, but a stop, a crash or a bad result in it is an exit of the
+// started machine, right after Spawn returns and before any message — a
+// supervisor restarts it as any child that crashed, as in OTP.
 //
 // The decisions (which callback runs next with which event, the postponed
 // and inserted events, the bookkeeping of time-outs) are taken by a
@@ -86,8 +104,19 @@
 //
 // # Differences from OTP
 //
-// The machine's data lives in the behaviour's own fields rather than in
-// the results. Absolute time-outs, hibernation, code change, callback
-// module changes and sys debugging are not provided. A call inserted with
-// NextEvent is not possible (CallEvent needs a caller).
+//   - The machine's data lives in the behaviour's own fields rather than in
+//     the results (there is no NewData to return).
+//   - No hibernation: an idle machine already holds no goroutine, only its
+//     memory, and Go has no per-process heap to compact. No code change,
+//     callback module changes (change_callback_module) or sys debugging
+//     (sys:get_state, trace); Runtime.Inspect gives the Status.
+//   - Postpone in Init is a bad result (OTP forces it to false), and
+//     NextEvent cannot insert a generic time-out event (OTP's
+//     {timeout, Name}) nor an enter call, which OTP forbids too.
+//   - The initial transition runs on the spawning goroutine, before Spawn
+//     returns (OTP runs it after start_link has returned): its callbacks
+//     must not wait for the process that spawns the machine.
+//   - gen_statem:call's clean and dirty time-outs are the caller's
+//     context; a caller that gives up leaves its From, whose Reply is then
+//     a no-op.
 package statem

@@ -167,3 +167,56 @@ func Example_trafficLight() {
 	// yellow->red
 	// now red
 }
+
+// auction closes at a fixed time of the runtime's clock, whatever happens
+// meanwhile: an absolute state time-out. A bid is a call that the machine
+// passes on to itself with NextCall, to be answered by the state that
+// records it.
+type auction struct {
+	closes time.Time
+	best   int
+}
+
+func (a *auction) Init(*statem.Machine[string]) (string, []statem.Action, error) {
+	return "open", []statem.Action{statem.StateTimeoutAt(a.closes, "close")}, nil
+}
+
+func (a *auction) HandleEvent(m *statem.Machine[string], state string, ev statem.Event) statem.Result[string] {
+	switch {
+	case ev.Type == statem.StateTimeoutEvent:
+		return m.Next("closed")
+	case ev.Type == statem.CallEvent && state == "closed":
+		return m.Keep(statem.Reply(ev.From, nil, fmt.Errorf("closed at %v, best bid %d", a.closes.Format(time.Kitchen), a.best)))
+	case ev.Type == statem.CallEvent && ev.Content == "record":
+		return m.Keep(statem.Reply(ev.From, "best so far", nil))
+	case ev.Type == statem.CallEvent && ev.Content.(int) > a.best:
+		return m.Keep(statem.NextEvent(statem.InternalEvent, ev.Content), statem.NextCall(ev.From, "record"))
+	case ev.Type == statem.InternalEvent:
+		a.best = ev.Content.(int)
+	case ev.Type == statem.CallEvent:
+		return m.Keep(statem.Reply(ev.From, "too low", nil))
+	}
+	return m.Keep()
+}
+
+func ExampleStateTimeoutAt() {
+	ctx := context.Background()
+	clk := clocktest.New(time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC))
+	rt, _ := proc.New(proc.Config{Node: "example@localhost", Clock: clk})
+	defer rt.Close(ctx)
+
+	closes := clk.Now().Add(time.Hour)
+	pid, _ := rt.Spawn(statem.New[string](&auction{closes: closes}))
+	for _, bid := range []int{10, 5, 20} {
+		v, _ := rt.Call(ctx, pid, bid)
+		fmt.Println(bid, v)
+	}
+	clk.Set(closes)
+	_, err := rt.Call(ctx, pid, 30)
+	fmt.Println(err)
+	// Output:
+	// 10 best so far
+	// 5 too low
+	// 20 best so far
+	// closed at 4:00PM, best bid 20
+}

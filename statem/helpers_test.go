@@ -67,6 +67,16 @@ func (d *simDriver) arm(key timerKey, gen uint64, dur time.Duration) {
 	d.armed[key] = simTimer{gen: gen, due: d.now + dur.Milliseconds(), seq: d.seq}
 }
 
+// armAt arms a timer at an absolute time: the logical clock counts
+// milliseconds from time.Unix(0, 0). A time passed is due now.
+func (d *simDriver) armAt(key timerKey, gen uint64, at time.Time) {
+	if _, ok := d.armed[key]; ok {
+		panic("arm of a key already armed: the core must disarm first")
+	}
+	d.seq++
+	d.armed[key] = simTimer{gen: gen, due: max(d.now, at.UnixMilli()), seq: d.seq}
+}
+
 func (d *simDriver) disarm(key timerKey, gen uint64) {
 	if t, ok := d.armed[key]; ok && t.gen == gen {
 		delete(d.armed, key)

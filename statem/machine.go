@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/grovedev/grove/proc"
@@ -20,8 +21,10 @@ import (
 type Behavior[S comparable] interface {
 	// Init returns the initial state and the actions of the initial
 	// transition (time-outs, inserted events). It runs on the goroutine
-	// that spawns the process; an error aborts the start and is returned
-	// by Spawn.
+	// that spawns the process, followed by the initial transition; an
+	// error aborts the start and is returned by Spawn, while a stop or a
+	// crash of the initial transition ends the started machine (see the
+	// package documentation).
 	Init(m *Machine[S]) (S, []Action, error)
 	// HandleEvent handles ev in state and returns the transition to make.
 	// With WithStateEnter, it also receives the EnterEvent of every state
@@ -56,32 +59,17 @@ func WithStateEnter() Option { return func(o *options) { o.enter = true } }
 // Process gives the underlying process, to send, call, link, monitor or
 // spawn.
 type Machine[S comparable] struct {
-	beh  Behavior[S]
-	opts options
-	p    *proc.Process
-	c    *core[S]
-	refs map[timerKey]armed
-	// cur is the call being handled: a reply to it during the callback is
-	// returned by HandleCall rather than sent apart.
-	cur struct {
-		from            proc.From
-		active, replied bool
-		v               any
-		err             error
-	}
+	beh      Behavior[S]
+	opts     options
+	p        *proc.Process
+	c        *core[S]
+	tm       *timers
 	stopping bool
 }
 
-type armed struct {
-	gen uint64
-	ref proc.Ref
-}
-
-// timerMsg is the message of an expired time-out to the machine itself.
-type timerMsg struct {
-	key timerKey
-	gen uint64
-}
+// initialExit is the continuation that stops a machine whose initial
+// transition stopped or crashed.
+type initialExit struct{ reason error }
 
 // Process returns the machine's process.
 func (m *Machine[S]) Process() *proc.Process { return m.p }
@@ -112,10 +100,16 @@ var (
 	_ proc.Behavior   = (*server[int])(nil)
 	_ proc.Terminator = (*server[int])(nil)
 	_ proc.Inspector  = (*server[int])(nil)
+	_ proc.Continuer  = (*server[int])(nil)
 	_ driver          = (*Machine[int])(nil)
 )
 
-// Init runs the behaviour's Init and the initial transition.
+// Init runs the behaviour's Init and the initial transition: the actions
+// Init returned, the first enter call and the events they lead to, so that
+// the time-outs they set start from the spawn. As in OTP, the machine has
+// started once Init returns: a stop or a crash of the initial transition
+// is an exit of the started process (right after Spawn returns, before any
+// message), not a failed start.
 func (s *server[S]) Init(p *proc.Process) error {
 	m := s.m
 	if m.beh == nil {
@@ -123,11 +117,26 @@ func (s *server[S]) Init(p *proc.Process) error {
 	}
 	m.p = p
 	m.c = newCore[S](m, m.opts.enter)
-	m.refs = make(map[timerKey]armed)
+	m.tm = newTimers(p.Runtime(), p.Self())
+	p.Runtime().OnExit(p.Self(), func(proc.PID, error) { m.tm.stop() })
 	st, actions, err := m.beh.Init(m)
 	if err != nil {
 		return err
 	}
+	if reason := m.start(st, actions); reason != nil {
+		p.Continue(initialExit{reason})
+	}
+	return nil
+}
+
+// start runs the initial transition and returns the reason the machine
+// stopped in it, a *proc.CrashError if a callback panicked.
+func (m *Machine[S]) start(st S, actions []Action) (reason error) {
+	defer func() {
+		if v := recover(); v != nil {
+			reason = &proc.CrashError{Value: v, Stack: debug.Stack()}
+		}
+	}()
 	m.c.start(st, actions, m.handle)
 	if m.c.stopped {
 		return m.c.reason
@@ -135,18 +144,20 @@ func (s *server[S]) Init(p *proc.Process) error {
 	return nil
 }
 
-// HandleCall handles a call event. The answer is a Reply action, now or
-// later.
+// HandleContinue stops a machine whose initial transition ended it.
+func (s *server[S]) HandleContinue(p *proc.Process, cont any) {
+	if ie, ok := cont.(initialExit); ok && !s.m.stopping {
+		s.m.stopping = true
+		p.Stop(ie.reason)
+	}
+}
+
+// HandleCall handles a call event. Its answer is sent by a Reply action,
+// now or in a later transition.
 func (s *server[S]) HandleCall(_ *proc.Process, from proc.From, req any) (any, error) {
 	m := s.m
-	m.cur.from, m.cur.active = from, true
 	m.c.deliver(Event{Type: CallEvent, From: from, Content: req}, m.handle)
-	replied, v, err := m.cur.replied, m.cur.v, m.cur.err
-	m.cur.from, m.cur.active, m.cur.replied, m.cur.v, m.cur.err = proc.From{}, false, false, nil, nil
 	m.afterEvent()
-	if replied {
-		return v, err
-	}
 	return proc.NoReply, nil
 }
 
@@ -161,9 +172,6 @@ func (s *server[S]) HandleCast(_ *proc.Process, msg any) {
 func (s *server[S]) HandleInfo(_ *proc.Process, msg any) {
 	m := s.m
 	if t, ok := msg.(timerMsg); ok {
-		if a, ok := m.refs[t.key]; ok && a.gen == t.gen {
-			delete(m.refs, t.key)
-		}
 		m.c.fire(t.key, t.gen, m.handle)
 	} else {
 		m.c.deliver(Event{Type: InfoEvent, Content: msg}, m.handle)
@@ -197,34 +205,33 @@ func (s *server[S]) Inspect() any {
 
 func (m *Machine[S]) handle(state S, ev Event) Result[S] { return m.beh.HandleEvent(m, state, ev) }
 
-// afterEvent stops the process once the core has stopped.
+// afterEvent runs after every message the machine handled: it hands the
+// core the expiries a full mailbox refused that are now due, and stops
+// the process once the core has stopped.
 func (m *Machine[S]) afterEvent() {
+	for _, t := range m.tm.handled() {
+		m.c.fire(t.key, t.gen, m.handle)
+	}
 	if m.c.stopped && !m.stopping {
 		m.stopping = true
 		m.p.Stop(m.c.reason)
 	}
 }
 
-func (m *Machine[S]) arm(key timerKey, gen uint64, d time.Duration) {
-	m.refs[key] = armed{gen: gen, ref: m.p.SendAfter(d, timerMsg{key: key, gen: gen})}
+func (m *Machine[S]) arm(key timerKey, gen uint64, d time.Duration) { m.tm.arm(key, gen, d) }
+
+func (m *Machine[S]) disarm(key timerKey, gen uint64) { m.tm.disarm(key, gen) }
+
+// armAt arms a timer for an absolute time; one already due expires at
+// once, after the messages already received.
+func (m *Machine[S]) armAt(key timerKey, gen uint64, at time.Time) {
+	m.tm.arm(key, gen, at.Sub(m.p.Runtime().Clock().Now()))
 }
 
-func (m *Machine[S]) disarm(key timerKey, gen uint64) {
-	if a, ok := m.refs[key]; ok && a.gen == gen {
-		m.p.CancelTimer(a.ref)
-		delete(m.refs, key)
-	}
-}
-
-func (m *Machine[S]) reply(to replier, v any, err error) {
-	if f, ok := to.(proc.From); ok && m.cur.active && f == m.cur.from {
-		if !m.cur.replied {
-			m.cur.replied, m.cur.v, m.cur.err = true, v, err
-		}
-		return
-	}
-	to.Reply(v, err)
-}
+// reply sends the answer at once, in the order of the actions: a caller
+// answered by a transition does not wait for the rest of the machine's
+// work, which may itself depend on that caller.
+func (m *Machine[S]) reply(to replier, v any, err error) { to.Reply(v, err) }
 
 // Status is what Runtime.Inspect returns for a machine (see Inspect).
 type Status[S comparable] struct {

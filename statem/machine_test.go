@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,16 +239,6 @@ func TestInitResults(t *testing.T) {
 	}})); !errors.Is(err, boom) {
 		t.Fatalf("Init error: %v", err)
 	}
-	if _, err := rt.Spawn(New[string](&gate{initFn: func(*Machine[string]) (string, []Action, error) {
-		return "closed", []Action{Postpone()}, nil
-	}})); !errors.Is(err, ErrBadResult) {
-		t.Fatalf("Init postponing: %v", err)
-	}
-	// A stop from the initial enter call fails the start.
-	stopper := &enterStopper{err: boom}
-	if _, err := rt.Spawn(New[string](stopper, WithStateEnter())); !errors.Is(err, boom) {
-		t.Fatalf("stop in the first enter call: %v", err)
-	}
 	if _, err := rt.Spawn(New[string](nil)); err == nil {
 		t.Fatal("nil behaviour started")
 	}
@@ -255,10 +247,117 @@ func TestInitResults(t *testing.T) {
 	}
 }
 
-type enterStopper struct{ err error }
+// exitOf waits for the exit of pid and returns its reason.
+func exitOf(t *testing.T, rt *proc.Runtime, pid proc.PID) error {
+	t.Helper()
+	ch := make(chan error, 1)
+	cancel := rt.Watch(pid, func(_ proc.PID, reason error) { ch <- reason })
+	defer cancel()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%v did not exit", pid)
+		return nil
+	}
+}
+
+// Reference: gen_statem's init_result acknowledges the start before it
+// enters the initial state. A machine whose initial transition stops,
+// crashes or is bad has started: Spawn succeeds and the process exits
+// right after, with the reason, before it handles any message; Terminate
+// sees the state.
+func TestInitialTransitionEndsAStartedMachine(t *testing.T) {
+	rt := newRuntime(t, nil)
+	boom := errors.New("boom")
+	for name, tc := range map[string]struct {
+		beh  Behavior[string]
+		opts []Option
+		want func(error) bool
+	}{
+		"bad init action": {
+			beh: &gate{initFn: func(*Machine[string]) (string, []Action, error) {
+				return "closed", []Action{Postpone()}, nil
+			}},
+			want: func(err error) bool { return errors.Is(err, ErrBadResult) },
+		},
+		"stop in the first enter call": {
+			beh:  &enterStopper{err: boom},
+			opts: []Option{WithStateEnter()},
+			want: func(err error) bool { return errors.Is(err, boom) },
+		},
+		"crash in the first enter call": {
+			beh:  &enterStopper{crash: true},
+			opts: []Option{WithStateEnter()},
+			want: func(err error) bool { var c *proc.CrashError; return errors.As(err, &c) },
+		},
+		"stop in an event inserted by Init": {
+			beh: &gate{initFn: func(*Machine[string]) (string, []Action, error) {
+				return "closed", []Action{NextEvent(InternalEvent, stopWith{boom})}, nil
+			}},
+			want: func(err error) bool { return errors.Is(err, boom) },
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pid, err := rt.Spawn(New[string](tc.beh, tc.opts...))
+			if err != nil {
+				t.Fatalf("Spawn: %v", err)
+			}
+			// A call sent at once is not handled: the caller sees the exit.
+			_, callErr := rt.Call(context.Background(), pid, "hello")
+			var exit *proc.ExitError
+			if !errors.As(callErr, &exit) {
+				t.Fatalf("call to a machine that ended in its initial transition: %v", callErr)
+			}
+			if !tc.want(exit.Reason) {
+				t.Fatalf("exit reason %v", exit.Reason)
+			}
+			if g, ok := tc.beh.(*gate); ok {
+				if terms := fmt.Sprint(g.terms); !strings.HasPrefix(terms, "[closed:") {
+					t.Fatalf("Terminate calls %s", terms)
+				}
+				if ev := g.seen(); slices.Contains(ev, "closed:call(hello)") {
+					t.Fatalf("the call was handled: %v", ev)
+				}
+			}
+		})
+	}
+}
+
+// A supervised machine that crashes in its first enter call is a child
+// that started and crashed, as in OTP: the supervisor starts, restarts
+// it up to its intensity and then gives up, rather than failing to start.
+func TestSupervisedMachineCrashingInFirstEnterCall(t *testing.T) {
+	rt := newRuntime(t, nil)
+	starts := 0
+	sup, err := supervisor.Start(rt, supervisor.Spec{
+		Intensity: 2, Period: time.Minute,
+		Children: []supervisor.ChildSpec{{ID: "m", Start: func() proc.Behavior {
+			starts++
+			return New[string](&enterStopper{crash: true}, WithStateEnter())
+		}}},
+	})
+	if err != nil {
+		t.Fatalf("the supervisor failed to start: %v", err)
+	}
+	if reason := exitOf(t, rt, sup); !errors.Is(reason, supervisor.ErrMaxRestarts) {
+		t.Fatalf("supervisor exit: %v", reason)
+	}
+	if starts != 3 {
+		t.Fatalf("%d starts, want 3 (the first and two restarts)", starts)
+	}
+}
+
+type enterStopper struct {
+	err   error
+	crash bool
+}
 
 func (enterStopper) Init(*Machine[string]) (string, []Action, error) { return "s", nil, nil }
 func (e enterStopper) HandleEvent(m *Machine[string], _ string, _ Event) Result[string] {
+	if e.crash {
+		panic("crash in the enter call")
+	}
 	return m.Stop(e.err)
 }
 

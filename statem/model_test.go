@@ -280,10 +280,11 @@ func (m *model) one(ev Event) {
 	}
 	changed := next != old
 	m.state = next
-	// The enter call's actions are appended to the transition's.
-	// A repeated enter call comes from the state itself.
-	for from, again := old, m.enter && (changed || dec.next == -2); again; from = next {
-		edec := m.decideFor(next, Event{Type: EnterEvent, Content: from})
+	// The enter call's actions are appended to the transition's. A
+	// repeated enter call has the same arguments: the state left is the
+	// one before the transition.
+	for again := m.enter && (changed || dec.next == -2); again; {
+		edec := m.decideFor(next, Event{Type: EnterEvent, Content: old})
 		if edec.stop {
 			m.stopped = true
 			return
@@ -307,9 +308,12 @@ func (m *model) one(ev Event) {
 		ins = append(ins, Event{Type: InternalEvent, Content: fmt.Sprintf("%s.i%d", id, i)})
 	}
 	m.events = append(ins, m.events...)
-	// 4. Time-outs, in order.
-	for _, p := range timeouts {
-		m.timeout(p.spec, p.content)
+	// 4. Time-outs, in order; for each time-out only the last action
+	// counts ("the last of each kind wins").
+	for i, p := range timeouts {
+		if !slices.ContainsFunc(timeouts[i+1:], func(q pendingTmo) bool { return q.spec.kind == p.spec.kind }) {
+			m.timeout(p.spec, p.content)
+		}
 	}
 }
 
@@ -362,6 +366,11 @@ func (m *model) tick(ms int64) {
 
 // start enters the initial state 0; Init sets no actions.
 func (m *model) start() {
+	type pendingTmo struct {
+		spec    tmoSpec
+		content string
+	}
+	var timeouts []pendingTmo
 	for again := m.enter; again; {
 		edec := m.decideFor(0, Event{Type: EnterEvent, Content: 0})
 		if edec.stop {
@@ -369,9 +378,14 @@ func (m *model) start() {
 			return
 		}
 		for i, ts := range edec.timeouts {
-			m.timeout(ts, tmoContent(setterID(0, Event{Type: EnterEvent}), i))
+			timeouts = append(timeouts, pendingTmo{ts, tmoContent(setterID(0, Event{Type: EnterEvent}), i)})
 		}
 		again = edec.next == -2
+	}
+	for i, p := range timeouts {
+		if !slices.ContainsFunc(timeouts[i+1:], func(q pendingTmo) bool { return q.spec.kind == p.spec.kind }) {
+			m.timeout(p.spec, p.content)
+		}
 	}
 	m.drain()
 }
