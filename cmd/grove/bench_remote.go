@@ -28,8 +28,16 @@ type RemoteResult struct {
 	RTTP99us          float64 `json:"remote_rtt_p99_us"`
 	StreamSmallTLSMPS float64 `json:"remote_stream_small_tls_mps"`
 	TLSCost           float64 `json:"tls_cost"` // 1 − tls/plain
-	RawTCPSmallMPS    float64 `json:"raw_tcp_small_mps"`
-	RawPayloadBytes   int     `json:"raw_payload_bytes"`
+	// The default cookie mode, encrypted with the handshake's session
+	// keys; the figures above are of cookie mode without encryption, as
+	// Erlang's distribution runs.
+	StreamSmallAEADMPS float64 `json:"remote_stream_small_aead_mps"`
+	Stream64KAEADMiBps float64 `json:"remote_stream_64k_aead_mibps"`
+	AEADCost           float64 `json:"aead_cost"` // 1 − aead/plain, small stream
+	RawTCPSmallMPS     float64 `json:"raw_tcp_small_mps"`
+	RawTCP64KMiBps     float64 `json:"raw_tcp_64k_mibps"`
+	RawTCPRTTP50us     float64 `json:"raw_tcp_rtt_p50_us"`
+	RawPayloadBytes    int     `json:"raw_payload_bytes"`
 }
 
 // rawPayloadBytes is the size of the raw baseline's frames: about what a
@@ -71,7 +79,8 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 	var res RemoteResult
 	cookie := make([]byte, 16)
 	rand.Read(cookie)
-	plain := bench.LinkSecurity{Cookie: cookie}
+	plain := bench.LinkSecurity{Cookie: cookie, Unencrypted: true}
+	sealed := bench.LinkSecurity{Cookie: cookie}
 
 	progress("peer node process")
 	addr, stop, err := startPeer(ctx, "node", plain)
@@ -114,6 +123,21 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 		res.TLSCost = 1 - res.StreamSmallTLSMPS/res.StreamSmallMPS
 	}
 
+	progress("peer node process, encrypted cookie mode")
+	addr, stop, err = startPeer(ctx, "node", sealed)
+	if err != nil {
+		return res, err
+	}
+	r, err = bench.Drive(ctx, addr, sealed, bench.RemoteConfig{SmallMessages: cfg.SmallMessages, KiBMessages: 1, BigMessages: cfg.BigMessages, RoundTrips: 1}, false, progress)
+	stop()
+	if err != nil {
+		return res, err
+	}
+	res.StreamSmallAEADMPS, res.Stream64KAEADMiBps = r.SmallMPS, r.BigMiBps
+	if res.StreamSmallMPS > 0 {
+		res.AEADCost = 1 - res.StreamSmallAEADMPS/res.StreamSmallMPS
+	}
+
 	progress("raw TCP baseline")
 	addr, stop, err = startPeer(ctx, "raw", plain)
 	if err != nil {
@@ -125,7 +149,23 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 		n = 2_000_000
 	}
 	res.RawPayloadBytes = rawPayloadBytes
-	res.RawTCPSmallMPS, err = bench.RawStream(ctx, addr, n, make([]byte, rawPayloadBytes))
+	if res.RawTCPSmallMPS, err = bench.RawStream(ctx, addr, n, make([]byte, rawPayloadBytes)); err != nil {
+		return res, err
+	}
+	big := cfg.BigMessages
+	if big <= 0 {
+		big = 4_000
+	}
+	mps, err := bench.RawStream(ctx, addr, big, make([]byte, 64<<10))
+	if err != nil {
+		return res, err
+	}
+	res.RawTCP64KMiBps = mps * 64 / 1024
+	trips := cfg.RoundTrips
+	if trips <= 0 {
+		trips = 20_000
+	}
+	res.RawTCPRTTP50us, err = bench.RawRoundTrips(ctx, addr, trips, make([]byte, rawPayloadBytes))
 	return res, err
 }
 
@@ -137,6 +177,9 @@ func startPeer(ctx context.Context, mode string, sec bench.LinkSecurity) (string
 		return "", nil, err
 	}
 	args := []string{"bench", "peer", "--mode", mode, "--cookie", hex.EncodeToString(sec.Cookie)}
+	if sec.Unencrypted {
+		args = append(args, "--unencrypted")
+	}
 	if sec.TLSDir != "" {
 		args = append(args, "--tls-dir", sec.TLSDir)
 	}
@@ -175,6 +218,7 @@ func startPeer(ctx context.Context, mode string, sec bench.LinkSecurity) (string
 
 func newBenchPeerCmd() *cobra.Command {
 	var mode, cookie, tlsDir string
+	var unencrypted bool
 	cmd := &cobra.Command{
 		Use:    "peer",
 		Short:  "The other side of `grove bench remote` (started by it)",
@@ -195,7 +239,7 @@ func newBenchPeerCmd() *cobra.Command {
 			ready := func(addr string) { fmt.Fprintf(cmd.OutOrStdout(), "ADDR %s\n", addr) }
 			switch mode {
 			case "node":
-				return bench.RunPeer(ctx, bench.LinkSecurity{Cookie: key, TLSDir: tlsDir}, ready)
+				return bench.RunPeer(ctx, bench.LinkSecurity{Cookie: key, TLSDir: tlsDir, Unencrypted: unencrypted}, ready)
 			case "raw":
 				return bench.RunRawSink(ctx, ready)
 			}
@@ -206,13 +250,15 @@ func newBenchPeerCmd() *cobra.Command {
 	f.StringVar(&mode, "mode", "node", "node or raw")
 	f.StringVar(&cookie, "cookie", "", "hex cookie")
 	f.StringVar(&tlsDir, "tls-dir", "", "directory with ca.pem and the nodes' certificates")
+	f.BoolVar(&unencrypted, "unencrypted", false, "cookie mode without encryption")
 	return cmd
 }
 
 func printRemote(w io.Writer, r RemoteResult) {
 	fmt.Fprintf(w, "B5 stream small      %12.0f msg/s   (raw TCP baseline %.0f msg/s of %d-byte frames)\n", r.StreamSmallMPS, r.RawTCPSmallMPS, r.RawPayloadBytes)
 	fmt.Fprintf(w, "B5 stream small TLS  %12.0f msg/s   (TLS costs %.0f%%)\n", r.StreamSmallTLSMPS, 100*r.TLSCost)
+	fmt.Fprintf(w, "B5 stream small AEAD %12.0f msg/s   (encrypted cookie mode costs %.0f%%)\n", r.StreamSmallAEADMPS, 100*r.AEADCost)
 	fmt.Fprintf(w, "B5 stream 1 KiB      %12.0f MiB/s\n", r.Stream1KMiBps)
-	fmt.Fprintf(w, "B5 stream 64 KiB     %12.0f MiB/s\n", r.Stream64KMiBps)
-	fmt.Fprintf(w, "B6 round trip        %12.1f µs p50, %.1f µs p99\n", r.RTTP50us, r.RTTP99us)
+	fmt.Fprintf(w, "B5 stream 64 KiB     %12.0f MiB/s   (raw TCP %.0f MiB/s; encrypted %.0f MiB/s)\n", r.Stream64KMiBps, r.RawTCP64KMiBps, r.Stream64KAEADMiBps)
+	fmt.Fprintf(w, "B6 round trip        %12.1f µs p50, %.1f µs p99   (raw TCP %.1f µs p50)\n", r.RTTP50us, r.RTTP99us, r.RawTCPRTTP50us)
 }

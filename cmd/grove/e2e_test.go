@@ -75,7 +75,8 @@ func TestBinary(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("not one JSON object: %v\n%s", err, out)
 		}
-		for _, k := range []string{"remote_stream_small_mps", "remote_stream_1k_mibps", "remote_stream_64k_mibps", "remote_rtt_p50_us", "remote_rtt_p99_us", "remote_stream_small_tls_mps", "raw_tcp_small_mps"} {
+		for _, k := range []string{"remote_stream_small_mps", "remote_stream_1k_mibps", "remote_stream_64k_mibps", "remote_rtt_p50_us", "remote_rtt_p99_us", "remote_stream_small_tls_mps", "raw_tcp_small_mps",
+			"remote_stream_small_aead_mps", "remote_stream_64k_aead_mibps", "raw_tcp_64k_mibps", "raw_tcp_rtt_p50_us"} {
 			if v, ok := res[k].(float64); !ok || v <= 0 {
 				t.Errorf("%s = %v", k, res[k])
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -44,6 +45,9 @@ func drainRaw(conn net.Conn) error {
 		return err
 	}
 	count := binary.BigEndian.Uint64(hdr[:])
+	if count&echoFlag != 0 {
+		return echoRaw(conn, r, count&^echoFlag)
+	}
 	buf := make([]byte, 64<<10)
 	for range count {
 		if _, err := io.ReadFull(r, hdr[:4]); err != nil {
@@ -59,6 +63,64 @@ func drainRaw(conn net.Conn) error {
 	}
 	_, err := conn.Write([]byte{1})
 	return err
+}
+
+// echoFlag in the count asks the sink to send every frame back.
+const echoFlag = 1 << 63
+
+func echoRaw(conn net.Conn, r *bufio.Reader, count uint64) error {
+	buf := make([]byte, 4+64<<10)
+	for range count {
+		if _, err := io.ReadFull(r, buf[:4]); err != nil {
+			return err
+		}
+		size := binary.BigEndian.Uint32(buf[:4])
+		if int(size) > len(buf)-4 {
+			return fmt.Errorf("bench: raw frame of %d bytes", size)
+		}
+		if _, err := io.ReadFull(r, buf[4:4+size]); err != nil {
+			return err
+		}
+		if _, err := conn.Write(buf[:4+size]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RawRoundTrips sends count frames of payload to a raw sink at addr one at
+// a time, each answered by the sink, and returns the round trips' median
+// in microseconds: the floor of a round trip between two processes.
+func RawRoundTrips(ctx context.Context, addr string, count int, payload []byte) (float64, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(count)|echoFlag)
+	if _, err := conn.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	frame = append(frame, payload...)
+	back := make([]byte, len(frame))
+	lat := make([]time.Duration, count)
+	for i := range lat {
+		start := time.Now()
+		if _, err := conn.Write(frame); err != nil {
+			return 0, err
+		}
+		if _, err := io.ReadFull(conn, back); err != nil {
+			return 0, err
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	return float64(lat[len(lat)/2]) / 1e3, nil
 }
 
 // RawStream sends count frames of payload to a raw sink at addr, as a plain

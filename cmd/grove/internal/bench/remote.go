@@ -46,10 +46,13 @@ func newCodec() (*codec.Registry, error) {
 type LinkSecurity struct {
 	Cookie []byte
 	TLSDir string // with ca.pem, <node>.pem and <node>-key.pem; empty for no TLS
+	// Unencrypted turns off cookie-mode encryption, to measure its cost.
+	Unencrypted bool
 }
 
 func (s LinkSecurity) apply(cfg *node.Config) error {
 	cfg.Cookie = s.Cookie
+	cfg.Unencrypted = s.Unencrypted
 	if s.TLSDir == "" {
 		return nil
 	}
