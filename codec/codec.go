@@ -476,7 +476,15 @@ const (
 // the UnmarshalBinary methods of registered types copy what they keep, as
 // encoding.BinaryUnmarshaler requires). Errors wrap ErrMalformed or
 // ErrLimit, or are an *UnknownTypeError.
-func (r *Registry) Decode(data []byte) (any, error) {
+func (r *Registry) Decode(data []byte) (any, error) { return r.decode(data, false) }
+
+// DecodeOwned is Decode for a caller that hands data over: a []byte
+// message is returned as a slice of data instead of a copy, so data must
+// not be used again. The link's reader uses it for frames it read into
+// their own buffer, saving a copy of large messages.
+func (r *Registry) DecodeOwned(data []byte) (any, error) { return r.decode(data, true) }
+
+func (r *Registry) decode(data []byte, owned bool) (any, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrMalformed)
 	}
@@ -499,6 +507,9 @@ func (r *Registry) Decode(data []byte) (any, error) {
 	case fmtString:
 		return string(body), nil
 	case fmtBytes:
+		if owned {
+			return body[:len(body):len(body)], nil
+		}
 		return bytes.Clone(body), nil
 	case fmtInt, fmtInt8, fmtInt16, fmtInt32, fmtInt64, fmtDuration:
 		x, err := varint(body)

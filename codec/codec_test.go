@@ -455,3 +455,29 @@ func TestPanickingUnmarshalIsAnError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDecodeOwnedKeepsTheBuffer(t *testing.T) {
+	r, err := codec.NewRegistry(codec.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := r.Encode([]byte("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.DecodeOwned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := v.([]byte)
+	if string(b) != "payload" || &b[0] != &data[1] {
+		t.Fatalf("DecodeOwned copied or changed the bytes: %q", b)
+	}
+	if cap(b) != len(b) {
+		t.Fatal("an owned slice may be appended into the caller's buffer")
+	}
+	v, _ = r.Decode(data)
+	if c := v.([]byte); &c[0] == &data[1] {
+		t.Fatal("Decode aliases its input")
+	}
+}

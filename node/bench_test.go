@@ -51,3 +51,22 @@ func BenchmarkSend1KTCP(b *testing.B) {
 	bn[0].rt.Send(src, "go")
 	<-done
 }
+
+// BenchmarkSend64KTCP measures a one-way stream of 64 KiB messages.
+func BenchmarkSend64KTCP(b *testing.B) {
+	bn := benchPair(b)
+	done := make(chan struct{})
+	sink, _ := bn[1].rt.Spawn(newCounter(b.N, done))
+	payload := make([]byte, 64<<10)
+	src, _ := bn[0].rt.Spawn(proc.HandlerFunc(func(p *proc.Process, _ any) {
+		for range b.N {
+			if err := p.Send(sink, payload); err != nil {
+				panic(err)
+			}
+		}
+	}))
+	b.SetBytes(64 << 10)
+	b.ResetTimer()
+	bn[0].rt.Send(src, "go")
+	<-done
+}

@@ -25,7 +25,7 @@ func (p *peer) dispatch(m frame.Message) error {
 			return r.err
 		}
 		payload := r.rest()
-		msg, ok := p.decode(payload, from)
+		msg, ok := p.decode(payload, from, m.Owned)
 		if ok {
 			if err := p.deliverTracked(to, "", msg, m.Flags&flagCast != 0, len(payload)); err != nil {
 				p.dropped(err, from, to.String())
@@ -37,7 +37,7 @@ func (p *peer) dispatch(m frame.Message) error {
 			return r.err
 		}
 		payload := r.rest()
-		msg, ok := p.decode(payload, from)
+		msg, ok := p.decode(payload, from, m.Owned)
 		if ok {
 			if err := p.deliverTracked(proc.PID{}, name, msg, m.Flags&flagCast != 0, len(payload)); err != nil {
 				p.dropped(err, from, name)
@@ -175,8 +175,14 @@ func (p *peer) dispatch(m frame.Message) error {
 // decode decodes a message payload. A payload this node cannot decode is
 // counted, logged and reported back to the peer, whose sender already
 // returned; the link stays up.
-func (p *peer) decode(b []byte, from proc.PID) (any, bool) {
-	msg, err := p.n.cfg.Codec.Decode(b)
+func (p *peer) decode(b []byte, from proc.PID, owned bool) (any, bool) {
+	var msg any
+	var err error
+	if owned {
+		msg, err = p.n.cfg.Codec.DecodeOwned(b)
+	} else {
+		msg, err = p.n.cfg.Codec.Decode(b)
+	}
 	if err == nil {
 		return msg, true
 	}

@@ -46,7 +46,16 @@ type Message struct {
 	Flags   Flags  // only FlagsUser bits
 	Lane    uint16 // ordering domain
 	Payload []byte
+	// Owned says Payload is the receiver's to keep: a Reader sets it for
+	// messages it read into a buffer of their own (reassembled messages
+	// and large frames), which later calls to Next do not reuse.
+	Owned bool
 }
+
+// ownedFrame is the frame size from which a Reader reads a frame into a
+// buffer of its own rather than its read buffer: the caller can then keep
+// the payload without copying it.
+const ownedFrame = 16 << 10
 
 // Defaults for Config fields left zero.
 const (

@@ -119,6 +119,13 @@ func (r *Reader) next() (Message, error) {
 			return Message{}, err
 		}
 		n := int(h.n)
+		if n >= ownedFrame && h.flags&(flagMore|flagAbort) == 0 && r.lanes[h.lane] == nil {
+			p, err := r.readOwned(n)
+			if err != nil {
+				return Message{}, err
+			}
+			return Message{Kind: h.kind, Flags: h.flags, Lane: h.lane, Payload: p, Owned: true}, nil
+		}
 		if err := r.fill(HeaderSize + n); err != nil {
 			return Message{}, err
 		}
@@ -240,7 +247,48 @@ func (r *Reader) continuation(h header, pt *partial, p []byte) (Message, bool, e
 		return Message{}, false, &MalformedError{Reason: "last fragment does not complete the message"}
 	}
 	r.drop(h.lane, pt)
-	return Message{Kind: pt.kind, Flags: pt.flags, Lane: h.lane, Payload: pt.buf}, true, nil
+	return Message{Kind: pt.kind, Flags: pt.flags, Lane: h.lane, Payload: pt.buf, Owned: true}, true, nil
+}
+
+// readOwned reads the payload of the frame whose header is at r.buf[r.r:]
+// into a new buffer: what is buffered is copied, the rest read straight
+// into it.
+func (r *Reader) readOwned(n int) ([]byte, error) {
+	p := make([]byte, n)
+	k := copy(p, r.buf[r.r+HeaderSize:r.w])
+	r.r += HeaderSize + k
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+	}
+	if k == n {
+		return p, nil
+	}
+	if r.dl != nil && r.cfg.ReadTimeout > 0 {
+		if r.ctx != nil && r.ctx.Err() != nil {
+			return nil, r.ctx.Err()
+		}
+		_ = r.dl.SetReadDeadline(time.Now().Add(r.cfg.ReadTimeout))
+	}
+	for empty := 0; k < n; {
+		m, err := r.src.Read(p[k:])
+		k += m
+		if m == 0 && err == nil {
+			if empty++; empty > 100 {
+				return nil, io.ErrNoProgress
+			}
+			continue
+		}
+		if err != nil && k < n {
+			if err == io.EOF {
+				return nil, io.ErrUnexpectedEOF
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && (r.ctx == nil || r.ctx.Err() == nil) {
+				return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+			}
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 func (r *Reader) drop(lane uint16, pt *partial) {

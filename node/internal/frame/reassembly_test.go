@@ -86,3 +86,25 @@ func TestBudgetIsSharedAcrossReaders(t *testing.T) {
 		t.Fatalf("budget holds %d, want the other link's %d", b.Used(), 60<<10)
 	}
 }
+
+// TestOwnedPayloadsSurviveLaterReads reads a large frame and keeps its
+// payload while reading more: it is in a buffer of its own.
+func TestOwnedPayloadsSurviveLaterReads(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, ownedFrame+100)
+	in := cat(frameBytes(16, 0, 1, big), frameBytes(16, 0, 1, bytes.Repeat([]byte{9}, 200)), frameBytes(16, 0, 1, bytes.Repeat([]byte{8}, ownedFrame)))
+	r := NewReader(bytes.NewReader(in), Config{})
+	m, err := r.Next(context.Background())
+	if err != nil || !m.Owned || !bytes.Equal(m.Payload, big) {
+		t.Fatalf("first: owned=%v %v", m.Owned, err)
+	}
+	small, err := r.Next(context.Background())
+	if err != nil || small.Owned || len(small.Payload) != 200 {
+		t.Fatalf("small frame: owned=%v %v", small.Owned, err)
+	}
+	if _, err := r.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Payload, big) {
+		t.Fatal("an owned payload was overwritten by later reads")
+	}
+}
