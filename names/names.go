@@ -383,7 +383,7 @@ func (r *Registry) UpdateValue(pid proc.PID, key string, fn func(old any) any) (
 			continue
 		}
 		nv := fn(e.Value)
-		if _, err := r.m.Update(ref, nv); err != nil {
+		if _, err := r.m.Update(ref, e.PID, nv); err != nil {
 			return nil, nil, err
 		}
 		newValue, oldValue, found = nv, e.Value, true

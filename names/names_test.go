@@ -264,3 +264,28 @@ func TestJoinerIsCompleteOnlyWithEverything(t *testing.T) {
 		t.Log("joiner was complete at first look")
 	}
 }
+
+// TestMemberWithoutRegistry: a member that runs no registry of this name
+// holds up neither completeness nor Sync.
+func TestMemberWithoutRegistry(t *testing.T) {
+	h, rs := startNames(t, 3, Config{}, func(c *clustertest.Config) {
+		setup := c.Setup
+		c.Setup = func(m *clustertest.Member) (clustertest.Service, error) {
+			if m.Index == 2 {
+				return nil, nil
+			}
+			return setup(m)
+		}
+	})
+	ms := h.Running()[:2]
+	waitComplete(t, rs, ms)
+	pid := spawnEcho(t, ms[0].Runtime)
+	if err := rs.get(ms[0].Name).Register(pid, "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rs.get(ms[0].Name).Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

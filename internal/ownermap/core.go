@@ -176,6 +176,10 @@ type core struct {
 	// heard is set by the first setMembers: before it the core knows of
 	// no member and cannot be complete.
 	heard bool
+	// absent lists members (with the creation asked) that answered that
+	// they run no map of this name: completeness and acknowledgements do
+	// not wait for them until they speak.
+	absent map[string]uint64
 
 	// Output of the operation in progress, taken by the caller.
 	dirty     map[string][]*record // key → resolved view before the operation
@@ -208,6 +212,7 @@ func newCore(self Origin, cfg coreConfig) *core {
 		why:       map[Ref]Reason{},
 		pending:   map[Ref]*pendingConflict{},
 		told:      map[[2]Ref]bool{},
+		absent:    map[string]uint64{},
 	}
 	c.own = &originState{Origin: self, entries: map[uint64]*record{}, up: true}
 	c.origins[self] = c.own
@@ -417,15 +422,15 @@ func (c *core) put(key string, pid proc.PID, value any, raw []byte, stampNow fun
 	return r, nil
 }
 
-// update changes the value of an own entry.
-func (c *core) update(ref Ref, value any, raw []byte) (*record, error) {
+// update changes the process and value of an own entry; its claim stays.
+func (c *core) update(ref Ref, pid proc.PID, value any, raw []byte) (*record, error) {
 	old := c.own.entries[ref.ID]
 	if ref.Origin != c.self || old == nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoEntry, ref)
 	}
 	c.own.seq++
 	r := &record{Entry: old.Entry, ver: c.own.seq, raw: raw}
-	r.Value = value
+	r.PID, r.Value = pid, value
 	c.own.entries[ref.ID] = r
 	c.replace(old, r)
 	c.finish()
@@ -590,6 +595,7 @@ func (c *core) receive(m *syncMsg, now time.Time) {
 		c.stats.stale++
 		return
 	}
+	delete(c.absent, m.From.Node)
 	p := c.peers[m.From.Node]
 	if p == nil || p.creation < m.From.Creation {
 		p = newPeer(m.From.Creation)
@@ -859,7 +865,7 @@ func (c *core) trimTombs() {
 	}
 	floor := c.own.seq
 	for name, m := range c.members {
-		if !m.up {
+		if !m.up || c.isAbsent(name) {
 			continue
 		}
 		p := c.peers[name]
@@ -887,7 +893,7 @@ func (c *core) complete() (bool, string) {
 	names := slices.Sorted(maps.Keys(c.members))
 	for _, name := range names {
 		m := c.members[name]
-		if !m.up {
+		if !m.up || c.isAbsent(name) {
 			continue
 		}
 		p := c.peers[name]
@@ -902,7 +908,7 @@ func (c *core) complete() (bool, string) {
 // up to seq, naming one that has not.
 func (c *core) acked(seq uint64, connected func(string) bool) (bool, string) {
 	for name, m := range c.members {
-		if !m.up || connected != nil && !connected(name) {
+		if !m.up || connected != nil && !connected(name) || c.isAbsent(name) {
 			continue
 		}
 		p := c.peers[name]
@@ -911,6 +917,35 @@ func (c *core) acked(seq uint64, connected func(string) bool) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// isAbsent reports whether member name said it runs no such map.
+func (c *core) isAbsent(name string) bool {
+	cr, ok := c.absent[name]
+	return ok && cr >= c.members[name].creation
+}
+
+// markAbsent records that member name (of creation) runs no such map.
+func (c *core) markAbsent(name string, creation uint64) {
+	if p := c.peers[name]; p != nil && p.synced && p.creation >= creation {
+		return // it spoke since
+	}
+	c.absent[name] = creation
+}
+
+// unknownMembers lists live members never heard from nor known absent.
+func (c *core) unknownMembers() []member {
+	var out []member
+	for name, m := range c.members {
+		if !m.up || c.isAbsent(name) {
+			continue
+		}
+		if p := c.peers[name]; p != nil && p.synced && p.creation >= m.creation {
+			continue
+		}
+		out = append(out, member{name: name, up: true, creation: m.creation})
+	}
+	return out
 }
 
 // orphans returns the entries of origins that are down: the last known

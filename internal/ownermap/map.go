@@ -143,6 +143,9 @@ type Map struct {
 	unsub  func()
 	closed atomic.Bool
 	done   chan struct{}
+	probes sync.WaitGroup
+	probed map[string]time.Time // member → last probe; the sync process's
+	stop   chan struct{}
 }
 
 // ErrClosed is returned by a closed Map.
@@ -162,7 +165,7 @@ func Start(c *cluster.Cluster, cfg Config, hooks Hooks) (*Map, error) {
 		return nil, err
 	}
 	m := &Map{cfg: cfg, cl: c, nd: nd, rt: rt, hooks: hooks, clock: clk,
-		name: "grove.ownermap." + cfg.Name, done: make(chan struct{})}
+		name: "grove.ownermap." + cfg.Name, done: make(chan struct{}), probed: map[string]time.Time{}, stop: make(chan struct{})}
 	m.log = cfg.Logger
 	if m.log == nil {
 		m.log = rt.Logger()
@@ -207,9 +210,11 @@ func (m *Map) Close() error {
 		return nil
 	}
 	m.unsub()
+	close(m.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = m.rt.Stop(ctx, m.pid, proc.ErrShutdown)
+	m.probes.Wait()
 	m.notify.stop()
 	m.mu.Lock()
 	close(m.mu.progress)
@@ -265,14 +270,15 @@ func (m *Map) Put(key string, pid proc.PID, value any, opts ...PutOption) (Entry
 	return r.Entry, nil
 }
 
-// Update replaces the value of an entry of this node.
-func (m *Map) Update(ref Ref, value any) (Entry, error) {
+// Update replaces the process and value of an entry of this node (a
+// restarted process keeps its entry, and the entry its claim).
+func (m *Map) Update(ref Ref, pid proc.PID, value any) (Entry, error) {
 	raw, err := m.encode(value)
 	if err != nil {
 		return Entry{}, err
 	}
 	m.mu.Lock()
-	r, err := m.mu.core.update(ref, value, raw)
+	r, err := m.mu.core.update(ref, pid, value, raw)
 	m.afterLocked()
 	m.mu.Unlock()
 	if err != nil {
@@ -506,10 +512,48 @@ func (m *Map) round(p *proc.Process) {
 	now := m.rt.Clock().Now()
 	m.mu.Lock()
 	out := m.mu.core.step(m.peersLocked(nodes), now)
+	unknown := m.mu.core.unknownMembers()
 	m.afterLocked()
 	m.progressLocked()
 	m.mu.Unlock()
 	m.send(p, out)
+	m.probe(unknown, nodes)
+}
+
+// probeEvery is how often a live member that never spoke is asked
+// whether it runs this map.
+const probeEvery = 2 * time.Second
+
+// probe asks connected members never heard from whether they run this
+// map; those that answer no are not waited for.
+func (m *Map) probe(unknown []member, nodes []string) {
+	now := time.Now()
+	for _, u := range unknown {
+		if !slices.Contains(nodes, u.name) || now.Sub(m.probed[u.name]) < probeEvery {
+			continue
+		}
+		m.probed[u.name] = now
+		m.probes.Add(1)
+		go func() {
+			defer m.probes.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			go func() {
+				select {
+				case <-m.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			_, err := m.rt.CallTo(ctx, proc.NodeName{Node: u.name, Name: m.name}, probeMsg{})
+			if errors.Is(err, proc.ErrNotRegistered) {
+				m.mu.Lock()
+				m.mu.core.markAbsent(u.name, u.creation)
+				m.progressLocked()
+				m.mu.Unlock()
+			}
+		}()
+	}
 }
 
 // flush sends the own changes at once.
@@ -571,6 +615,13 @@ func (s *syncer) HandleInfo(p *proc.Process, msg any) {
 }
 
 func (s *syncer) HandleCast(p *proc.Process, msg any) { s.HandleInfo(p, msg) }
+
+func (s *syncer) HandleCall(_ *proc.Process, _ proc.From, req any) (any, error) {
+	if _, ok := req.(probeMsg); ok {
+		return true, nil
+	}
+	return nil, proc.ErrUnhandled
+}
 
 // view is the sharded index lookups read: key → visible entries.
 type view struct {

@@ -64,8 +64,15 @@ var ErrMalformed = errors.New("ownermap: malformed sync message")
 // RegisterTypes registers the sync message in a node's codec. Every node
 // running a map needs it before it starts talking.
 func RegisterTypes(r *codec.Registry) error {
-	return codec.Register[syncMsg](r, "grove.ownermap.sync")
+	if err := codec.Register[syncMsg](r, "grove.ownermap.sync"); err != nil {
+		return err
+	}
+	return codec.Register[probeMsg](r, "grove.ownermap.probe")
 }
+
+// probeMsg asks a member whether it runs a map of this name: the call
+// reaches the map's process, or fails with proc.ErrNotRegistered.
+type probeMsg struct{}
 
 // AppendBinary encodes m (codec's fast path).
 func (m syncMsg) AppendBinary(b []byte) ([]byte, error) {

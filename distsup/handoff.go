@@ -1,0 +1,220 @@
+package distsup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/grovedev/grove/internal/ownermap"
+	"github.com/grovedev/grove/proc"
+)
+
+// forwardGrace is how long a handed-off incarnation keeps forwarding after
+// every member acknowledged that its record is gone.
+const forwardGrace = 200 * time.Millisecond
+
+// Drain hands every child of this node off to other nodes — each child's
+// state (Handoffer) and the messages sent to it meanwhile go to its new
+// incarnation — and stops placing children here. Call it before leaving
+// the cluster (grove node does on SIGTERM). A child that cannot move (no
+// other node takes its kind, or the move failed) stays; it is restarted
+// elsewhere when this node is gone. Drain returns the errors of the
+// children that did not move.
+func (s *Supervisor) Drain(ctx context.Context) error {
+	if s.draining.Swap(true) {
+		return nil
+	}
+	if _, err := s.callHost(ctx, updateMarker{}); err != nil {
+		return err
+	}
+	// Let the others see this node draining before it moves children, so
+	// that they place nothing here meanwhile.
+	_ = s.m.WaitAcked(ctx)
+	return s.moveAll(ctx, 0)
+}
+
+// moveAll hands off this node's children (up to limit, 0 for all) to the
+// nodes the placement picks without this one; with limit > 0 only those the
+// placement no longer gives to this node.
+func (s *Supervisor) moveAll(ctx context.Context, limit int) error {
+	v, err := s.callHost(ctx, listLocal{})
+	if err != nil {
+		return err
+	}
+	ids := v.([]string)
+	var (
+		mu    sync.Mutex
+		errs  []error
+		moved int
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, 16)
+	)
+	for _, id := range ids {
+		if limit > 0 {
+			mu.Lock()
+			full := moved >= limit
+			mu.Unlock()
+			if full {
+				break
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := s.handoff(ctx, id, limit > 0)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				moved++
+			case errors.Is(err, errStays):
+			default:
+				errs = append(errs, fmt.Errorf("%q: %w", id, err))
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// errStays is the outcome of a rebalance that found the child in place.
+var errStays = errors.New("distsup: child stays")
+
+// handoff moves one child to the node the placement picks without this
+// one. With rebalance, a child the placement still gives to this node
+// stays.
+func (s *Supervisor) handoff(ctx context.Context, id string, rebalance bool) error {
+	v, err := s.callHost(ctx, prepareMove{id: id})
+	if err != nil {
+		return err
+	}
+	mi := v.(moveInfo)
+	abort := func() { _ = s.rt.Send(s.hostPID(), abortMove{id: id}) }
+	self := s.nd.Name()
+	if rebalance {
+		cands := s.candidates(mi.rec, "")
+		for i := range cands {
+			if cands[i].Name == self && cands[i].Load > 0 {
+				cands[i].Load-- // without the child itself
+			}
+		}
+		if t, err := s.place(id, mi.rec, cands); err != nil || t == self {
+			abort()
+			return errStays
+		}
+	}
+	target, err := s.place(id, mi.rec, s.candidates(mi.rec, self))
+	if err != nil {
+		abort()
+		return err
+	}
+	// From here the child holds what it receives.
+	sv, err := s.rt.Call(ctx, mi.pid, beginHandoff{})
+	if err != nil {
+		abort()
+		return fmt.Errorf("distsup: begin handoff: %w", err)
+	}
+	st, _ := sv.(handoffState)
+	req := adoptReq{ID: id, Rec: mi.rec, Prev: toWireRef(mi.entry.Ref), Claim: toWireClaim(mi.entry.Claim), HasState: st.has}
+	if st.has {
+		if req.State, err = s.nd.Codec().Encode(st.state); err != nil {
+			_ = s.rt.Send(mi.pid, resumeHere{})
+			abort()
+			return fmt.Errorf("distsup: handoff state of %q: %w", id, err)
+		}
+	}
+	rv, err := s.nd.RPC(ctx, target, s.fn+"adopt", req)
+	if err != nil {
+		_ = s.rt.Send(mi.pid, resumeHere{})
+		abort()
+		return fmt.Errorf("distsup: handoff to %s: %w", target, err)
+	}
+	resp, _ := rv.(startResp)
+	if resp.PID.IsZero() {
+		_ = s.rt.Send(mi.pid, resumeHere{})
+		abort()
+		return fmt.Errorf("distsup: handoff to %s: no process", target)
+	}
+	_ = s.rt.Send(mi.pid, forwardTo{pid: resp.PID})
+	if _, err := s.callHost(ctx, finishMove{id: id, pid: resp.PID}); err != nil {
+		return err
+	}
+	// The old incarnation forwards until every member stopped resolving
+	// the child to it, then ends.
+	old := mi.pid
+	s.goFunc(func() {
+		wctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		_ = s.m.WaitAcked(wctx)
+		select {
+		case <-time.After(forwardGrace):
+		case <-s.ctx.Done():
+		}
+		s.stopProcess(s.ctx, old, proc.ErrNormal, 5*time.Second)
+	})
+	return nil
+}
+
+// rpcAdopt takes a handed-off child: it starts it here with its
+// predecessor's state, as the predecessor's successor in the table.
+func (s *Supervisor) rpcAdopt(ctx context.Context, arg any) (any, error) {
+	req, ok := arg.(adoptReq)
+	if !ok {
+		return nil, fmt.Errorf("distsup: adopt with %T", arg)
+	}
+	st := &handoffState{}
+	if req.HasState {
+		v, err := s.nd.Codec().Decode(req.State)
+		if err != nil {
+			return nil, fmt.Errorf("distsup: handoff state of %q: %w", req.ID, err)
+		}
+		st = &handoffState{state: v, has: true}
+	}
+	prev := ownermap.Entry{Key: req.ID, Ref: req.Prev.ref(), Claim: req.Claim.claim()}
+	v, err := s.callHost(ctx, adoptLocal{id: req.ID, rec: req.Rec, prev: prev, state: st})
+	if err != nil {
+		return nil, err
+	}
+	resp := v.(startResp)
+	if resp.Existing {
+		// A child of this ID runs here already (a copy adopted after a
+		// failure): messages go there.
+		return resp, nil
+	}
+	if err := s.m.WaitAcked(ctx); err != nil {
+		s.log.Warn("handed-off child not yet acknowledged", slog.String("id", req.ID), slog.Any("err", err))
+	}
+	return resp, nil
+}
+
+// rebalanceLoop moves children to where the placement now puts them,
+// PerRound per Interval.
+func (s *Supervisor) rebalanceLoop() {
+	t := time.NewTicker(s.cfg.Rebalance.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.draining.Load() || !s.m.Complete() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Rebalance.Interval)
+		if err := s.moveAll(ctx, s.cfg.Rebalance.PerRound); err != nil {
+			s.log.Debug("rebalance round", slog.Any("err", err))
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package distsup
+
+const raceEnabled = false
