@@ -38,6 +38,10 @@ type Store struct {
 		closed      bool
 	}
 	now func() time.Time
+
+	leaseMu   sync.Mutex // guards leases; leaseCond waits on it
+	leaseCond *sync.Cond
+	leases    map[string]*lease
 }
 
 type stream struct {
@@ -54,6 +58,7 @@ var (
 // New returns an empty store.
 func New() *Store {
 	s := &Store{now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	s.leaseCond = sync.NewCond(&s.leaseMu)
 	s.mu.streams = map[string]*stream{}
 	s.mu.snapshots = map[string]eventstore.Snapshot{}
 	s.mu.checkpoints = map[string]uint64{}
@@ -61,15 +66,25 @@ func New() *Store {
 }
 
 // Close drops the store's contents; later calls fail with ErrClosed.
+// Lock order: leaseMu before mu (Acquire); nothing takes leaseMu under mu.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.mu.closed {
 		s.mu.closed = true
 		s.mu.all, s.mu.streams = nil, nil
 		s.watch.Close()
 	}
+	s.mu.Unlock()
+	s.leaseMu.Lock()
+	s.leaseCond.Broadcast()
+	s.leaseMu.Unlock()
 	return nil
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mu.closed
 }
 
 // Watch implements eventstore.Store.

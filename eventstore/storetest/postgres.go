@@ -54,3 +54,15 @@ func PostgresSchema(t testing.TB) (url, schema string) {
 	})
 	return url, schema
 }
+
+// PostgresSchemaIfAvailable is PostgresSchema for tests that can also run
+// without a server: it returns empty strings instead of skipping, unless
+// GROVE_TEST_POSTGRES_REQUIRED is set (then a missing server fails the
+// test).
+func PostgresSchemaIfAvailable(t testing.TB) (url, schema string) {
+	t.Helper()
+	if os.Getenv("GROVE_TEST_POSTGRES") == "" && os.Getenv("GROVE_TEST_POSTGRES_REQUIRED") == "" {
+		return "", ""
+	}
+	return PostgresSchema(t)
+}
