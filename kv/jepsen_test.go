@@ -2,17 +2,13 @@ package kv
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	"github.com/grovedev/grove/faultkit"
 	"github.com/grovedev/grove/faultkit/check"
 	"github.com/grovedev/grove/faultkit/history"
+	"github.com/grovedev/grove/internal/kvcheck"
 	"github.com/grovedev/grove/raft"
 )
 
@@ -151,124 +148,6 @@ func (c *kvCluster) leader() (*kvNode, raft.Status) {
 	return nil, raft.Status{}
 }
 
-// httpOp is one client request and its decoded answer.
-type httpOp struct {
-	code    int
-	value   *string
-	version uint64
-	err     error
-}
-
-func do(client *http.Client, method, url string, body string) httpOp {
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	resp, err := client.Do(req)
-	if err != nil {
-		return httpOp{err: err}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Value   *string `json:"value"`
-		Version uint64  `json:"version"`
-		Error   string  `json:"error"`
-	}
-	_ = json.Unmarshal(b, &out)
-	op := httpOp{code: resp.StatusCode, value: out.Value, version: out.Version}
-	if resp.StatusCode != http.StatusOK {
-		op.err = fmt.Errorf("%d %s", resp.StatusCode, out.Error)
-	}
-	return op
-}
-
-// definite tells the outcome of a write: true for certainly not applied.
-func definite(op httpOp) bool {
-	return op.code == http.StatusServiceUnavailable || op.code == http.StatusConflict ||
-		op.code == http.StatusNotFound || op.code == http.StatusBadRequest || op.code == http.StatusRequestEntityTooLarge
-}
-
-// workload runs clients doing reads, writes and compare-and-sets through
-// the HTTP API of random nodes until stop, recording into rec.
-func (c *kvCluster) workload(seed uint64, clients int, keys []string, rec *history.Recorder, stop <-chan struct{}) {
-	var wg sync.WaitGroup
-	for p := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(seed, uint64(p)))
-			client := &http.Client{Timeout: 8 * time.Second}
-			n := 0
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				node := c.nodes[c.names[r.IntN(len(c.names))]]
-				key := keys[r.IntN(len(keys))]
-				url := node.srv.URL + "/v1/kv/" + key
-				switch r.IntN(3) {
-				case 0:
-					call := rec.Invoke(p, "read", key, nil)
-					op := do(client, "GET", url+c.readParam(r), "")
-					switch {
-					case op.code == http.StatusOK:
-						call.OK(*op.value)
-					case op.code == http.StatusNotFound:
-						call.OK(nil)
-					default:
-						call.Fail(op.err) // a read has no effect
-					}
-				case 1:
-					n++
-					v := fmt.Sprintf("%d-%d", p, n)
-					call := rec.Invoke(p, "write", key, v)
-					op := do(client, "PUT", url, v)
-					switch {
-					case op.err == nil:
-						call.OK(nil)
-					case definite(op):
-						call.Fail(op.err)
-					default:
-						call.Info(op.err)
-					}
-				case 2:
-					// Compare-and-set by version: read the version, then
-					// write if unchanged. Every written value is unique, so
-					// a version stands for one value: the register model's
-					// cas(old value, new value).
-					get := do(client, "GET", url, "")
-					var old any
-					ver := uint64(0)
-					switch get.code {
-					case http.StatusOK:
-						old, ver = *get.value, get.version
-					case http.StatusNotFound:
-					default:
-						continue
-					}
-					n++
-					v := fmt.Sprintf("%d-%d", p, n)
-					call := rec.Invoke(p, "cas", key, check.CAS{Old: old, New: v})
-					op := do(client, "PUT", url+"?cas="+strconv.FormatUint(ver, 10), v)
-					switch {
-					case op.err == nil:
-						call.OK(nil)
-					case definite(op):
-						call.Fail(op.err)
-					default:
-						call.Info(op.err)
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-// readParam reads linearizably; stale reads are not part of the checked
-// workload.
-func (c *kvCluster) readParam(*rand.Rand) string { return "" }
-
 // membership rotates the voters until stop: the leader adds the node that
 // is not a voter (as a learner, promoted once caught up) and removes
 // another, or hands leadership to a random voter.
@@ -330,7 +209,17 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); c.workload(seed, 5, []string{"x", "y", "z"}, rec, stop) }()
+	endpoints := func() []string {
+		var out []string
+		for _, n := range c.names {
+			out = append(out, c.nodes[n].srv.URL)
+		}
+		return out
+	}
+	go func() {
+		defer wg.Done()
+		kvcheck.Workload(seed, 5, []string{"x", "y", "z"}, endpoints, 8*time.Second, rec, stop)
+	}()
 	go func() { defer wg.Done(); c.membership(seed, 700*time.Millisecond, t.Logf, stop) }()
 	nem := faultkit.StartNemesis(faultkit.NemesisConfig{
 		Seed: seed, Nodes: c.names, Duration: dur, Hold: 600 * time.Millisecond, Quiet: 300 * time.Millisecond,
@@ -346,12 +235,12 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	for _, name := range c.names {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			op := do(client, "PUT", c.nodes[name].srv.URL+"/v1/kv/healed", name)
-			if op.err == nil {
+			op := kvcheck.Do(client, "PUT", c.nodes[name].srv.URL+"/v1/kv/healed", name)
+			if op.Err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("%s does not serve writes 30 s after the heal: %v", name, op.err)
+				t.Errorf("%s does not serve writes 30 s after the heal: %v", name, op.Err)
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -360,17 +249,7 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	close(stop)
 	wg.Wait()
 	h := rec.History()
-	ok, failed, info := 0, 0, 0
-	for _, o := range h.Operations() {
-		switch o.Outcome() {
-		case history.OK:
-			ok++
-		case history.Fail:
-			failed++
-		default:
-			info++
-		}
-	}
+	ok, failed, info := kvcheck.Counts(h)
 	t.Logf("seed %d: %d operations: %d ok, %d failed, %d unknown", seed, ok+failed+info, ok, failed, info)
 	if ok == 0 {
 		t.Fatal("no operation succeeded")
@@ -427,5 +306,3 @@ func TestJepsen(t *testing.T) {
 		})
 	}
 }
-
-var _ = errors.New

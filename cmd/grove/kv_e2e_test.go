@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -138,9 +140,36 @@ func TestKVNodeProcesses(t *testing.T) {
 		t.Fatalf("delete: %+v", r)
 	}
 
-	// kill -9 the leader: the others elect a new one and lose nothing.
+	// kill -9 the leader in the middle of writes to every node: the others
+	// elect a new one, and no acknowledged write is lost.
 	li, _ := leaderOf()
 	killed := nodes[li]
+	var ackMu sync.Mutex
+	ackedDuring := map[string]string{}
+	stopW := make(chan struct{})
+	var wg sync.WaitGroup
+	all := slices.Clone(nodes)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stopW:
+					return
+				default:
+				}
+				key, val := fmt.Sprintf("w%d-%d", w, n), fmt.Sprintf("v%d", n)
+				r, err := kvDo(all[(w+n)%3], "PUT", "/v1/kv/"+key, val)
+				if err == nil && r.code == 200 {
+					ackMu.Lock()
+					ackedDuring[key] = val
+					ackMu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
 	killed.Signal(syscall.SIGKILL)
 	<-killed.Exited()
 	nodes[li] = nil
@@ -159,6 +188,15 @@ func TestKVNodeProcesses(t *testing.T) {
 		return err
 	})
 	t.Logf("first write acknowledged %v after the leader's kill -9", time.Since(start).Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond)
+	close(stopW)
+	wg.Wait()
+	ackMu.Lock()
+	for k, v := range ackedDuring {
+		last[k] = v
+	}
+	t.Logf("%d writes acknowledged while the leader was killed", len(ackedDuring))
+	ackMu.Unlock()
 	check(rest)
 
 	// The killed node restarts from its data dir and catches up.
