@@ -35,6 +35,9 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 			return err
 		}
 	}
+	if err := d.eventSourcing(ctx); err != nil { // events.go
+		return err
+	}
 	if err := d.replicas(ctx); err != nil {
 		return err
 	}
