@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,8 +91,20 @@ type BreakerConfig struct {
 	// counts. Default 10.
 	MinRequests int
 	// OpenTimeout is how long the breaker stays open before letting trial
-	// calls through. Default 5 s.
+	// calls through. Default 5 s. It also bounds a trial call: one that
+	// has not reported its outcome after that long counts as failed
+	// (BreakerStats.Expired), so that a Done never called cannot keep the
+	// breaker half-open for ever.
 	OpenTimeout time.Duration
+	// MaxOpenTimeout, if above OpenTimeout, makes the open period grow
+	// while the node stays bad, as Akka's maxResetTimeout: each time a
+	// trial fails, the next open period is OpenBackoff times the last, up
+	// to MaxOpenTimeout; closing the breaker starts again from
+	// OpenTimeout. Zero keeps every open period at OpenTimeout.
+	MaxOpenTimeout time.Duration
+	// OpenBackoff is the growth of the open period (see MaxOpenTimeout).
+	// Default 2; at least 1.
+	OpenBackoff float64
 	// HalfOpenCalls bounds the trial calls in flight while half-open; that
 	// many successes close the breaker. Default 1.
 	HalfOpenCalls int
@@ -116,6 +129,12 @@ func (c BreakerConfig) Validate() error {
 		return fmt.Errorf("resilience: FailureRate %v is not between 0 and 1", c.FailureRate)
 	case c.Window < 0, c.OpenTimeout < 0:
 		return fmt.Errorf("resilience: negative Window %v or OpenTimeout %v", c.Window, c.OpenTimeout)
+	case c.MaxOpenTimeout < 0:
+		return fmt.Errorf("resilience: negative MaxOpenTimeout %v", c.MaxOpenTimeout)
+	case c.MaxOpenTimeout > 0 && c.MaxOpenTimeout < c.withDefaults().OpenTimeout:
+		return fmt.Errorf("resilience: MaxOpenTimeout %v below OpenTimeout %v", c.MaxOpenTimeout, c.withDefaults().OpenTimeout)
+	case c.OpenBackoff != 0 && (c.OpenBackoff < 1 || math.IsNaN(c.OpenBackoff) || math.IsInf(c.OpenBackoff, 0)):
+		return fmt.Errorf("resilience: OpenBackoff %v is not a finite number ≥ 1", c.OpenBackoff)
 	case c.MinRequests < 0, c.HalfOpenCalls < 0:
 		return fmt.Errorf("resilience: negative MinRequests %d or HalfOpenCalls %d", c.MinRequests, c.HalfOpenCalls)
 	case c.ConsecutiveFailures == -1 && c.FailureRate == 0:
@@ -136,6 +155,12 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 	}
 	if c.OpenTimeout == 0 {
 		c.OpenTimeout = 5 * time.Second
+	}
+	if c.MaxOpenTimeout == 0 {
+		c.MaxOpenTimeout = c.OpenTimeout
+	}
+	if c.OpenBackoff == 0 {
+		c.OpenBackoff = 2
 	}
 	if c.HalfOpenCalls == 0 {
 		c.HalfOpenCalls = 1
@@ -161,8 +186,10 @@ type BreakerStats struct {
 	Probes int
 	// OpenUntil is when an open breaker lets trial calls through.
 	OpenUntil time.Time
-	// Totals since the breaker was made.
-	Successes, Failures, Ignored, Rejected, Opened uint64
+	// Totals since the breaker was made. Expired counts the trial calls
+	// that did not report within OpenTimeout (their late outcome counts
+	// in the other totals, not in the state).
+	Successes, Failures, Ignored, Rejected, Opened, Expired uint64
 }
 
 // breakerCore is the deterministic state machine of a breaker: every
@@ -174,7 +201,9 @@ type breakerCore struct {
 	consecutive int
 	win         window
 	openedAt    time.Time
-	probes      int // trial calls in flight
+	openFor     time.Duration // the current open period
+	probes      []probe       // trial calls in flight, oldest first
+	nextProbe   uint64
 	trialsOK    int // successful trial calls
 	stats       BreakerStats
 	notify      []stateChange // changes to tell, taken by the Breaker
@@ -182,14 +211,20 @@ type breakerCore struct {
 
 type stateChange struct{ from, to State }
 
+// probe is a trial call in flight.
+type probe struct {
+	id    uint64
+	start time.Time
+}
+
 // ticket is a call let through, to be recorded with its outcome.
 type ticket struct {
 	gen   uint64
-	probe bool
+	probe uint64 // the trial call's id, 0 for a call let through closed
 }
 
 func newBreakerCore(cfg BreakerConfig, now time.Time) *breakerCore {
-	c := &breakerCore{cfg: cfg, win: newWindow(cfg.Window, windowBuckets, now)}
+	c := &breakerCore{cfg: cfg, win: newWindow(cfg.Window, windowBuckets, now), openFor: cfg.OpenTimeout}
 	c.win.reset()
 	return c
 }
@@ -198,21 +233,34 @@ func (c *breakerCore) setState(to State, now time.Time) {
 	if to == c.state {
 		return
 	}
-	c.notify = append(c.notify, stateChange{c.state, to})
+	from := c.state
+	c.notify = append(c.notify, stateChange{from, to})
 	c.state = to
 	c.gen++
-	c.consecutive, c.probes, c.trialsOK = 0, 0, 0
+	c.consecutive, c.probes, c.trialsOK = 0, c.probes[:0], 0
 	c.win.reset()
-	if to == Open {
+	switch to {
+	case Open:
 		c.openedAt = now
 		c.stats.Opened++
+		if from == HalfOpen {
+			// A failed trial: the node is still bad, wait longer.
+			c.openFor = min(time.Duration(float64(c.openFor)*c.cfg.OpenBackoff), c.cfg.MaxOpenTimeout)
+		}
+	case Closed:
+		c.openFor = c.cfg.OpenTimeout
 	}
 }
 
-// advance moves an open breaker whose time is up to half-open.
+// advance moves an open breaker whose time is up to half-open, and opens
+// again a half-open one whose oldest trial call is overdue.
 func (c *breakerCore) advance(now time.Time) {
-	if c.state == Open && !now.Before(c.openedAt.Add(c.cfg.OpenTimeout)) {
+	if c.state == Open && !now.Before(c.openedAt.Add(c.openFor)) {
 		c.setState(HalfOpen, now)
+	}
+	if c.state == HalfOpen && len(c.probes) > 0 && !now.Before(c.probes[0].start.Add(c.cfg.OpenTimeout)) {
+		c.stats.Expired++
+		c.setState(Open, now)
 	}
 }
 
@@ -222,14 +270,15 @@ func (c *breakerCore) allow(now time.Time) (ticket, error) {
 	switch c.state {
 	case Open:
 		c.stats.Rejected++
-		return ticket{}, fmt.Errorf("%w (until %s)", ErrOpen, c.openedAt.Add(c.cfg.OpenTimeout).Format(time.RFC3339Nano))
+		return ticket{}, fmt.Errorf("%w (until %s)", ErrOpen, c.openedAt.Add(c.openFor).Format(time.RFC3339Nano))
 	case HalfOpen:
-		if c.probes >= c.cfg.HalfOpenCalls {
+		if len(c.probes) >= c.cfg.HalfOpenCalls {
 			c.stats.Rejected++
-			return ticket{}, fmt.Errorf("%w (half-open, %d trial calls in flight)", ErrOpen, c.probes)
+			return ticket{}, fmt.Errorf("%w (half-open, %d trial calls in flight)", ErrOpen, len(c.probes))
 		}
-		c.probes++
-		return ticket{gen: c.gen, probe: true}, nil
+		c.nextProbe++
+		c.probes = append(c.probes, probe{id: c.nextProbe, start: now})
+		return ticket{gen: c.gen, probe: c.nextProbe}, nil
 	}
 	return ticket{gen: c.gen}, nil
 }
@@ -246,6 +295,7 @@ func (c *breakerCore) record(t ticket, o Outcome, now time.Time) {
 	default:
 		c.stats.Ignored++
 	}
+	c.advance(now)
 	if t.gen != c.gen {
 		return
 	}
@@ -263,7 +313,7 @@ func (c *breakerCore) record(t ticket, o Outcome, now time.Time) {
 			}
 		}
 	case HalfOpen:
-		c.probes--
+		c.probes = slices.DeleteFunc(c.probes, func(p probe) bool { return p.id == t.probe })
 		switch o {
 		case Success:
 			c.trialsOK++
@@ -294,9 +344,9 @@ func (c *breakerCore) snapshot(now time.Time) BreakerStats {
 	s.State = c.state
 	s.ConsecutiveFailures = c.consecutive
 	s.WindowCalls, s.WindowFailures = c.win.counts(now)
-	s.Probes = c.probes
+	s.Probes = len(c.probes)
 	if c.state == Open {
-		s.OpenUntil = c.openedAt.Add(c.cfg.OpenTimeout)
+		s.OpenUntil = c.openedAt.Add(c.openFor)
 	}
 	return s
 }
@@ -328,7 +378,9 @@ func NewBreaker(cfg BreakerConfig) (*Breaker, error) {
 }
 
 // Done records the outcome of a call that Allow let through: pass the
-// call's error (nil for a success). Only its first call counts.
+// call's error (nil for a success). Only its first call counts. A trial
+// call (half-open) whose Done is not called within OpenTimeout counts as
+// failed.
 type Done func(err error)
 
 // Allow asks to make a call: it returns a Done to call with the call's
@@ -343,7 +395,13 @@ func (b *Breaker) Allow() (Done, error) {
 	}
 	var once sync.Once
 	return func(err error) {
-		once.Do(func() { b.record(t, b.classify(err)) })
+		once.Do(func() {
+			o := Ignore
+			if err != errDidNotReturn {
+				o = b.classify(err)
+			}
+			b.record(t, o)
+		})
 	}, nil
 }
 
@@ -366,16 +424,35 @@ func (b *Breaker) tellLocked() {
 }
 
 // Do calls f through the breaker: it fails with ErrOpen without calling f
-// when the breaker refuses, else returns f's error after recording it.
+// when the breaker refuses, else returns f's error after recording it. A
+// panic of f (or a runtime.Goexit) counts as nothing: its trial slot, if
+// any, is freed, and the panic goes on.
 func (b *Breaker) Do(f func() error) error {
 	done, err := b.Allow()
 	if err != nil {
 		return err
 	}
-	err = f()
+	return b.run(done, f)
+}
+
+// run calls f and records its outcome with done, or Ignore when f does
+// not return.
+func (b *Breaker) run(done Done, f func() error) error {
+	returned := false
+	defer func() {
+		if !returned {
+			done(errDidNotReturn)
+		}
+	}()
+	err := f()
+	returned = true
 	done(err)
 	return err
 }
+
+// errDidNotReturn is recorded for a call that panicked or exited its
+// goroutine: it counts as nothing, whatever the Classifier.
+var errDidNotReturn = errors.New("resilience: call did not return")
 
 // State returns the breaker's state now.
 func (b *Breaker) State() State { return b.Stats().State }

@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,10 +18,18 @@ type bModel struct {
 	gen      int
 	outs     []bOut
 	openedAt time.Time
-	probes   int
+	openFor  time.Duration
+	probes   []mProbe
+	nextID   int
 	trialsOK int
 	opened   uint64
 	rejected uint64
+	expired  uint64
+}
+
+type mProbe struct {
+	id    int
+	start time.Time
 }
 
 type bOut struct {
@@ -58,35 +67,58 @@ func (m *bModel) consecutive() int {
 }
 
 func (m *bModel) to(s State, now time.Time) {
+	if s == Open && m.state == HalfOpen {
+		m.openFor = min(time.Duration(float64(m.openFor)*m.cfg.OpenBackoff), m.cfg.MaxOpenTimeout)
+	}
+	if s == Closed {
+		m.openFor = m.cfg.OpenTimeout
+	}
 	m.state = s
 	m.gen++
-	m.outs, m.probes, m.trialsOK = nil, 0, 0
+	m.outs, m.probes, m.trialsOK = nil, nil, 0
 	if s == Open {
 		m.openedAt = now
 		m.opened++
 	}
 }
 
-func (m *bModel) allow(now time.Time) (gen int, probe, ok bool) {
-	if m.state == Open && now.Sub(m.openedAt) >= m.cfg.OpenTimeout {
+// advance: an open breaker whose period is over is half-open; a half-open
+// one with a trial call older than OpenTimeout opens again.
+func (m *bModel) advance(now time.Time) {
+	if m.state == Open && now.Sub(m.openedAt) >= m.openFor {
 		m.to(HalfOpen, now)
 	}
+	if m.state == HalfOpen {
+		for _, p := range m.probes {
+			if now.Sub(p.start) >= m.cfg.OpenTimeout {
+				m.expired++
+				m.to(Open, now)
+				return
+			}
+		}
+	}
+}
+
+func (m *bModel) allow(now time.Time) (gen, probe int, ok bool) {
+	m.advance(now)
 	switch m.state {
 	case Open:
 		m.rejected++
-		return 0, false, false
+		return 0, 0, false
 	case HalfOpen:
-		if m.probes == m.cfg.HalfOpenCalls {
+		if len(m.probes) == m.cfg.HalfOpenCalls {
 			m.rejected++
-			return 0, false, false
+			return 0, 0, false
 		}
-		m.probes++
-		return m.gen, true, true
+		m.nextID++
+		m.probes = append(m.probes, mProbe{m.nextID, now})
+		return m.gen, m.nextID, true
 	}
-	return m.gen, false, true
+	return m.gen, 0, true
 }
 
-func (m *bModel) record(gen int, o Outcome, now time.Time) {
+func (m *bModel) record(gen, probe int, o Outcome, now time.Time) {
+	m.advance(now)
 	if gen != m.gen {
 		return
 	}
@@ -102,7 +134,7 @@ func (m *bModel) record(gen int, o Outcome, now time.Time) {
 			}
 		}
 	case m.state == HalfOpen:
-		m.probes--
+		m.probes = slices.DeleteFunc(m.probes, func(p mProbe) bool { return p.id == probe })
 		switch o {
 		case Success:
 			if m.trialsOK++; m.trialsOK == m.cfg.HalfOpenCalls {
@@ -115,8 +147,8 @@ func (m *bModel) record(gen int, o Outcome, now time.Time) {
 }
 
 type liveTicket struct {
-	t   ticket
-	gen int
+	t          ticket
+	gen, probe int
 }
 
 // TestBreakerMatchesModel drives the breaker's core and the model with the
@@ -133,7 +165,9 @@ func TestBreakerMatchesModel(t *testing.T) {
 			MinRequests:         rapid.IntRange(1, 6).Draw(t, "min"),
 			OpenTimeout:         time.Duration(rapid.IntRange(1, 5).Draw(t, "open")) * time.Second,
 			HalfOpenCalls:       rapid.IntRange(1, 3).Draw(t, "half"),
+			OpenBackoff:         rapid.SampledFrom([]float64{0, 1, 1.5, 3}).Draw(t, "backoff"),
 		}
+		cfg.MaxOpenTimeout = time.Duration(rapid.IntRange(0, 3).Draw(t, "max open")) * cfg.OpenTimeout
 		if cfg.ConsecutiveFailures == -1 && cfg.FailureRate == 0 {
 			cfg.FailureRate = 0.5
 		}
@@ -143,7 +177,7 @@ func TestBreakerMatchesModel(t *testing.T) {
 		cfg = cfg.withDefaults()
 		now := time.Unix(5000, 0)
 		c := newBreakerCore(cfg, now)
-		m := &bModel{cfg: cfg, epoch: now}
+		m := &bModel{cfg: cfg, epoch: now, openFor: cfg.OpenTimeout}
 		var live []liveTicket
 		steps := rapid.IntRange(1, 150).Draw(t, "steps")
 		for step := range steps {
@@ -151,33 +185,35 @@ func TestBreakerMatchesModel(t *testing.T) {
 			case op < 4:
 				tk, err := c.allow(now)
 				gen, probe, ok := m.allow(now)
-				if (err == nil) != ok || (ok && tk.probe != probe) {
+				if (err == nil) != ok || (ok && (tk.probe != 0) != (probe != 0)) {
 					t.Fatalf("step %d: allow core (%+v, %v), model (probe %v, ok %v)", step, tk, err, probe, ok)
 				}
 				if ok {
-					live = append(live, liveTicket{tk, gen})
+					live = append(live, liveTicket{tk, gen, probe})
 				}
 			case op < 8 && len(live) > 0:
 				i := rapid.IntRange(0, len(live)-1).Draw(t, "ticket")
 				o := rapid.SampledFrom([]Outcome{Success, Failure, Failure, Ignore}).Draw(t, "outcome")
 				c.record(live[i].t, o, now)
-				m.record(live[i].gen, o, now)
+				m.record(live[i].gen, live[i].probe, o, now)
 				live = append(live[:i], live[i+1:]...)
 			default:
 				now = now.Add(time.Duration(rapid.IntRange(0, 3000).Draw(t, "ms")) * time.Millisecond)
 			}
 			st := c.snapshot(now)
-			if m.state == Open && now.Sub(m.openedAt) >= cfg.OpenTimeout {
-				m.to(HalfOpen, now) // the snapshot moved the core on
-			}
+			m.advance(now) // the snapshot moved the core on
 			total, failures := m.counts(now)
 			if m.state != Closed {
 				total, failures = 0, 0
 			}
-			want := fmt.Sprintf("%v run=%d win=%d/%d probes=%d opened=%d rejected=%d",
-				m.state, m.consecutive(), failures, total, m.probes, m.opened, m.rejected)
-			got := fmt.Sprintf("%v run=%d win=%d/%d probes=%d opened=%d rejected=%d",
-				st.State, st.ConsecutiveFailures, st.WindowFailures, st.WindowCalls, st.Probes, st.Opened, st.Rejected)
+			var until time.Time
+			if m.state == Open {
+				until = m.openedAt.Add(m.openFor)
+			}
+			want := fmt.Sprintf("%v run=%d win=%d/%d probes=%d opened=%d rejected=%d expired=%d until=%v",
+				m.state, m.consecutive(), failures, total, len(m.probes), m.opened, m.rejected, m.expired, until)
+			got := fmt.Sprintf("%v run=%d win=%d/%d probes=%d opened=%d rejected=%d expired=%d until=%v",
+				st.State, st.ConsecutiveFailures, st.WindowFailures, st.WindowCalls, st.Probes, st.Opened, st.Rejected, st.Expired, st.OpenUntil)
 			if got != want {
 				t.Fatalf("step %d:\n core  %s\n model %s", step, got, want)
 			}

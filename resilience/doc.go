@@ -42,7 +42,11 @@
 // calls). Open, it refuses every call at once with an error wrapping
 // ErrOpen. After OpenTimeout it is half-open: it lets HalfOpenCalls trial
 // calls through at a time (refusing the others); that many successes close
-// it, one failure opens it again. A Classifier tells what counts as a
+// it, one failure opens it again — for longer each time with
+// MaxOpenTimeout, as Akka's exponential backoff. A trial call that does
+// not report within OpenTimeout counts as failed, and Do frees the trial
+// slot of a function that panics, so no lost outcome keeps a breaker
+// half-open. NodeBreakers.Collector exports every breaker to Prometheus. A Classifier tells what counts as a
 // failure: for node breakers (NodeClassifier), only what says the node is
 // unreachable or overloaded — a function that failed or a process that
 // exited shows a node that answered. The outcome of a call let through

@@ -115,12 +115,13 @@ func (nb *NodeBreakers) through(remote string, f func() (any, error)) (any, erro
 	if remote == "" || remote == nb.n.Name() {
 		return f()
 	}
-	done, err := nb.Breaker(remote).Allow()
+	b := nb.Breaker(remote)
+	done, err := b.Allow()
 	if err != nil {
 		return nil, fmt.Errorf("%w: node %s", err, remote)
 	}
-	v, err := f()
-	done(err)
+	var v any
+	err = b.run(done, func() (err error) { v, err = f(); return err })
 	return v, err
 }
 
