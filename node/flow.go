@@ -91,9 +91,9 @@ func (p *peer) deliverTracked(to proc.PID, name string, msg any, cast bool, wire
 	used := n.inflow.used.Add(int64(size))
 	var err error
 	if name != "" {
-		err = n.rt.DeliverRemoteNameTracked(name, msg, cast, (*tracker)(n), size)
+		err = n.rt.DeliverRemoteNameTracked(name, msg, cast, size)
 	} else {
-		err = n.rt.DeliverRemoteTracked(to, msg, cast, (*tracker)(n), size)
+		err = n.rt.DeliverRemoteTracked(to, msg, cast, size)
 	}
 	if err != nil {
 		n.inflow.used.Add(-int64(size))

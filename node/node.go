@@ -153,6 +153,7 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 	if cfg.Advertise != "" {
 		n.addr = cfg.Advertise
 	}
+	rt.TrackRemote((*tracker)(n))
 	rt.SetRemote(remote{n})
 	return n, nil
 }

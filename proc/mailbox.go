@@ -18,6 +18,7 @@ const (
 // interface) so that queues of millions of messages stay cheap to move.
 type envelope struct {
 	kind uint8
+	size uint32 // bytes tracked for the runtime's Tracker; 0 when untracked
 	msg  any
 }
 

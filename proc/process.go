@@ -214,7 +214,8 @@ func (p *Process) run() {
 					return
 				}
 			}
-			e := untrack(p.batch[0])
+			e := p.batch[0]
+			p.rt.untrack(&e)
 			p.batch[0] = envelope{}
 			p.batch = p.batch[1:]
 			// The message being handled no longer counts against the
@@ -401,7 +402,7 @@ func (p *Process) failBatch() {
 // failCalls answers the calls among envelopes with p's exit.
 func failCalls(p *Process, envelopes []envelope) {
 	for i := range envelopes {
-		envelopes[i] = untrack(envelopes[i])
+		p.rt.untrack(&envelopes[i])
 		if c, ok := envelopes[i].msg.(*callRequest); ok { // a call or a system request
 			p.failCall(c)
 		}

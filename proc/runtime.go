@@ -65,6 +65,7 @@ type Runtime struct {
 
 	nextID  atomic.Uint64
 	nextRef atomic.Uint64
+	tracker atomic.Pointer[trackerBox] // told when tracked remote messages leave mailboxes
 	table   table
 	names   names
 	active  sync.WaitGroup // goroutines running processes or timers' work

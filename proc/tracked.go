@@ -3,12 +3,12 @@ package proc
 import "fmt"
 
 // Tracker is told when a message delivered with DeliverRemoteTracked
-// leaves the mailbox: the distribution layer uses it to bound the memory
+// leaves its mailbox: the distribution layer uses it to bound the memory
 // that messages from other nodes hold while they wait in mailboxes.
 //
 // Concurrency: Release is called once per tracked message, from the
 // receiving process's goroutine or from the goroutine that ends the
-// process, and must not block.
+// process, concurrently for different processes, and must not block.
 type Tracker interface {
 	// Release says that a message of size bytes (the size given at
 	// delivery) no longer waits: its process took it to handle it, or
@@ -16,29 +16,35 @@ type Tracker interface {
 	Release(size int)
 }
 
-// kindTracked marks an envelope whose msg is a *tracked.
-const kindTracked uint8 = 0x80
+type trackerBox struct{ t Tracker }
 
-type tracked struct {
-	msg  any
-	t    Tracker
-	size int
+// TrackRemote sets the Tracker that DeliverRemoteTracked reports to; the
+// distribution layer sets it once, before delivering. Nil stops tracking
+// (messages already queued are then released to nobody).
+func (rt *Runtime) TrackRemote(t Tracker) {
+	if t == nil {
+		rt.tracker.Store(nil)
+		return
+	}
+	rt.tracker.Store(&trackerBox{t})
 }
 
 // DeliverRemoteTracked is DeliverRemote for a message whose memory the
-// caller accounts for: t.Release(size) is called once the process takes
-// the message to handle it, or exits without handling it. It is not called
-// when DeliverRemoteTracked returns an error.
-func (rt *Runtime) DeliverRemoteTracked(to PID, msg any, cast bool, t Tracker, size int) error {
+// runtime's Tracker accounts for: Release(size) is called once the
+// process takes the message to handle it, or exits without handling it.
+// It is not called when DeliverRemoteTracked returns an error. size must
+// be positive and below 4 GiB; the message costs no more memory than an
+// untracked one.
+func (rt *Runtime) DeliverRemoteTracked(to PID, msg any, cast bool, size int) error {
 	kind := kindInfo
 	if cast {
 		kind = kindCast
 	}
-	return rt.push(to, envelope{kind: kind | kindTracked, msg: &tracked{msg: msg, t: t, size: size}})
+	return rt.push(to, envelope{kind: kind, size: uint32(size), msg: msg})
 }
 
 // DeliverRemoteNameTracked is DeliverRemoteTracked to a registered name.
-func (rt *Runtime) DeliverRemoteNameTracked(name string, msg any, cast bool, t Tracker, size int) error {
+func (rt *Runtime) DeliverRemoteNameTracked(name string, msg any, cast bool, size int) error {
 	p := rt.names.lookup(name)
 	if p == nil {
 		return fmt.Errorf("%w: %q", ErrNotRegistered, name)
@@ -47,15 +53,16 @@ func (rt *Runtime) DeliverRemoteNameTracked(name string, msg any, cast bool, t T
 	if cast {
 		kind = kindCast
 	}
-	return p.push(envelope{kind: kind | kindTracked, msg: &tracked{msg: msg, t: t, size: size}})
+	return p.push(envelope{kind: kind, size: uint32(size), msg: msg})
 }
 
-// untrack releases a tracked envelope and returns the plain one.
-func untrack(e envelope) envelope {
-	if e.kind&kindTracked == 0 {
-		return e
+// untrack releases a tracked envelope.
+func (rt *Runtime) untrack(e *envelope) {
+	if e.size == 0 {
+		return
 	}
-	tm := e.msg.(*tracked)
-	tm.t.Release(tm.size)
-	return envelope{kind: e.kind &^ kindTracked, msg: tm.msg}
+	if b := rt.tracker.Load(); b != nil {
+		b.t.Release(int(e.size))
+	}
+	e.size = 0
 }

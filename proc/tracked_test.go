@@ -18,7 +18,8 @@ func TestTrackedMessagesAreReleasedWhenTakenOrDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &countTracker{}
-	if err := rt.DeliverRemoteTracked(pid, "hello", false, tr, 10); err != nil {
+	rt.TrackRemote(tr)
+	if err := rt.DeliverRemoteTracked(pid, "hello", false, 10); err != nil {
 		t.Fatal(err)
 	}
 	if m := ib.recv(t); m != "hello" {
@@ -30,7 +31,7 @@ func TestTrackedMessagesAreReleasedWhenTakenOrDropped(t *testing.T) {
 	if err := rt.Register("named", pid); err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.DeliverRemoteNameTracked("named", "by name", true, tr, 5); err != nil {
+	if err := rt.DeliverRemoteNameTracked("named", "by name", true, 5); err != nil {
 		t.Fatal(err)
 	}
 	if m := ib.recv(t); m != "by name" {
@@ -49,11 +50,12 @@ func TestTrackedMessagesAreReleasedWhenTakenOrDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr2 := &countTracker{}
+	rt.TrackRemote(tr2)
 	if err := rt.Send(stuck, "block"); err != nil {
 		t.Fatal(err)
 	}
 	for range 100 {
-		if err := rt.DeliverRemoteTracked(stuck, "queued", false, tr2, 1); err != nil {
+		if err := rt.DeliverRemoteTracked(stuck, "queued", false, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +67,7 @@ func TestTrackedMessagesAreReleasedWhenTakenOrDropped(t *testing.T) {
 		return nil
 	})
 	// A failed delivery is not tracked.
-	if err := rt.DeliverRemoteTracked(stuck, "late", false, tr2, 1); err == nil {
+	if err := rt.DeliverRemoteTracked(stuck, "late", false, 1); err == nil {
 		t.Fatal("delivered to an exited process")
 	}
 	if got := tr2.released.Load(); got != 100 {
