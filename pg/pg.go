@@ -1,14 +1,12 @@
 package pg
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/grovedev/grove/internal/peerset"
 	"github.com/grovedev/grove/node"
@@ -499,13 +497,7 @@ func (s *Scope) Close() error {
 	}
 	clear(s.mu.watches)
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.rt.Stop(ctx, server, proc.ErrShutdown)
-	var exitErr *proc.ExitError
-	if errors.As(err, &exitErr) || errors.Is(err, proc.ErrNotAlive) || errors.Is(err, proc.ErrRuntimeClosed) {
-		err = nil
-	}
+	err := peerset.Stop(s.rt, server)
 	s.wg.Wait()
 	return err
 }

@@ -3,11 +3,11 @@ package pg
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/internal/peerset"
+	"github.com/grovedev/grove/internal/wire"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -55,16 +55,8 @@ type op struct {
 
 const wireVersion = 1
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 func appendFrom(b []byte, p proc.PID) []byte {
-	b = append(b, wireVersion)
-	b = appendString(b, p.Node)
-	b = binary.AppendUvarint(b, p.Creation)
-	return binary.AppendUvarint(b, p.ID)
+	return wire.AppendPID(append(b, wireVersion), p)
 }
 
 func appendIDs(b []byte, pids []proc.PID) []byte {
@@ -86,7 +78,7 @@ func (m syncMsg) AppendBinary(b []byte) ([]byte, error) {
 	slices.Sort(names)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, name := range names {
-		b = appendString(b, name)
+		b = wire.AppendString(b, name)
 		b = appendIDs(b, m.Groups[name])
 	}
 	return b, nil
@@ -94,24 +86,24 @@ func (m syncMsg) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes a report, checking every field.
 func (m *syncMsg) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
+	r := newReader(data)
 	m.From = r.from()
-	m.Version = r.uvarint()
-	n := r.count()
+	m.Version = r.Uvarint()
+	n := r.Count()
 	m.Groups = make(map[string][]proc.PID, n)
 	for range n {
 		name := r.group()
 		pids := r.pids(m.From)
-		if r.err != nil {
+		if r.Err() != nil {
 			break
 		}
 		if _, dup := m.Groups[name]; dup {
-			r.err = fmt.Errorf("%w: group %q twice", errMalformed, name)
+			r.Fail("group %q twice", name)
 			break
 		}
 		m.Groups[name] = pids
 	}
-	return r.done()
+	return r.Done()
 }
 
 // AppendBinary encodes the changes.
@@ -121,7 +113,7 @@ func (m deltaMsg) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(m.Ops)))
 	for _, o := range m.Ops {
 		b = append(b, byte(o.Kind))
-		b = appendString(b, o.Group)
+		b = wire.AppendString(b, o.Group)
 		b = appendIDs(b, o.PIDs)
 	}
 	return b, nil
@@ -129,124 +121,62 @@ func (m deltaMsg) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes changes, checking every field.
 func (m *deltaMsg) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
+	r := newReader(data)
 	m.From = r.from()
-	m.First = r.uvarint()
-	n := r.count()
+	m.First = r.Uvarint()
+	n := r.Count()
 	m.Ops = make([]op, 0, n)
 	for range n {
-		k := Kind(r.byte())
-		if r.err == nil && k != Joined && k != Left {
-			r.err = fmt.Errorf("%w: kind %d", errMalformed, k)
+		k := Kind(r.Byte())
+		if r.Err() == nil && k != Joined && k != Left {
+			r.Fail("kind %d", k)
 		}
 		o := op{Kind: k, Group: r.group(), PIDs: r.pids(m.From)}
-		if r.err != nil {
+		if r.Err() != nil {
 			break
 		}
 		m.Ops = append(m.Ops, o)
 	}
-	return r.done()
+	return r.Done()
 }
 
-// reader decodes fields; the first error sticks.
-type reader struct {
-	b   []byte
-	err error
-}
+// reader decodes the fields of scopes' messages.
+type reader struct{ wire.Reader }
 
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = fmt.Errorf("%w: bad varint", errMalformed)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) == 0 {
-		r.err = fmt.Errorf("%w: truncated", errMalformed)
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-// count reads a number of elements, each taking at least one byte.
-func (r *reader) count() int {
-	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.b)) {
-		r.err = fmt.Errorf("%w: %d elements in %d bytes", errMalformed, n, len(r.b))
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) string(max int) string {
-	n := r.uvarint()
-	if r.err != nil {
-		return ""
-	}
-	if n > uint64(max) || n > uint64(len(r.b)) {
-		r.err = fmt.Errorf("%w: string of %d bytes", errMalformed, n)
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
+func newReader(b []byte) *reader { return &reader{wire.Reader{B: b, Cause: errMalformed}} }
 
 func (r *reader) group() string {
-	g := r.string(MaxGroupLen)
-	if r.err == nil && g == "" {
-		r.err = fmt.Errorf("%w: empty group", errMalformed)
+	g := r.String(MaxGroupLen)
+	if r.Err() == nil && g == "" {
+		r.Fail("empty group")
 	}
 	return g
 }
 
 func (r *reader) from() proc.PID {
-	if v := r.byte(); r.err == nil && v != wireVersion {
-		r.err = fmt.Errorf("%w: version %d", errMalformed, v)
+	if v := r.Byte(); r.Err() == nil && v != wireVersion {
+		r.Fail("version %d", v)
 	}
-	p := proc.PID{Node: r.string(1024), Creation: r.uvarint(), ID: r.uvarint()}
-	if r.err == nil && (p.Node == "" || p.ID == 0) {
-		r.err = fmt.Errorf("%w: sender %v", errMalformed, p)
-	}
-	return p
+	return r.PID()
 }
 
 // pids reads members of from's node and incarnation.
 func (r *reader) pids(from proc.PID) []proc.PID {
-	n := r.count()
-	if r.err != nil {
+	n := r.Count()
+	if r.Err() != nil {
 		return nil
 	}
 	out := make([]proc.PID, 0, n)
 	for range n {
-		id := r.uvarint()
-		if r.err != nil {
+		id := r.Uvarint()
+		if r.Err() != nil {
 			return nil
 		}
 		if id == 0 {
-			r.err = fmt.Errorf("%w: process id 0", errMalformed)
+			r.Fail("process id 0")
 			return nil
 		}
 		out = append(out, proc.PID{Node: from.Node, Creation: from.Creation, ID: id})
 	}
 	return out
-}
-
-func (r *reader) done() error {
-	if r.err == nil && len(r.b) > 0 {
-		r.err = fmt.Errorf("%w: %d bytes left", errMalformed, len(r.b))
-	}
-	return r.err
 }

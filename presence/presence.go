@@ -1,7 +1,6 @@
 package presence
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -539,13 +538,7 @@ func (t *Tracker) Close() error {
 		delete(t.mu.watches, pid)
 	}
 	t.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := t.rt.Stop(ctx, server, proc.ErrShutdown)
-	var exitErr *proc.ExitError
-	if errors.As(err, &exitErr) || errors.Is(err, proc.ErrNotAlive) || errors.Is(err, proc.ErrRuntimeClosed) {
-		err = nil
-	}
+	err := peerset.Stop(t.rt, server)
 	return err
 }
 

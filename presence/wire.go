@@ -3,10 +3,10 @@ package presence
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/internal/peerset"
+	"github.com/grovedev/grove/internal/wire"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -72,16 +72,8 @@ type heartbeatMsg struct {
 
 const wireVersion = 1
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 func appendFrom(b []byte, p proc.PID) []byte {
-	b = append(b, wireVersion)
-	b = appendString(b, p.Node)
-	b = binary.AppendUvarint(b, p.Creation)
-	return binary.AppendUvarint(b, p.ID)
+	return wire.AppendPID(append(b, wireVersion), p)
 }
 
 func appendEntries(b []byte, es []wireEntry, withOp bool) []byte {
@@ -90,11 +82,10 @@ func appendEntries(b []byte, es []wireEntry, withOp bool) []byte {
 		if withOp {
 			b = append(b, e.Op)
 		}
-		b = appendString(b, e.Topic)
-		b = appendString(b, e.Key)
+		b = wire.AppendString(b, e.Topic)
+		b = wire.AppendString(b, e.Key)
 		b = binary.AppendUvarint(b, e.ID)
-		b = binary.AppendUvarint(b, uint64(len(e.Meta)))
-		b = append(b, e.Meta...)
+		b = wire.AppendBytes(b, e.Meta)
 	}
 	return b
 }
@@ -108,11 +99,11 @@ func (m stateMsg) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes a report, checking every field.
 func (m *stateMsg) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
+	r := newReader(data)
 	m.From = r.from()
-	m.Version = r.uvarint()
+	m.Version = r.Uvarint()
 	m.Entries = r.entries(false)
-	return r.done()
+	return r.Done()
 }
 
 // AppendBinary encodes the changes.
@@ -124,11 +115,11 @@ func (m deltaMsg) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes changes, checking every field.
 func (m *deltaMsg) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
+	r := newReader(data)
 	m.From = r.from()
-	m.First = r.uvarint()
+	m.First = r.Uvarint()
 	m.Ops = r.entries(true)
-	return r.done()
+	return r.Done()
 }
 
 // AppendBinary encodes the heartbeat.
@@ -138,116 +129,54 @@ func (m heartbeatMsg) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes a heartbeat.
 func (m *heartbeatMsg) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
+	r := newReader(data)
 	m.From = r.from()
-	m.Version = r.uvarint()
-	return r.done()
+	m.Version = r.Uvarint()
+	return r.Done()
 }
 
-type reader struct {
-	b   []byte
-	err error
-}
+// reader decodes the fields of trackers' messages.
+type reader struct{ wire.Reader }
 
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) == 0 {
-		r.fail("truncated")
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *reader) bytes(max int) []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(max) || n > uint64(len(r.b)) {
-		r.fail("%d bytes", n)
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) string(max int) string { return string(r.bytes(max)) }
+func newReader(b []byte) *reader { return &reader{wire.Reader{B: b, Cause: errMalformed}} }
 
 func (r *reader) from() proc.PID {
-	if v := r.byte(); r.err == nil && v != wireVersion {
-		r.fail("version %d", v)
+	if v := r.Byte(); r.Err() == nil && v != wireVersion {
+		r.Fail("version %d", v)
 	}
-	p := proc.PID{Node: r.string(1024), Creation: r.uvarint(), ID: r.uvarint()}
-	if r.err == nil && (p.Node == "" || p.ID == 0) {
-		r.fail("sender %v", p)
-	}
-	return p
+	return r.PID()
 }
 
 func (r *reader) entries(withOp bool) []wireEntry {
-	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.b)) {
-		r.fail("%d entries in %d bytes", n, len(r.b))
-	}
-	if r.err != nil {
+	n := r.Count()
+	if r.Err() != nil {
 		return nil
 	}
 	out := make([]wireEntry, 0, n)
 	for range n {
 		var e wireEntry
 		if withOp {
-			e.Op = r.byte()
-			if r.err == nil && (e.Op < opTrack || e.Op > opUntrack) {
-				r.fail("op %d", e.Op)
+			e.Op = r.Byte()
+			if r.Err() == nil && (e.Op < opTrack || e.Op > opUntrack) {
+				r.Fail("op %d", e.Op)
 			}
 		}
-		e.Topic = r.string(MaxTopicLen)
-		e.Key = r.string(MaxKeyLen)
-		e.ID = r.uvarint()
-		if meta := r.bytes(len(r.b)); len(meta) > 0 {
+		e.Topic = r.String(MaxTopicLen)
+		e.Key = r.String(MaxKeyLen)
+		e.ID = r.Uvarint()
+		if meta := r.Bytes(len(r.B)); len(meta) > 0 {
 			e.Meta = append([]byte(nil), meta...)
 		}
-		if r.err == nil && (e.Topic == "" || e.ID == 0) {
-			r.fail("entry %q/%q of process %d", e.Topic, e.Key, e.ID)
+		if r.Err() == nil && (e.Topic == "" || e.ID == 0) {
+			r.Fail("entry %q/%q of process %d", e.Topic, e.Key, e.ID)
 		}
-		if r.err == nil && e.Op != opUntrack && len(e.Meta) == 0 {
-			r.fail("entry without metadata")
+		if r.Err() == nil && e.Op != opUntrack && len(e.Meta) == 0 {
+			r.Fail("entry without metadata")
 		}
-		if r.err != nil {
+		if r.Err() != nil {
 			return nil
 		}
 		out = append(out, e)
 	}
 	return out
-}
-
-func (r *reader) done() error {
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d bytes left", len(r.b))
-	}
-	return r.err
 }

@@ -1,8 +1,6 @@
 package pubsub
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -709,13 +707,7 @@ func (ps *PubSub) Close() error {
 		return nil
 	}
 	ps.wgMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := ps.rt.Stop(ctx, ps.server, proc.ErrShutdown)
-	var exitErr *proc.ExitError
-	if errors.As(err, &exitErr) || errors.Is(err, proc.ErrNotAlive) || errors.Is(err, proc.ErrRuntimeClosed) {
-		err = nil // gone already, with its runtime
-	}
+	err := peerset.Stop(ps.rt, ps.server)
 	for _, s := range ps.topics.all() {
 		s.end(ErrClosed, true)
 		ps.remove(s)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/internal/peerset"
+	"github.com/grovedev/grove/internal/wire"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -58,64 +59,24 @@ type frameHeader struct {
 	dispatcher string
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 // encodeFrame encodes a broadcast, its payload with reg.
 func encodeFrame(reg *codec.Registry, h frameHeader, payload any) (frame, error) {
 	b := make([]byte, 0, 64+len(h.topic)+len(h.origin))
 	b = append(b, frameVersion, 0)
-	b = appendString(b, h.origin)
+	b = wire.AppendString(b, h.origin)
 	b = binary.AppendUvarint(b, h.epoch)
 	b = binary.AppendUvarint(b, h.seq)
 	if !h.from.IsZero() {
 		b[1] |= flagFrom
-		b = appendString(b, h.from.Node)
-		b = binary.AppendUvarint(b, h.from.Creation)
-		b = binary.AppendUvarint(b, h.from.ID)
+		b = wire.AppendPID(b, h.from)
 	}
-	b = appendString(b, h.topic)
-	b = appendString(b, h.dispatcher)
+	b = wire.AppendString(b, h.topic)
+	b = wire.AppendString(b, h.dispatcher)
 	b, err := reg.AppendEncode(b, payload)
 	if err != nil {
 		return frame{}, fmt.Errorf("pubsub: encode %T: %w", payload, err)
 	}
 	return frame{b: b}, nil
-}
-
-// frameReader reads the fields of a frame; the first error sticks.
-type frameReader struct {
-	b   []byte
-	err error
-}
-
-func (r *frameReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = fmt.Errorf("%w: bad varint", ErrMalformed)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *frameReader) string(max int) string {
-	n := r.uvarint()
-	if r.err != nil {
-		return ""
-	}
-	if n > uint64(max) || n > uint64(len(r.b)) {
-		r.err = fmt.Errorf("%w: string of %d bytes", ErrMalformed, n)
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
 }
 
 // decodeFrame splits a frame into its header and the payload's encoding.
@@ -131,28 +92,24 @@ func decodeFrame(b []byte) (frameHeader, []byte, error) {
 	if flags&^flagFrom != 0 {
 		return h, nil, fmt.Errorf("%w: flags %#x", ErrMalformed, flags)
 	}
-	r := frameReader{b: b[2:]}
-	h.origin = r.string(maxNodeName)
-	h.epoch = r.uvarint()
-	h.seq = r.uvarint()
+	r := wire.Reader{B: b[2:], Cause: ErrMalformed}
+	h.origin = r.String(maxNodeName)
+	h.epoch = r.Uvarint()
+	h.seq = r.Uvarint()
 	if flags&flagFrom != 0 {
-		h.from.Node = r.string(maxNodeName)
-		h.from.Creation = r.uvarint()
-		h.from.ID = r.uvarint()
-		if r.err == nil && (h.from.Node == "" || h.from.ID == 0) {
-			r.err = fmt.Errorf("%w: sender %v", ErrMalformed, h.from)
-		}
+		h.from = r.PID()
 	}
-	h.topic = r.string(MaxTopicLen)
-	h.dispatcher = r.string(255)
-	if r.err != nil {
-		return h, nil, r.err
+	h.topic = r.String(MaxTopicLen)
+	h.dispatcher = r.String(255)
+	if err := r.Err(); err != nil {
+		return h, nil, err
 	}
 	if h.origin == "" || checkTopic(h.topic) != nil {
 		return h, nil, fmt.Errorf("%w: origin %q, topic of %d bytes", ErrMalformed, h.origin, len(h.topic))
 	}
-	if len(r.b) == 0 {
+	payload := r.Rest()
+	if len(payload) == 0 {
 		return h, nil, fmt.Errorf("%w: no payload", ErrMalformed)
 	}
-	return h, r.b, nil
+	return h, payload, nil
 }

@@ -18,8 +18,11 @@
 package peerset
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/node"
@@ -216,3 +219,17 @@ func (s *Set) Peers() []Peer { return *s.snap.Load() }
 
 // Len returns the number of known peers.
 func (s *Set) Len() int { return len(*s.snap.Load()) }
+
+// Stop stops a service's server process and waits for it, for at most
+// five seconds. A server that is gone already (by itself, or with its
+// runtime) is not an error.
+func Stop(rt *proc.Runtime, pid proc.PID) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := rt.Stop(ctx, pid, proc.ErrShutdown)
+	var exitErr *proc.ExitError
+	if errors.As(err, &exitErr) || errors.Is(err, proc.ErrNotAlive) || errors.Is(err, proc.ErrRuntimeClosed) {
+		return nil
+	}
+	return err
+}
