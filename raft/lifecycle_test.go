@@ -21,7 +21,7 @@ func TestRestartFromLog(t *testing.T) {
 	tc.startGroup("g", names)
 	tc.leader("g", names)
 	for i := range 55 {
-		if _, err := tc.host(names[i%3]).Group("g").Command(ctxT(t, 10*time.Second), addCmd(1)); err != nil {
+		if _, err := tc.command(names[i%3], "g", addCmd(1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -44,7 +44,7 @@ func TestRestartFromLog(t *testing.T) {
 		}
 	}
 	tc.leader("g", names)
-	r, err := tc.host(names[1]).Group("g").Command(ctxT(t, 10*time.Second), addCmd(1))
+	r, err := tc.command(names[1], "g", addCmd(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestFailover(t *testing.T) {
 	tc.startGroup("g", names)
 	old := tc.leader("g", names)
 	for range 5 {
-		if _, err := tc.host(old).Group("g").Command(ctxT(t, 10*time.Second), addCmd(1)); err != nil {
+		if _, err := tc.command(old, "g", addCmd(1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +85,7 @@ func TestFailover(t *testing.T) {
 		t.Fatal("dead node still leads")
 	}
 	testutil.Eventually(t, 20*time.Second, func() error {
-		_, err := tc.host(rest[0]).Group("g").Command(ctxT(t, 5*time.Second), addCmd(1))
+		_, err := tc.command(rest[0], "g", addCmd(1))
 		return err
 	})
 	h := tc.restart(old)
@@ -109,7 +109,7 @@ func TestQuiescence(t *testing.T) {
 	names := tc.fk.Names()
 	tc.startGroup("g", names)
 	l := tc.leader("g", names)
-	if _, err := tc.host(l).Group("g").Command(ctxT(t, 10*time.Second), addCmd(1)); err != nil {
+	if _, err := tc.command(l, "g", addCmd(1)); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, func() error {
@@ -129,7 +129,7 @@ func TestQuiescence(t *testing.T) {
 		}
 		time.Sleep(tc.cfg.TickInterval)
 	}
-	r, err := tc.host(names[(indexOf(names, l)+1)%3]).Group("g").Command(ctxT(t, 10*time.Second), addCmd(1))
+	r, err := tc.command(names[(indexOf(names, l)+1)%3], "g", addCmd(1))
 	if err != nil || r.Reply.(int64) != 2 {
 		t.Fatalf("command after quiescence: %v %v", r, err)
 	}
@@ -154,7 +154,7 @@ func TestMembershipAndSnapshotTransfer(t *testing.T) {
 	tc.startGroup("g", first)
 	l := tc.leader("g", first)
 	for range 25 {
-		if _, err := tc.host(l).Group("g").Command(ctxT(t, 10*time.Second), addCmd(2)); err != nil {
+		if _, err := tc.command(l, "g", addCmd(2)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestMembershipAndSnapshotTransfer(t *testing.T) {
 	if err := ng.RemoveMember(ctxT(t, 10*time.Second), other); !errors.Is(err, ErrMembership) {
 		t.Fatalf("removing twice: %v", err)
 	}
-	if _, err := g.Command(ctxT(t, 10*time.Second), addCmd(1)); err != nil {
+	if _, err := tc.command(l, "g", addCmd(1)); err != nil {
 		t.Fatal(err)
 	}
 	var nle *NotLeaderError
@@ -223,7 +223,7 @@ func TestManyGroupsShareSyncs(t *testing.T) {
 	for i := range n {
 		go func() {
 			for range 10 {
-				if _, err := h.Group(fmt.Sprintf("g%d", i)).Command(ctxT(t, 20*time.Second), addCmd(1)); err != nil {
+				if _, err := tc.command(names[0], fmt.Sprintf("g%d", i), addCmd(1)); err != nil {
 					errs <- err
 					return
 				}

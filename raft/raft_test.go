@@ -19,7 +19,7 @@ func TestCommandsOnEveryMember(t *testing.T) {
 	want := int64(0)
 	for i := range 30 {
 		m := names[i%3]
-		r, err := tc.host(m).Group("g").Command(ctxT(t, 10*time.Second), addCmd(int64(i)))
+		r, err := tc.command(m, "g", addCmd(int64(i)))
 		if err != nil {
 			t.Fatalf("command %d on %s: %v", i, m, err)
 		}
@@ -49,7 +49,7 @@ func TestCommandsOnEveryMember(t *testing.T) {
 		}
 	}
 	// A rejected command: the machine's error comes back as RejectedError.
-	_, err := tc.host(names[0]).Group("g").Command(ctxT(t, 10*time.Second), []byte("x"))
+	_, err := tc.command(names[0], "g", []byte("x"))
 	var rej *RejectedError
 	if !errors.As(err, &rej) || !errors.Is(err, ErrRejected) {
 		t.Fatalf("bad command: %v, want a RejectedError", err)
@@ -64,7 +64,7 @@ func TestConsistentQueryAfterWrite(t *testing.T) {
 	tc.leader("g", names)
 	for i := range 10 {
 		w, r := names[i%3], names[(i+1)%3]
-		if _, err := tc.host(w).Group("g").Command(ctxT(t, 10*time.Second), addCmd(1)); err != nil {
+		if _, err := tc.command(w, "g", addCmd(1)); err != nil {
 			t.Fatal(err)
 		}
 		v, err := tc.host(r).Group("g").ConsistentQuery(ctxT(t, 10*time.Second), func(m Machine) (any, error) { return m.(*counter).value(), nil })
