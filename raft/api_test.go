@@ -285,4 +285,3 @@ func TestMachineVersion(t *testing.T) {
 		t.Fatalf("an older machine on a newer snapshot: %v, want ErrMachineVersion", err)
 	}
 }
-
