@@ -126,6 +126,14 @@ func (a *Agent) collector() prometheus.Collector {
 		"undecodable":      d("messages_undecodable_total", "Messages this node could not decode."),
 		"undecodable_peer": d("messages_undecodable_by_peer_total", "Messages peers reported they could not decode."),
 		"delivery":         d("remote_delivery_failures_total", "Messages from other nodes for a process that was gone or full."),
+		"g_refused":        d("gossip_auth_refused_total", "Gossip connections refused: wrong credentials, or bytes that are not a handshake."),
+		"g_timeouts":       d("gossip_auth_timeouts_total", "Gossip connections closed without a complete handshake in time."),
+		"g_hangups":        d("gossip_auth_hangups_total", "Gossip connections their peer closed before authenticating."),
+		"g_host_full":      d("gossip_conns_refused_total", "Gossip connections refused at once: too many unauthenticated ones from their host."),
+		"g_evicted":        d("gossip_conns_evicted_total", "Unauthenticated gossip connections closed to make room for newer ones."),
+		"g_pending":        d("gossip_pending_conns", "Gossip connections waiting for their handshake."),
+		"g_dropped":        d("gossip_packets_dropped_total", "Gossip packets dropped: queue full, dial or write failed."),
+		"g_merges":         d("gossip_link_merges_total", "State exchanges run because a node link brought news."),
 	}}
 }
 
@@ -159,4 +167,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter("undecodable", s.Undecodable.Load())
 	counter("undecodable_peer", s.UndecodableByPeer.Load())
 	counter("delivery", s.DeliveryFailures.Load())
+	g := m.a.cluster.Stats()
+	counter("g_refused", g.AuthRefused.Load())
+	counter("g_timeouts", g.AuthTimeouts.Load())
+	counter("g_hangups", g.AuthHangups.Load())
+	counter("g_host_full", g.ConnsRefused.Load())
+	counter("g_evicted", g.ConnsEvicted.Load())
+	gauge("g_pending", float64(m.a.cluster.PendingConns()))
+	counter("g_dropped", g.PacketsDropped.Load())
+	counter("g_merges", g.LinkMerges.Load())
 }

@@ -48,10 +48,6 @@ type Agent struct {
 	svc     *services // pubsub, pg and presence (services.go)
 }
 
-// gossipAddrFunc is the RPC function a joining node calls to learn a
-// peer's membership address from its node address.
-const gossipAddrFunc = "grove.cluster.gossip_addr"
-
 // Start starts a node as cfg describes: it listens for node links, connects
 // to the --join peers in the background (retrying with backoff), and serves
 // the admin API.
@@ -136,9 +132,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
-// startCluster runs the membership protocol beside the node. Its gossip is
-// encrypted with a key derived from the cookie (or, with TLS only, from the
-// CA certificates, which every member shares).
+// startCluster runs the membership protocol beside the node. Every gossip
+// connection is authenticated by the node's own handshake (its certificates
+// or its cookie); with a cookie, gossip is also encrypted with a key
+// derived from it. With TLS only, TLS protects it: nothing public (such as
+// the CA certificate) ever serves as a key.
 func (a *Agent) startCluster(ctx context.Context, secret []byte) error {
 	bind, err := a.cfg.gossipBind()
 	if err != nil {
@@ -150,13 +148,9 @@ func (a *Agent) startCluster(ctx context.Context, secret []byte) error {
 		ccfg = cluster.DefaultLocalConfig()
 	}
 	ccfg.Bind, ccfg.Meta, ccfg.Logger = bind, cluster.Meta{Region: a.cfg.Region}, a.log
-	key := secret
-	if len(key) == 0 {
-		if key, err = os.ReadFile(a.cfg.TLSCA); err != nil {
-			return fmt.Errorf("--tls-ca: %w", err)
-		}
+	if len(secret) > 0 {
+		ccfg.SecretKey = cluster.KeyFromSecret(secret)
 	}
-	ccfg.SecretKey = cluster.KeyFromSecret(key)
 	host, port, err := net.SplitHostPort(bind)
 	if err != nil {
 		return fmt.Errorf("--gossip: %w", err)
@@ -185,7 +179,7 @@ func (a *Agent) startCluster(ctx context.Context, secret []byte) error {
 		return fmt.Errorf("membership: %w", err)
 	}
 	a.cluster = c
-	return a.node.Register(gossipAddrFunc, func(context.Context, any) (any, error) { return c.GossipAddr(), nil })
+	return nil
 }
 
 // startDiscovery polls the --discovery strategy and joins every peer it
@@ -248,7 +242,7 @@ func (a *Agent) join(p Peer) {
 	wait := 100 * time.Millisecond
 	for a.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
-		err := a.joinOnce(ctx, p)
+		err := a.joinOnce(ctx, &p)
 		cancel()
 		if err == nil || errors.Is(err, node.ErrSelf) {
 			a.ready.Store(true)
@@ -265,8 +259,11 @@ func (a *Agent) join(p Peer) {
 }
 
 // joinOnce links to a peer's node, learns its membership address over that
-// link and joins the cluster through it.
-func (a *Agent) joinOnce(ctx context.Context, p Peer) error {
+// link and joins the cluster through it. A peer known by address only is
+// named once its link is up, so that a retry (its membership was not
+// running yet) reuses the link instead of dialing a second one, which the
+// peer would refuse.
+func (a *Agent) joinOnce(ctx context.Context, p *Peer) error {
 	name := p.Name
 	if name != "" {
 		if err := a.node.Connect(ctx, name, p.Addr); err != nil {
@@ -277,8 +274,9 @@ func (a *Agent) joinOnce(ctx context.Context, p Peer) error {
 		if name, err = a.node.ConnectAddr(ctx, p.Addr); err != nil {
 			return err
 		}
+		p.Name = name
 	}
-	v, err := a.node.RPC(ctx, name, gossipAddrFunc, nil)
+	v, err := a.node.RPC(ctx, name, cluster.GossipAddrFunc, nil)
 	if err != nil {
 		return fmt.Errorf("membership address of %s: %w", name, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/grovedev/grove/internal/connlimit"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/transport"
 )
@@ -47,7 +48,10 @@ type Cluster struct {
 	// swimAlive counts the members the protocol holds alive.
 	swimAlive atomic.Int64
 	kick      chan struct{} // wakes the wiring loop
+	mergeCh   chan mergeReq // linked nodes to merge state with
+	kickMerge chan struct{} // wakes the merge loop for a sweep
 	unsub     func()
+	noisy     limitedLogger
 
 	mu struct {
 		sync.Mutex
@@ -67,7 +71,7 @@ func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	c := &Cluster{node: nd, cfg: cfg, creation: nd.Runtime().Creation(), kick: make(chan struct{}, 1)}
+	c := &Cluster{node: nd, cfg: cfg, creation: nd.Runtime().Creation(), kick: make(chan struct{}, 1), mergeCh: make(chan mergeReq, 64), kickMerge: make(chan struct{}, 1)}
 	c.log = cfg.Logger
 	if c.log == nil {
 		c.log = nd.Runtime().Logger()
@@ -91,7 +95,14 @@ func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
 		tr = transport.NewTCP(transport.TCPConfig{})
 		c.ownTr = tr
 	}
-	c.gt, err = newGossipTransport(ctx, tr, cfg.Bind, cfg.Advertise, cfg.MaxPacketSize, cfg.StreamTimeout, c.log, &c.stats)
+	c.noisy = newRateLog(c.log, 5, time.Second)
+	c.gt, err = newGossipTransport(ctx, tr, transportConfig{
+		bind: cfg.Bind, advertise: cfg.Advertise, maxPacket: cfg.MaxPacketSize,
+		dialTimeout: cfg.StreamTimeout, authTimeout: cfg.AuthTimeout,
+		limits: connlimit.Config{MaxTotal: cfg.MaxPendingConns, MaxPerHost: cfg.MaxPendingPerHost},
+		auth:   nd, authenticated: c.authenticated,
+		log: c.log, noisy: c.noisy, stats: &c.stats,
+	})
 	if err != nil {
 		c.cancel()
 		if c.ownTr != nil {
@@ -115,7 +126,7 @@ func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
 	mc.UDPBufferSize = cfg.MaxPacketSize
 	mc.SecretKey = cfg.SecretKey
 	mc.DeadNodeReclaimTime = cfg.ProbeInterval // a restarted member may come back at a new address
-	mc.Logger = log.New(logWriter{c.log}, "", 0)
+	mc.Logger = log.New(logWriter{c.log, c.noisy}, "", 0)
 	mc.Delegate = delegate{c}
 	mc.Events = delegate{c}
 	ml, err := memberlist.Create(mc)
@@ -128,10 +139,19 @@ func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	c.ml = ml
+	if err := nd.Register(GossipAddrFunc, c.gossipAddrRPC); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.unsub = nd.Subscribe(c.nodeEvent)
+	// Links up before the subscription: their news is merged too.
+	for _, name := range nd.Nodes() {
+		c.nodeEvent(node.Event{Node: name, Up: true})
+	}
 	if !cfg.DisableAutoConnect {
-		c.unsub = nd.Subscribe(c.nodeEvent)
 		c.goFunc(c.wireLoop)
 	}
+	c.goFunc(c.mergeLoop)
 	c.goFunc(c.maintain)
 	if len(cfg.Seeds) > 0 {
 		if _, err := c.Join(ctx, cfg.Seeds...); err != nil {
@@ -167,10 +187,46 @@ func (c *Cluster) GossipAddr() string { return c.gt.advertise }
 // Stats returns the member's counters.
 func (c *Cluster) Stats() *Stats { return &c.stats }
 
+// PendingConns returns how many accepted gossip connections are waiting
+// for their handshake.
+func (c *Cluster) PendingConns() int { return c.gt.Pending() }
+
+// joinFollowUp is how long after a join its state exchange is repeated.
+const joinFollowUp = 500 * time.Millisecond
+
 // Join contacts the members at addrs (gossip addresses) and merges state
 // with them. It returns how many answered, and ErrNoSeedReachable (wrapping
 // the last failure) when none did; ctx bounds the wait.
+//
+// A member that answered is asked once more joinFollowUp (500 ms) later,
+// in the background: members that joined through the same seed at the
+// same moment may each have missed the other in their first exchange, and
+// the second one tells them (gossip would too, but only probably, and the
+// periodic exchange only every PushPullInterval). Every member this one
+// learns of, and connects to, learns of this one at once (see the package
+// documentation), so five members joining through one seed all know each
+// other within a second with the default configuration.
 func (c *Cluster) Join(ctx context.Context, addrs ...string) (int, error) {
+	n, err := c.join(ctx, addrs...)
+	if err == nil {
+		c.goFunc(func() {
+			t := time.NewTimer(joinFollowUp)
+			defer t.Stop()
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.StreamTimeout)
+			defer cancel()
+			c.join(ctx, addrs...)
+		})
+	}
+	return n, err
+}
+
+// join is Join without the follow-up.
+func (c *Cluster) join(ctx context.Context, addrs ...string) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -208,7 +264,7 @@ func (c *Cluster) Member(name string) (Member, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.mu.t.members[name]
-	if r == nil {
+	if r == nil || !c.mu.t.visible(r) {
 		return Member{}, false
 	}
 	return r.m, true
@@ -227,11 +283,14 @@ func (c *Cluster) Reachable() []string {
 	return c.names(func(s State) bool { return s == StateAlive })
 }
 
-// Voters returns the names of the known members that are not left (alive,
-// suspect and dead), sorted: the electorate of HasQuorum, and what to give
-// to Quorum for a cluster-wide decision.
+// Voters returns the electorate of HasQuorum, sorted: the members that
+// have not left (alive, suspect, and dead ones that still count, see
+// HasQuorum), and the nodes linked to this one whose membership has not
+// been heard yet. Give it to Quorum for a cluster-wide decision.
 func (c *Cluster) Voters() []string {
-	return c.names(func(s State) bool { return s != StateLeft })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.t.voters()
 }
 
 func (c *Cluster) names(keep func(State) bool) []string {
@@ -246,11 +305,22 @@ func (c *Cluster) names(keep func(State) bool) []string {
 
 // HasQuorum reports whether this member sits in a majority of the cluster:
 // whether the alive members (this one included) are more than half of the
-// known members that have not left — alive, suspect and dead ones. A dead
-// member keeps counting until it is reaped (ReapDeadAfter) or forgotten
-// (Forget), so that the smaller side of a partition, which sees the other
-// side dead, does not believe itself a majority; a member that left does
-// not count.
+// voters (Voters) — alive, suspect and dead members, and the nodes linked
+// to this one that it has not heard the membership of yet (a node that
+// restarted and knows only itself does not claim a majority over the
+// members already linked to it). A member that left does not count.
+//
+// A dead member keeps counting for DeadVoteTimeout (5 min) after it was
+// declared dead, and after that until a moment this node holds a quorum;
+// then it stops counting (Forget drops it at once). So the smaller side of
+// a partition, which sees the other side dead, never believes itself a
+// majority, however long the partition lasts; while a majority whose
+// member died for good stops counting it within minutes, and tolerates
+// further failures as a smaller cluster would. HasQuorum is this node's
+// view, not an agreement: after several partitions in a row, each lasting
+// longer than DeadVoteTimeout, two sides may each count themselves a
+// majority of what they still count. Decisions that must never diverge
+// need consensus (Raft), not HasQuorum.
 func (c *Cluster) HasQuorum() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -259,7 +329,8 @@ func (c *Cluster) HasQuorum() bool {
 
 // Forget removes a dead member from the known members at once, for a node
 // that is gone for good (it stops counting in HasQuorum). It returns false
-// if the member is not dead.
+// if the member is not dead. A member forgotten that is in fact alive comes
+// back with its next state exchange.
 func (c *Cluster) Forget(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -330,18 +401,43 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	c.metaMu.Unlock()
 	done := make(chan struct{})
 	c.bcast.QueueBroadcast(&intentBroadcast{msg: encodeIntent(c.Name(), inc), done: done})
-	var err error
-	if c.numNodes() > 1 {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	}
-	if err == nil {
+	err := c.awaitNotice(ctx, done)
+	if err == nil && c.listeners() > 0 {
 		err = c.waitFor(ctx, func(timeout time.Duration) error { return c.ml.Leave(timeout) })
 	}
 	return errors.Join(err, c.Close())
+}
+
+// awaitNotice waits until the leave notice has been gossiped (done), no
+// member is left to hear it (the others are gone or leave too), or ctx is
+// done.
+func (c *Cluster) awaitNotice(ctx context.Context, done <-chan struct{}) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for c.listeners() > 0 {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: leave notice not confirmed: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// listeners counts the other members that could still hear a leave
+// notice: held alive by the protocol, in their current life, not leaving.
+func (c *Cluster) listeners() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for name, r := range c.mu.t.members {
+		if !r.m.Local && r.swimAlive && !r.leaving && r.m.State != StateDead && c.mu.t.intents[name] < r.m.Incarnation {
+			n++
+		}
+	}
+	return n
 }
 
 // Close stops this member without a leave announcement (the others will
@@ -416,6 +512,7 @@ func (c *Cluster) maintain() {
 		}
 		var dead []string
 		c.step(func(tb *table, now time.Time) []Event {
+			tb.dropVotes(now, c.cfg.DeadVoteTimeout)
 			tb.reap(now, c.cfg.ReapDeadAfter, c.cfg.ReapLeftAfter)
 			for _, r := range tb.members {
 				if r.m.State == StateDead && r.m.GossipAddr != "" {
@@ -433,29 +530,41 @@ func (c *Cluster) maintain() {
 		}
 		if len(addrs) > 0 {
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.StreamTimeout)
-			c.Join(ctx, addrs...)
+			c.join(ctx, addrs...)
 			cancel()
 		}
 	}
 }
 
 // logWriter turns memberlist's log lines ("[LEVEL] memberlist: ...") into
-// slog records.
-type logWriter struct{ log *slog.Logger }
+// slog records; its warnings and errors, which peers can provoke, at a
+// bounded rate.
+type logWriter struct {
+	log   *slog.Logger
+	noisy limitedLogger
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	s := strings.TrimSpace(string(p))
 	// memberlist's warnings are routine in a cluster with failures: they
-	// are logged at Info, its errors at Warn.
-	level := slog.LevelInfo
+	// are logged at Info, its errors at Warn, both at a bounded rate.
+	level, limited := slog.LevelInfo, ""
 	for _, l := range []struct {
-		prefix string
-		level  slog.Level
-	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelInfo}, {"[ERR]", slog.LevelWarn}} {
+		prefix  string
+		level   slog.Level
+		limited bool
+	}{{"[DEBUG]", slog.LevelDebug, false}, {"[INFO]", slog.LevelInfo, false}, {"[WARN]", slog.LevelInfo, true}, {"[ERR]", slog.LevelWarn, true}} {
 		if rest, ok := strings.CutPrefix(s, l.prefix); ok {
 			s, level = strings.TrimSpace(rest), l.level
+			if l.limited {
+				limited = l.prefix
+			}
 			break
 		}
+	}
+	if limited != "" {
+		w.noisy.Log(level, "memberlist "+limited, s)
+		return len(p), nil
 	}
 	w.log.Log(context.Background(), level, s)
 	return len(p), nil

@@ -129,7 +129,11 @@ func TestFiftyConverge(t *testing.T) {
 		ms = append(ms, h.start(i, (i-1)/2)) // a tree of seeds
 	}
 	waitStates(t, 60*time.Second, ms, allAlive(seq(0, n)...))
-	t.Logf("%d members converged in %v", n, time.Since(start))
+	var merges uint64
+	for _, m := range ms {
+		merges += m.c.Stats().LinkMerges.Load()
+	}
+	t.Logf("%d members converged in %v (%d state exchanges for links)", n, time.Since(start), merges)
 
 	h.kill(n - 1)
 	killed := time.Now()
@@ -478,6 +482,7 @@ func TestSubscriberOrderNeverConcurrent(t *testing.T) {
 	defer m.c.Subscribe(fastRec.add)()
 	for i := range n {
 		m.c.step(func(tb *table, now time.Time) []Event {
+			tb.authenticated(fmt.Sprintf("p%d", i), now)
 			return tb.alive(fmt.Sprintf("p%d", i), "10.9.9.9:1", wm(uint64(i+1), uint64(i+1)), now)
 		})
 	}

@@ -31,10 +31,24 @@ type Config struct {
 	Seeds []string
 	// Meta describes this member; UpdateMeta changes it later.
 	Meta Meta
-	// SecretKey encrypts and authenticates gossip (AES-GCM) when set; it
-	// must be 16, 24 or 32 bytes (KeyFromSecret derives one). Every member
-	// needs the same key.
+	// SecretKey, when set, also encrypts and authenticates every gossip
+	// packet and stream (memberlist's AES-GCM); it must be 16, 24 or 32
+	// bytes (KeyFromSecret derives one from a secret). Every member needs
+	// the same key. Gossip connections are authenticated by the node's
+	// own handshake in any case (its certificates or cookie); the key adds
+	// confidentiality and integrity to a cookie-only cluster, whose
+	// connections are otherwise plain after the handshake. Never derive
+	// it from something public, such as a CA certificate.
 	SecretKey []byte
+
+	// AuthTimeout bounds the handshake of a gossip connection, in
+	// addition to the node's ConnectTimeout. Default 2 s.
+	AuthTimeout time.Duration
+	// MaxPendingConns bounds the accepted gossip connections that have
+	// not authenticated yet, and MaxPendingPerHost those of one host: a
+	// host over its share is refused at once; when all are taken the
+	// oldest of the host holding the most is closed. Defaults 256 and 16.
+	MaxPendingConns, MaxPendingPerHost int
 
 	// ProbeInterval is how often a member probes another at random; a
 	// probe not answered within ProbeTimeout (directly, then through
@@ -69,9 +83,16 @@ type Config struct {
 	// it knows no other member, and one dead member at random to heal a
 	// partition that outlasted GossipToTheDeadTime.
 	RejoinInterval time.Duration
-	// ReapDeadAfter is how long a dead member stays known (counted by
-	// HasQuorum, retried by rejoin) before it is forgotten; ReapLeftAfter
-	// the same for members that left.
+	// DeadVoteTimeout is how long a dead member keeps counting toward
+	// quorum (HasQuorum, Voters) once declared dead: after it, it stops
+	// counting, but only at a moment this node holds a quorum, so that the
+	// smaller side of a partition never becomes a majority by waiting.
+	// It votes again when it comes back.
+	DeadVoteTimeout time.Duration
+	// ReapDeadAfter is how long a dead member that lost its vote stays
+	// known (listed, retried by rejoin) before it is forgotten; a dead
+	// member that still votes is never forgotten, only by Forget.
+	// ReapLeftAfter is how long members that left stay listed.
 	ReapDeadAfter, ReapLeftAfter time.Duration
 	// ConnectTimeout bounds one attempt to connect the node to a member.
 	ConnectTimeout time.Duration
@@ -101,9 +122,13 @@ func DefaultLANConfig() Config {
 		StreamTimeout:           10 * time.Second,
 		MaxPacketSize:           1400,
 		RejoinInterval:          10 * time.Second,
+		DeadVoteTimeout:         5 * time.Minute,
 		ReapDeadAfter:           24 * time.Hour,
 		ReapLeftAfter:           5 * time.Minute,
 		ConnectTimeout:          2 * time.Second,
+		AuthTimeout:             2 * time.Second,
+		MaxPendingConns:         256,
+		MaxPendingPerHost:       16,
 	}
 }
 
@@ -177,6 +202,10 @@ func (c Config) withDefaults() Config {
 	setDur(&c.StreamTimeout, d.StreamTimeout)
 	setInt(&c.MaxPacketSize, d.MaxPacketSize)
 	setDur(&c.RejoinInterval, d.RejoinInterval)
+	setDur(&c.DeadVoteTimeout, d.DeadVoteTimeout)
+	setDur(&c.AuthTimeout, d.AuthTimeout)
+	setInt(&c.MaxPendingConns, d.MaxPendingConns)
+	setInt(&c.MaxPendingPerHost, d.MaxPendingPerHost)
 	setDur(&c.ReapDeadAfter, d.ReapDeadAfter)
 	setDur(&c.ReapLeftAfter, d.ReapLeftAfter)
 	setDur(&c.ConnectTimeout, d.ConnectTimeout)
@@ -213,6 +242,7 @@ func (c *Config) validateRaw() error {
 		{"PushPullInterval", c.PushPullInterval}, {"GossipToTheDeadTime", c.GossipToTheDeadTime},
 		{"StreamTimeout", c.StreamTimeout}, {"RejoinInterval", c.RejoinInterval},
 		{"ReapDeadAfter", c.ReapDeadAfter}, {"ReapLeftAfter", c.ReapLeftAfter}, {"ConnectTimeout", c.ConnectTimeout},
+		{"DeadVoteTimeout", c.DeadVoteTimeout}, {"AuthTimeout", c.AuthTimeout},
 	} {
 		if d.v < 0 {
 			return bad("%s is negative", d.name)
@@ -225,6 +255,7 @@ func (c *Config) validateRaw() error {
 		{"IndirectChecks", c.IndirectChecks}, {"SuspicionMult", c.SuspicionMult},
 		{"SuspicionMaxTimeoutMult", c.SuspicionMaxTimeoutMult}, {"GossipNodes", c.GossipNodes},
 		{"RetransmitMult", c.RetransmitMult}, {"MaxPacketSize", c.MaxPacketSize},
+		{"MaxPendingConns", c.MaxPendingConns}, {"MaxPendingPerHost", c.MaxPendingPerHost},
 	} {
 		if i.v < 0 {
 			return bad("%s is negative", i.name)

@@ -65,12 +65,17 @@ func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.c.bcast.GetBroadcasts(overhead, limit)
 }
 
-// LocalState sends the known leave intents with every push/pull, so that a
-// member that missed the gossip still learns who left.
+// LocalState sends, with every push/pull, this member's own description
+// and the known leave intents: a member that missed the gossip still
+// learns who left, and a peer that knows an earlier life of this member
+// learns the current one at once (memberlist itself keeps the earlier
+// life until this member has refuted it, a gossip round later).
 func (d delegate) LocalState(join bool) []byte {
+	self := encodeSelf(d.c.Name(), d.c.gt.advertise, *d.c.localMeta.Load())
+	b := binary.AppendUvarint(nil, uint64(len(self)))
+	b = append(b, self...)
 	d.c.mu.Lock()
 	defer d.c.mu.Unlock()
-	var b []byte
 	for name, inc := range d.c.mu.t.intents {
 		msg := encodeIntent(name, inc)
 		b = binary.AppendUvarint(b, uint64(len(msg)))
@@ -79,7 +84,8 @@ func (d delegate) LocalState(join bool) []byte {
 	return b
 }
 
-// MergeRemoteState folds in the leave intents of a push/pull.
+// MergeRemoteState folds in the description and leave intents of a
+// push/pull.
 func (d delegate) MergeRemoteState(b []byte, join bool) {
 	for len(b) > 0 {
 		n, k := binary.Uvarint(b)
@@ -88,6 +94,12 @@ func (d delegate) MergeRemoteState(b []byte, join bool) {
 		}
 		msg := b[k : k+int(n)]
 		b = b[k+int(n):]
+		if name, gossip, w, ok := decodeSelf(msg); ok {
+			if name != d.c.Name() {
+				d.c.step(func(t *table, now time.Time) []Event { return t.described(name, gossip, w, now) })
+			}
+			continue
+		}
 		d.NotifyMsg(msg)
 	}
 }
@@ -95,6 +107,34 @@ func (d delegate) MergeRemoteState(b []byte, join bool) {
 // A leave intent is the message 'L', the leaving member's Incarnation as a
 // uvarint, and its name.
 const intentTag = 'L'
+
+// A member's description of itself is the message 'M', its name and its
+// gossip address (uvarint lengths and bytes) and its encoded wireMeta.
+const selfTag = 'M'
+
+func encodeSelf(name, gossip string, meta []byte) []byte {
+	b := []byte{selfTag}
+	b = appendString(b, name)
+	b = appendString(b, gossip)
+	return append(b, meta...)
+}
+
+func decodeSelf(b []byte) (name, gossip string, w wireMeta, ok bool) {
+	if len(b) < 2 || b[0] != selfTag {
+		return "", "", w, false
+	}
+	r := reader{b: b[1:]}
+	name = r.string()
+	gossip = r.string()
+	if r.err != nil || name == "" {
+		return "", "", w, false
+	}
+	w, err := decodeMeta(r.b)
+	if err != nil {
+		return "", "", w, false
+	}
+	return name, gossip, w, true
+}
 
 func encodeIntent(name string, inc uint64) []byte {
 	b := []byte{intentTag}

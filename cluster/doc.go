@@ -12,7 +12,7 @@
 //		Bind:      "10.0.0.5:7946",
 //		Seeds:     []string{"10.0.0.6:7946", "10.0.0.7:7946"},
 //		Meta:      cluster.Meta{Region: "eu-west-1", Zone: "eu-west-1b", Roles: []string{"api"}},
-//		SecretKey: cluster.KeyFromSecret(cookie),
+//		SecretKey: cluster.KeyFromSecret(cookie), // optional: gossip is authenticated by the node anyway
 //	})
 //	if err != nil { ... }
 //	defer c.Leave(ctx) // graceful: the others see "left", not "dead"
@@ -42,9 +42,49 @@
 // called Leave). Subscribers receive EventJoined, EventUpdated,
 // EventSuspected, EventFailed and EventLeft in the order this node saw them,
 // each subscriber on its own goroutine, never concurrently with itself.
-// Dead members stay known for ReapDeadAfter (24 h) and count against
-// quorum meanwhile; Forget drops one for good. Left members are kept for
-// ReapLeftAfter (5 min) and never count.
+// A dead member counts against quorum for DeadVoteTimeout (5 min), and
+// after that until a moment this node holds a quorum (see HasQuorum); it
+// stays listed as dead until ReapDeadAfter (24 h) once it stopped counting.
+// Forget drops one for good. Left members are kept for ReapLeftAfter (5 min)
+// and never count.
+//
+// # Who may be a member
+//
+// Every gossip connection, packets and streams alike, is authenticated by
+// the node's own handshake before a byte of gossip is read: the node's TLS
+// certificates (the peer's certificate, signed by a trusted CA, names the
+// node it claims to be) or its cookie (through a secret derived from it for
+// gossip alone). A member is listed, announced and reachable only once it
+// has proved its name to this node, over a gossip connection or a node
+// link; one that others describe but that has not proved its name yet
+// counts against quorum as an unreachable member would, and is forgotten
+// when the protocol declares it dead. A peer without the credentials
+// cannot send gossip at all, so it can never appear in the member list.
+//
+// What an unauthenticated peer can hold on the gossip port is bounded: at
+// most MaxPendingConns connections (256) waiting for their handshake,
+// MaxPendingPerHost (16) from one host (more are refused at once; when all
+// are taken, the oldest of the host holding the most is closed), each for at
+// most AuthTimeout (2 s), with a goroutine and the handshake's few hundred
+// bytes. Such connections are counted (Stats.AuthRefused, AuthTimeouts,
+// AuthHangups, ConnsRefused, ConnsEvicted) and logged at a bounded rate.
+//
+// # Joining and merging
+//
+// Join exchanges state with a seed, and once more half a second later (a
+// member that joined through the same seed at the same moment may have been
+// missed by the first exchange). Every node link that brings news — a node
+// this member does not know, or knows dead, or knows in an earlier life —
+// triggers a state exchange with that node at once (or, for a node merely
+// unknown to a member of a live cluster, after two gossip rounds, if gossip
+// has not described it by then). So a member restarted without seeds learns
+// the cluster from the links its peers redial within a fraction of a
+// second, its peers learn its new life as fast (each exchange carries the
+// member's own current description), and five members joining through one
+// seed know each other within a second with the default configuration,
+// without waiting for the periodic exchange (PushPullInterval, 30 s). While
+// a restarted member knows only itself but is linked to nodes it has not
+// heard the membership of, those nodes count against its quorum.
 //
 // Leave announces the departure (a leave notice gossiped to all, and
 // carried in every later state exchange) before leaving, so that the others
@@ -92,10 +132,15 @@
 // partitions of any length.
 //
 // Reachable lists the alive members (this one included) and HasQuorum
-// reports whether they are a strict majority of the known members that have
-// not left: alive + suspect + dead. In a 2|3 partition of five members the
-// three see two suspect, then dead, members and keep the quorum; the two
-// lose it as soon as their links time out.
+// reports whether they are a strict majority of the voters: alive, suspect
+// and dead members (dead ones until they stop counting), members heard of
+// but not yet proved, and linked nodes not yet heard from. In a 2|3
+// partition of five members the three see two suspect, then dead, members
+// and keep the quorum; the two lose it as soon as their links time out and
+// never get it back by waiting, since a node without quorum never stops
+// counting a dead member. After DeadVoteTimeout the three stop counting the
+// two and hold a quorum of three, so that one more failure among them
+// leaves a majority (two of three) as it would in a cluster of three.
 //
 // # Transport
 //
@@ -108,9 +153,10 @@
 // full queue or a broken connection drops them, as UDP would. Its streams
 // (state exchange, fallback probes) are one connection each. Members are
 // identified by "ip:port" gossip addresses (memberlist's requirement), so
-// on memnet use IP-shaped addresses. With Config.SecretKey set, memberlist
-// encrypts and authenticates every packet and stream (AES-GCM) and refuses
-// members without the key. Stats counts the bytes sent and received.
+// on memnet use IP-shaped addresses (faultkit.Cluster does, see
+// ClusterConfig.Membership). With Config.SecretKey set, memberlist also
+// encrypts and authenticates every packet and stream (AES-GCM). Stats
+// counts the bytes sent and received.
 //
 // # Quorum
 //

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/grovedev/grove/internal/flood"
 	"github.com/grovedev/grove/internal/testutil"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
@@ -19,6 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	flood.RunIfChild() // a flood of TestGossipPortFlood, in its own process
 	goleak.VerifyTestMain(m,
 		// node.Node.register discards a new link that lost a race (node
 		// closed, or already connected) by closing its connection without
@@ -63,10 +65,12 @@ type harness struct {
 	t   testing.TB
 	nw  *memnet.Network
 	cfg func(i int) Config
-	// nodeMod, when set, changes the node configuration of every member.
-	nodeMod func(*node.Config)
-	mu      sync.Mutex
-	ms      map[int]*tmember
+	// nodeMod, when set, changes the node configuration of every member;
+	// nodeModI of member i.
+	nodeMod  func(*node.Config)
+	nodeModI func(i int, c *node.Config)
+	mu       sync.Mutex
+	ms       map[int]*tmember
 }
 
 type tmember struct {
@@ -135,6 +139,9 @@ func (h *harness) tryStart(i int, seeds ...int) (*tmember, error) {
 	}
 	if h.nodeMod != nil {
 		h.nodeMod(&ncfg)
+	}
+	if h.nodeModI != nil {
+		h.nodeModI(i, &ncfg)
 	}
 	m.nd, err = node.Start(context.Background(), m.rt, ncfg)
 	if err != nil {

@@ -15,6 +15,16 @@ func wm(creation, inc uint64) wireMeta {
 	return wireMeta{Creation: creation, Incarnation: inc, Addr: "10.0.0.2:4370"}
 }
 
+// authedTable returns a table of self in which peers have proved their
+// names already.
+func authedTable(self string, peers ...string) *table {
+	tb := newTable(self)
+	for _, p := range peers {
+		tb.authenticated(p, t0)
+	}
+	return tb
+}
+
 func kinds(evs []Event) []EventKind {
 	var out []EventKind
 	for _, e := range evs {
@@ -31,13 +41,13 @@ func expect(t *testing.T, got []Event, want ...EventKind) {
 }
 
 func TestTableLifecycle(t *testing.T) {
-	tb := newTable("a")
+	tb := authedTable("a", "b", "c", "d")
 	expect(t, tb.alive("a", "10.0.0.1:7946", wm(1, 1), t0), EventJoined)
 	expect(t, tb.alive("b", "10.0.0.2:7946", wm(5, 5), t0), EventJoined)
 	expect(t, tb.alive("b", "10.0.0.2:7946", wm(5, 5), t0)) // nothing new
-	expect(t, tb.link("b", true, t0))                       // alive already
-	expect(t, tb.link("b", false, t0), EventSuspected)
-	expect(t, tb.link("b", true, t0), EventUpdated)
+	expect(t, tb.link("b", true, 0, t0))                    // alive already
+	expect(t, tb.link("b", false, 0, t0), EventSuspected)
+	expect(t, tb.link("b", true, 0, t0), EventUpdated)
 	w := wm(5, 6)
 	w.Meta.Region = "eu"
 	expect(t, tb.alive("b", "10.0.0.2:7946", w, t0), EventUpdated)
@@ -54,17 +64,17 @@ func TestTableLifecycle(t *testing.T) {
 	}
 	// Restart without being seen dead.
 	expect(t, tb.alive("b", "10.0.0.2:7946", wm(12, 12), t0), EventJoined)
-	expect(t, tb.link("a", false, t0)) // the local member is never suspect
+	expect(t, tb.link("a", false, 0, t0)) // the local member is never suspect
 }
 
 func TestTableLeaveIntent(t *testing.T) {
-	tb := newTable("a")
+	tb := authedTable("a", "b", "c", "d")
 	tb.alive("b", "g", wm(5, 5), t0)
 	tb.alive("c", "g", wm(7, 7), t0)
 	// Intent before the protocol's notice: left, and not suspected when
 	// its links drop first.
 	expect(t, tb.leaveIntent("b", 5, t0))
-	expect(t, tb.link("b", false, t0))
+	expect(t, tb.link("b", false, 0, t0))
 	expect(t, tb.gone("b", t0), EventLeft)
 	// Notice before the intent: failed, then left.
 	expect(t, tb.gone("c", t0), EventFailed)
@@ -87,12 +97,12 @@ func TestTableLeaveIntent(t *testing.T) {
 }
 
 func TestTableConnectFailedAndReap(t *testing.T) {
-	tb := newTable("a")
+	tb := authedTable("a", "b", "c", "d")
 	tb.alive("a", "g", wm(1, 1), t0)
 	tb.alive("b", "g", wm(5, 5), t0)
-	tb.link("b", true, t0)
+	tb.link("b", true, 0, t0)
 	expect(t, tb.connectFailed("b", t0)) // linked anyway: still alive
-	tb.link("b", false, t0)
+	tb.link("b", false, 0, t0)
 	tb.alive("c", "g", wm(5, 5), t0)
 	expect(t, tb.connectFailed("c", t0), EventSuspected)
 	tb.gone("b", t0)

@@ -5,17 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
-
-	"github.com/grovedev/grove/node"
 )
-
-// nodeEvent folds a node link going up or down into the member's state.
-func (c *Cluster) nodeEvent(e node.Event) {
-	if !e.Up {
-		c.log.Debug("node link down", slog.String("peer", e.Node), slog.Any("reason", e.Reason))
-	}
-	c.step(func(t *table, now time.Time) []Event { return t.link(e.Node, e.Up, now) })
-}
 
 // wireState is the wiring loop's record of one member it connects.
 type wireState struct {
@@ -66,6 +56,7 @@ func (c *Cluster) wireLoop() {
 		want := map[string]string{}
 		c.mu.Lock()
 		for name, r := range c.mu.t.members {
+			// Members not yet visible too: connecting proves their name.
 			if r.swimAlive && !r.m.Local && r.m.Addr != "" {
 				want[name] = r.m.Addr
 			}
@@ -143,7 +134,7 @@ func (c *Cluster) reconcileLinks(mismatched map[string]bool) {
 				continue
 			}
 			delete(mismatched, name)
-			evs = append(evs, t.link(name, linked[name], now)...)
+			evs = append(evs, t.link(name, linked[name], 0, now)...)
 		}
 		for name := range mismatched {
 			if t.members[name] == nil {
