@@ -91,7 +91,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now()}
 	a.ctx, a.stop = context.WithCancel(context.Background())
-	if err := a.startCluster(ctx, secret); err != nil {
+	if err := a.startCluster(ctx); err != nil {
 		n.Close()
 		rt.Close(context.Background())
 		return nil, err
@@ -133,11 +133,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 }
 
 // startCluster runs the membership protocol beside the node. Every gossip
-// connection is authenticated by the node's own handshake (its certificates
-// or its cookie); with a cookie, gossip is also encrypted with a key
-// derived from it. With TLS only, TLS protects it: nothing public (such as
-// the CA certificate) ever serves as a key.
-func (a *Agent) startCluster(ctx context.Context, secret []byte) error {
+// connection is authenticated and encrypted by the node's own handshake, as
+// links are (TLS, or the cookie's session keys): nothing public, such as
+// the CA certificate, serves as a key.
+func (a *Agent) startCluster(ctx context.Context) error {
 	bind, err := a.cfg.gossipBind()
 	if err != nil {
 		return fmt.Errorf("--gossip: %w", err)
@@ -148,9 +147,6 @@ func (a *Agent) startCluster(ctx context.Context, secret []byte) error {
 		ccfg = cluster.DefaultLocalConfig()
 	}
 	ccfg.Bind, ccfg.Meta, ccfg.Logger = bind, cluster.Meta{Region: a.cfg.Region}, a.log
-	if len(secret) > 0 {
-		ccfg.SecretKey = cluster.KeyFromSecret(secret)
-	}
 	host, port, err := net.SplitHostPort(bind)
 	if err != nil {
 		return fmt.Errorf("--gossip: %w", err)

@@ -138,7 +138,6 @@ func TestJoinRetriesOverTheSameLink(t *testing.T) {
 	}
 	ccfg := cluster.DefaultLANConfig()
 	ccfg.Bind, ccfg.Logger = "127.0.0.1:"+strconv.Itoa(port+2), quiet
-	ccfg.SecretKey = cluster.KeyFromSecret([]byte("c"))
 	c, err := cluster.Start(context.Background(), nd, ccfg)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/grovedev/grove/internal/connlimit"
+	"github.com/grovedev/grove/internal/ratelog"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/transport"
 )
@@ -95,7 +96,7 @@ func Start(ctx context.Context, nd *node.Node, cfg Config) (*Cluster, error) {
 		tr = transport.NewTCP(transport.TCPConfig{})
 		c.ownTr = tr
 	}
-	c.noisy = newRateLog(c.log, 5, time.Second)
+	c.noisy = ratelog.New(c.log, ratelog.Config{})
 	c.gt, err = newGossipTransport(ctx, tr, transportConfig{
 		bind: cfg.Bind, advertise: cfg.Advertise, maxPacket: cfg.MaxPacketSize,
 		dialTimeout: cfg.StreamTimeout, authTimeout: cfg.AuthTimeout,

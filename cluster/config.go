@@ -32,13 +32,13 @@ type Config struct {
 	// Meta describes this member; UpdateMeta changes it later.
 	Meta Meta
 	// SecretKey, when set, also encrypts and authenticates every gossip
-	// packet and stream (memberlist's AES-GCM); it must be 16, 24 or 32
-	// bytes (KeyFromSecret derives one from a secret). Every member needs
-	// the same key. Gossip connections are authenticated by the node's
-	// own handshake in any case (its certificates or cookie); the key adds
-	// confidentiality and integrity to a cookie-only cluster, whose
-	// connections are otherwise plain after the handshake. Never derive
-	// it from something public, such as a CA certificate.
+	// packet and stream with memberlist's own AES-GCM; it must be 16, 24
+	// or 32 bytes (KeyFromSecret derives one from a secret) and the same on
+	// every member. Rarely needed: gossip connections are authenticated by
+	// the node's own handshake in any case (its certificates or cookie) and
+	// protected as node links are (TLS, or the cookie's session
+	// encryption). Never derive it from something public, such as a CA
+	// certificate: it is no credential.
 	SecretKey []byte
 
 	// AuthTimeout bounds the handshake of a gossip connection, in

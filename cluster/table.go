@@ -257,13 +257,17 @@ func (t *table) outsider(name string) {
 
 // needsMerge reports whether a link up to name, of incarnation creation,
 // brings news the protocol has not: a node not known as a member here, or
-// known dead, or known in an earlier life.
+// known dead, or known in an earlier life. A member that left may keep its
+// node, and links to it, running: that is no news.
 func (t *table) needsMerge(name string, creation uint64) bool {
 	if name == t.self || t.outsiders[name] {
 		return false
 	}
 	r := t.members[name]
-	return r == nil || !t.visible(r) || r.m.State == StateDead || r.m.State == StateLeft || creation > r.m.Creation
+	if r == nil || !t.visible(r) || creation > r.m.Creation {
+		return true
+	}
+	return r.m.State == StateDead && r.replaced == 0 || r.replaced > r.m.Creation
 }
 
 // mergeUrgent reports whether news a link brings about name is worth an

@@ -28,7 +28,8 @@ import (
 // Every connection is authenticated first, by the node's own handshake
 // (node.Node.AuthenticateInbound and AuthenticateOutbound: the node's TLS
 // certificates or a secret derived from its cookie), before a byte of
-// gossip is read. Until then a connection holds one of a bounded number of
+// gossip is read, and protected as a node link is afterwards (TLS, or the
+// cookie handshake's session encryption). Until then a connection holds one of a bounded number of
 // slots (Config.MaxPendingConns in all, MaxPendingPerHost per host; package
 // internal/connlimit), a goroutine with a deadline (AuthTimeout) and the
 // handshake's few hundred bytes, nothing more. Then, inside the
@@ -88,7 +89,7 @@ type Stats struct {
 	AuthRefused  atomic.Uint64 // wrong credentials, or bytes that are not a handshake
 	AuthTimeouts atomic.Uint64 // no complete handshake within AuthTimeout
 	AuthHangups  atomic.Uint64 // the peer closed, or refused us, before authenticating
-	ConnsRefused atomic.Uint64 // closed at once: their host held MaxPendingPerHost unauthenticated connections
+	ConnsRefused atomic.Uint64 // closed at once: their host held MaxPendingPerHost, or MaxPendingConns were held by hosts with no larger share
 	ConnsEvicted atomic.Uint64 // closed to make room for a newer one: MaxPendingConns were unauthenticated
 	// BadHeaders counts authenticated connections whose header was
 	// malformed, and packet connections cut for a packet of bad size.
@@ -367,7 +368,7 @@ func (t *gossipTransport) acceptLoop() {
 		if err != nil {
 			conn.Close()
 			t.stats.ConnsRefused.Add(1)
-			t.cfg.noisy.Log(slog.LevelWarn, "gossip host full", "gossip connection refused: too many unauthenticated connections from its host", slog.String("host", host))
+			t.cfg.noisy.Log(slog.LevelWarn, "gossip limit", "gossip connection refused", slog.String("host", host), slog.Any("err", err))
 			continue
 		}
 		if !t.track(c) {

@@ -117,12 +117,21 @@ func (c *Cluster) connected(states map[string]*wireState, r connectResult) {
 // links when they disagree on two ticks in a row: node events about one
 // peer can arrive out of order (the nodedown of a link that a new link
 // already replaced), and a fact left wrong would keep a member suspect.
+//
+// It also cuts again a link to a member that left, which a redial already
+// in flight when the member was disconnected may have brought back.
 func (c *Cluster) reconcileLinks(mismatched map[string]bool) {
 	linked := map[string]bool{}
 	for _, n := range c.node.Nodes() {
 		linked[n] = true
 	}
+	var stray []string
 	c.step(func(t *table, now time.Time) []Event {
+		for name := range linked {
+			if r := t.members[name]; r != nil && t.visible(r) && r.m.State == StateLeft && r.replaced <= r.m.Creation {
+				stray = append(stray, name)
+			}
+		}
 		var evs []Event
 		for name, r := range t.members {
 			if r.m.Local || !r.swimAlive || r.linkUp == linked[name] {
@@ -143,4 +152,7 @@ func (c *Cluster) reconcileLinks(mismatched map[string]bool) {
 		}
 		return evs
 	})
+	for _, name := range stray {
+		c.node.Disconnect(name)
+	}
 }

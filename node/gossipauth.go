@@ -25,7 +25,7 @@ import (
 // handshake.
 type AuthConn struct {
 	// Conn is the connection to use from now on: the TLS connection with
-	// TLS on. Its deadlines are cleared.
+	// TLS on, the encrypted one with a cookie. Its deadlines are cleared.
 	net.Conn
 	// Peer is the node name the peer proved (its certificate names it
 	// with TLS on).
@@ -96,7 +96,7 @@ func authErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrAuthRefused, err)
 	case errors.Is(err, handshake.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", ErrAuthTimeout, err)
-	case errors.Is(err, handshake.ErrRefused):
+	case errors.Is(err, handshake.ErrRefused), errors.Is(err, handshake.ErrHungUp):
 		return fmt.Errorf("%w: %w", ErrAuthRejected, err)
 	case errors.Is(err, context.Canceled):
 		return err

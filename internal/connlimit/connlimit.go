@@ -3,17 +3,20 @@
 // MaxTotal in all. A connection takes a slot when it is accepted and gives
 // it back once its peer has authenticated (or it closes). A host over its
 // share is refused at once; when every slot is taken, the oldest connection
-// of the host holding the most slots is closed to make room, so that a
-// flood from a few hosts neither grows without bound nor locks out a
-// legitimate peer from another host, whose handshake needs a slot for a few
-// milliseconds only.
+// of the host holding the most slots is closed to make room, if that host
+// holds at least two more than the newcomer's (evicting from an equal share
+// would only trade one flooder's connection for another's), and the
+// newcomer is refused otherwise. So a flood from a few hosts neither grows
+// without bound nor locks out a legitimate peer from another host, whose
+// handshake needs a slot for a few milliseconds only; a flood spread over
+// more hosts than MaxTotal can.
 //
 // # Usage
 //
 //	lim := connlimit.New(connlimit.Config{})
 //	conn, _ := ln.Accept()
 //	slot, err := lim.Admit(connlimit.Host(conn.RemoteAddr()), conn)
-//	if err != nil { conn.Close(); ... } // ErrHostFull: counted, refused
+//	if err != nil { conn.Close(); ... } // ErrHostFull, ErrFull: counted, refused
 //	peer, err := authenticate(conn)     // bounded by a deadline
 //	if !slot.Release() { ... }          // false: evicted meanwhile (conn was closed)
 package connlimit
@@ -27,8 +30,14 @@ import (
 	"sync/atomic"
 )
 
-// ErrHostFull is returned by Admit for a host that holds MaxPerHost slots.
-var ErrHostFull = errors.New("connlimit: too many unauthenticated connections from this host")
+// Errors of Admit.
+var (
+	// ErrHostFull: the host holds MaxPerHost slots.
+	ErrHostFull = errors.New("connlimit: too many unauthenticated connections from this host")
+	// ErrFull: all MaxTotal slots are taken, by hosts holding no more
+	// than the newcomer's host plus one.
+	ErrFull = errors.New("connlimit: too many unauthenticated connections")
+)
 
 // Config bounds the slots. Zero fields mean the defaults.
 type Config struct {
@@ -41,7 +50,7 @@ type Config struct {
 // Stats counts the limiter's decisions.
 type Stats struct {
 	Admitted atomic.Uint64 // slots given
-	Refused  atomic.Uint64 // Admit calls refused with ErrHostFull
+	Refused  atomic.Uint64 // Admit calls refused with ErrHostFull or ErrFull
 	Evicted  atomic.Uint64 // slots taken back to make room, their connections closed
 }
 
@@ -91,19 +100,25 @@ type Slot struct {
 
 // Admit takes a slot for c, a connection from host. It refuses with
 // ErrHostFull when host holds MaxPerHost slots; when all MaxTotal slots are
-// taken it first evicts the oldest slot of the host holding the most, and
-// closes that slot's connection.
+// taken it evicts the oldest slot of the host holding the most, and closes
+// that slot's connection, or refuses with ErrFull if that host holds fewer
+// than two more slots than host.
 func (l *Limiter) Admit(host string, c io.Closer) (*Slot, error) {
 	s := &Slot{l: l, host: host, c: c, held: true}
 	var victim *Slot
 	l.mu.Lock()
-	if len(l.mu.hosts[host]) >= l.cfg.MaxPerHost {
+	mine := len(l.mu.hosts[host])
+	if mine >= l.cfg.MaxPerHost {
 		l.mu.Unlock()
 		l.stats.Refused.Add(1)
 		return nil, ErrHostFull
 	}
 	if l.mu.total >= l.cfg.MaxTotal {
-		victim = l.evictLocked()
+		if victim = l.evictLocked(mine); victim == nil {
+			l.mu.Unlock()
+			l.stats.Refused.Add(1)
+			return nil, ErrFull
+		}
 	}
 	l.mu.hosts[host] = append(l.mu.hosts[host], s)
 	l.mu.total++
@@ -116,8 +131,9 @@ func (l *Limiter) Admit(host string, c io.Closer) (*Slot, error) {
 	return s, nil
 }
 
-// evictLocked takes back the oldest slot of the host that holds the most.
-func (l *Limiter) evictLocked() *Slot {
+// evictLocked takes back the oldest slot of the host that holds the most,
+// if it holds more than mine+1.
+func (l *Limiter) evictLocked(mine int) *Slot {
 	var worst string
 	most := 0
 	for h, ss := range l.mu.hosts {
@@ -125,7 +141,7 @@ func (l *Limiter) evictLocked() *Slot {
 			worst, most = h, len(ss)
 		}
 	}
-	if most == 0 {
+	if most <= mine+1 {
 		return nil
 	}
 	v := l.mu.hosts[worst][0]

@@ -25,6 +25,10 @@ func TestHostCapAndEviction(t *testing.T) {
 	b1 := &fakeConn{}
 	sb1, _ := l.Admit("b", b1)
 	l.Admit("c", &fakeConn{})
+	// Full, and a holds no more than b's share plus one: b is refused.
+	if _, err := l.Admit("b", &fakeConn{}); err != ErrFull {
+		t.Fatalf("b when full: %v", err)
+	}
 	// Full: the oldest of the host holding the most (a) goes.
 	sd, err := l.Admit("d", &fakeConn{})
 	if err != nil || a1.closed != 1 || a2.closed != 0 || b1.closed != 0 {
@@ -41,7 +45,7 @@ func TestHostCapAndEviction(t *testing.T) {
 	}
 	sd.Release()
 	st := l.Stats()
-	if st.Admitted.Load() != 5 || st.Refused.Load() != 1 || st.Evicted.Load() != 1 {
+	if st.Admitted.Load() != 5 || st.Refused.Load() != 2 || st.Evicted.Load() != 1 {
 		t.Fatalf("stats %d %d %d", st.Admitted.Load(), st.Refused.Load(), st.Evicted.Load())
 	}
 }
@@ -99,14 +103,20 @@ func TestProperties(t *testing.T) {
 				}
 				continue
 			}
+			most := 0
+			for _, n := range counts {
+				most = max(most, n)
+			}
+			if len(live) >= total && most <= counts[host]+1 {
+				if err != ErrFull {
+					rt.Fatalf("host %s admitted with no fair victim: %v", host, err)
+				}
+				continue
+			}
 			if err != nil {
 				rt.Fatalf("host %s under its share refused: %v", host, err)
 			}
 			if len(live) >= total {
-				most := 0
-				for _, n := range counts {
-					most = max(most, n)
-				}
 				victim := -1
 				for i, h := range live {
 					if counts[h.host] == most && h.conn.closed == 1 {
