@@ -160,7 +160,11 @@ type ChildSpec struct {
 	// StartTimeout bounds a start of the child, Init and acknowledgement
 	// together, on the runtime's clock: a child still starting then is
 	// killed and the start fails with ErrStartTimeout. Zero waits for as
-	// long as it takes.
+	// long as it takes. Go cannot stop a running function: an Init still
+	// running at the timeout runs on, on a goroutine of its own, until it
+	// returns (its process is dead by then and runs no callback), so an
+	// Init that may block should watch its Process.Context, which the kill
+	// cancels.
 	StartTimeout time.Duration
 	// Significant marks a Transient or Temporary child whose own exit can
 	// stop its supervisor (see Spec.AutoShutdown). Not for Permanent

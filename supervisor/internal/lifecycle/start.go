@@ -69,8 +69,13 @@ func StartAwaiting(p *proc.Process, start func() proc.Behavior, opts []proc.Spaw
 		case r := <-res:
 			pid, err = r.pid, r.err
 		case <-expired:
-			a.abandon()
-			return proc.PID{}, errTimeout
+			select {
+			case r := <-res: // Init returned in time after all
+				pid, err = r.pid, r.err
+			default:
+				a.abandon()
+				return proc.PID{}, errTimeout
+			}
 		case <-killed:
 			a.abandon()
 			return proc.PID{}, ErrParentExited
@@ -86,17 +91,33 @@ func StartAwaiting(p *proc.Process, start func() proc.Behavior, opts []proc.Spaw
 	exited := make(chan error, 1)
 	cancel := p.Runtime().Watch(pid, func(_ proc.PID, reason error) { exited <- reason })
 	defer cancel()
-	select {
-	case err := <-acked:
+	answer := func(err error) (proc.PID, error) {
 		if err != nil {
 			kill(p, pid)
 			return proc.PID{}, err
 		}
 		return pid, nil
+	}
+	select {
+	case err := <-acked:
+		return answer(err)
 	case reason := <-exited:
+		// An acknowledgement that came before the exit counts: the child
+		// started, and its exit is that of a started child (the
+		// supervisor's link tells it so), as with proc_lib:init_ack.
+		select {
+		case err := <-acked:
+			return answer(err)
+		default:
+		}
 		p.Unlink(pid)
 		return proc.PID{}, &proc.ExitError{PID: pid, Reason: reason}
 	case <-expired:
+		select {
+		case err := <-acked: // the acknowledgement made it in time
+			return answer(err)
+		default:
+		}
 		kill(p, pid)
 		return proc.PID{}, errTimeout
 	case <-killed:
