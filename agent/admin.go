@@ -125,7 +125,7 @@ func (a *Agent) collector() prometheus.Collector {
 		"malformed":        d("links_cut_malformed_total", "Links cut for a malformed message."),
 		"undecodable":      d("messages_undecodable_total", "Messages this node could not decode."),
 		"undecodable_peer": d("messages_undecodable_by_peer_total", "Messages peers reported they could not decode."),
-		"delivery":         d("remote_delivery_failures_total", "Messages from other nodes for a process that was gone or full."),
+		"delivery":         d("remote_delivery_failures_total", "Messages from other nodes for a process that was gone or full (reported back to their node)."),
 		"g_refused":        d("gossip_auth_refused_total", "Gossip connections refused: wrong credentials, or bytes that are not a handshake."),
 		"g_timeouts":       d("gossip_auth_timeouts_total", "Gossip connections closed without a complete handshake in time."),
 		"g_hangups":        d("gossip_auth_hangups_total", "Gossip connections their peer closed before authenticating."),
@@ -134,6 +134,10 @@ func (a *Agent) collector() prometheus.Collector {
 		"g_pending":        d("gossip_pending_conns", "Gossip connections waiting for their handshake."),
 		"g_dropped":        d("gossip_packets_dropped_total", "Gossip packets dropped: queue full, dial or write failed."),
 		"g_merges":         d("gossip_link_merges_total", "State exchanges run because a node link brought news."),
+		"dropped_by_peer":  d("messages_dropped_by_peer_total", "Messages of this node that peers reported they could not queue."),
+		"links_paused":     d("links_paused_total", "Times this node paused a peer's sends (MaxRemoteQueued reached)."),
+		"sends_held":       d("sends_held_total", "Sends that waited because a peer paused the link."),
+		"remote_queued":    d("remote_queued_bytes", "Bytes of messages from other nodes waiting in this node's mailboxes."),
 	}}
 }
 
@@ -176,4 +180,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge("g_pending", float64(m.a.cluster.PendingConns()))
 	counter("g_dropped", g.PacketsDropped.Load())
 	counter("g_merges", g.LinkMerges.Load())
+	counter("dropped_by_peer", s.DroppedByPeer.Load())
+	counter("links_paused", s.LinksPaused.Load())
+	counter("sends_held", s.SendsHeld.Load())
+	gauge("remote_queued", float64(m.a.node.RemoteQueued()))
 }
