@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -288,8 +290,27 @@ func TestPartitionHeal(t *testing.T) {
 // A seeded schedule of network faults while processes join, leave and die
 // on every node: afterwards every node lists exactly the members of live
 // processes, and every monitor's events replay to that.
+// nemesisSeeds are the fixed schedules run by default; GROVE_SEED replays
+// one, and GROVE_PG_SOAK=N runs N more random ones.
+var nemesisSeeds = []uint64{11, 7919}
+
 func TestNemesis(t *testing.T) {
-	seed := faultkit.Seed(t)
+	seeds := nemesisSeeds
+	if os.Getenv(faultkit.SeedEnv) != "" {
+		seeds = []uint64{faultkit.Seed(t)}
+	}
+	if n, _ := strconv.Atoi(os.Getenv("GROVE_PG_SOAK")); n > 0 {
+		for range n {
+			seeds = append(seeds, rand.Uint64())
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runNemesis(t, seed) })
+	}
+}
+
+func runNemesis(t *testing.T, seed uint64) {
+	t.Logf("seed %d (replay with %s=%d)", seed, faultkit.SeedEnv, seed)
 	tc := newTestCluster(t, 3, seed)
 	names := tc.c.Names()
 	groups := []string{"a", "b"}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -363,8 +366,27 @@ func TestGapAfterBrokenLink(t *testing.T) {
 // lossy links, resets), broadcasts from every node are never duplicated or
 // reordered, every loss is reported as a gap to the subscriber, and after the
 // heal nothing is lost.
+// nemesisSeeds are the fixed schedules run by default; GROVE_SEED replays
+// one, and GROVE_PUBSUB_SOAK=N runs N more random ones.
+var nemesisSeeds = []uint64{3, 5003}
+
 func TestNemesis(t *testing.T) {
-	seed := faultkit.Seed(t)
+	seeds := nemesisSeeds
+	if os.Getenv(faultkit.SeedEnv) != "" {
+		seeds = []uint64{faultkit.Seed(t)}
+	}
+	if n, _ := strconv.Atoi(os.Getenv("GROVE_PUBSUB_SOAK")); n > 0 {
+		for range n {
+			seeds = append(seeds, rand.Uint64())
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runNemesis(t, seed) })
+	}
+}
+
+func runNemesis(t *testing.T, seed uint64) {
+	t.Logf("seed %d (replay with %s=%d)", seed, faultkit.SeedEnv, seed)
 	tc := newTestCluster(t, 3, seed, Config{Sequenced: func(string) bool { return true }})
 	names := tc.c.Names()
 	recs := map[string]*recorder{}
