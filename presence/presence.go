@@ -226,18 +226,9 @@ func (t *Tracker) ListShared(topic string) []Presence { return t.views.load(topi
 // Range calls fn for every presence of topic, like List without copying,
 // until fn returns false.
 func (t *Tracker) Range(topic string, fn func(Presence) bool) {
-	st := t.views.load(topic)
-	if st == nil {
-		return
+	if st := t.views.load(topic); st != nil {
+		st.vec.Each(fn)
 	}
-	st.keys.Range(func(_ string, ps []Presence) bool {
-		for _, p := range ps {
-			if !fn(p) {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // Get returns the presences of key in topic (one per process: a user with

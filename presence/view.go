@@ -19,11 +19,17 @@ type views struct {
 
 type topicView struct {
 	cur atomic.Pointer[topicState]
+	// index is where each presence stands in the current vector; only
+	// writers (under the Tracker's lock) use it.
+	index map[pkey]int
 }
 
-// topicState is one version of a topic's presences.
+// topicState is one version of a topic's presences, in two forms that
+// share their unchanged parts with earlier versions: by key, for Get, and
+// in a vector of contiguous chunks, for List and Range.
 type topicState struct {
 	keys  hmap[string, []Presence] // a key's presences, one per process
+	vec   pvec
 	count int
 	cache atomic.Pointer[[]Presence]
 }
@@ -43,7 +49,7 @@ func (v *views) hash(key string) uint64 { return maphash.String(v.seed, key) }
 // set puts p in its topic, replacing the presence of the same process and
 // key. It returns the one replaced.
 func (v *views) set(p Presence) (old Presence, replaced bool) {
-	tvAny, _ := v.topics.LoadOrStore(p.Topic, &topicView{})
+	tvAny, _ := v.topics.LoadOrStore(p.Topic, &topicView{index: make(map[pkey]int)})
 	tv := tvAny.(*topicView)
 	st := tv.cur.Load()
 	if st == nil {
@@ -52,13 +58,17 @@ func (v *views) set(p Presence) (old Presence, replaced bool) {
 	h := v.hash(p.Key)
 	list, _ := st.keys.Get(h, p.Key)
 	next := &topicState{count: st.count}
+	k := pkey{p.Key, p.PID}
 	if i := slices.IndexFunc(list, func(q Presence) bool { return q.PID == p.PID }); i >= 0 {
 		old, replaced = list[i], true
 		list = slices.Clone(list)
 		list[i] = p
+		next.vec = st.vec.Set(tv.index[k], p)
 	} else {
 		list = append(slices.Clip(list), p)
 		next.count++
+		tv.index[k] = st.vec.Len()
+		next.vec = st.vec.Push(p)
 	}
 	next.keys = st.keys.Set(h, p.Key, list)
 	tv.cur.Store(next)
@@ -89,6 +99,17 @@ func (v *views) del(topic, key string, pid proc.PID) (Presence, bool) {
 	} else {
 		next.keys = st.keys.Set(h, key, slices.Delete(slices.Clone(list), i, i+1))
 	}
+	// The vector's last presence takes the place of the one removed.
+	k := pkey{key, pid}
+	at, last := tv.index[k], st.vec.Len()-1
+	vec := st.vec
+	if at != last {
+		moved := vec.Get(last)
+		vec = vec.Set(at, moved)
+		tv.index[pkey{moved.Key, moved.PID}] = at
+	}
+	next.vec = vec.Pop()
+	delete(tv.index, k)
 	if next.count == 0 {
 		// The topic goes with its last presence; a reader holding the old
 		// state still reads it whole.
@@ -115,34 +136,16 @@ func (st *topicState) flat() []Presence {
 	return out
 }
 
-// list returns every presence of the topic in a new slice. The first
-// list of a version builds the shared one too, so that later lists of the
-// same version only copy it.
+// list returns every presence of the topic in a new slice, copied chunk
+// by chunk from the vector.
 func (st *topicState) list() []Presence {
 	if st == nil {
 		return nil
 	}
-	return slices.Clone(st.flat())
+	if f := st.cache.Load(); f != nil {
+		return slices.Clone(*f)
+	}
+	return st.build()
 }
 
-func (st *topicState) build() []Presence {
-	out := make([]Presence, 0, st.count)
-	if st.keys.root != nil {
-		out = appendAll(out, st.keys.root)
-	}
-	return out
-}
-
-func appendAll(out []Presence, n *hnode[string, []Presence]) []Presence {
-	for i := range n.slots {
-		s := &n.slots[i]
-		if s.sub != nil {
-			out = appendAll(out, s.sub)
-			continue
-		}
-		for l := s.leaf; l != nil; l = l.next {
-			out = append(out, l.v...)
-		}
-	}
-	return out
-}
+func (st *topicState) build() []Presence { return st.vec.AppendTo(make([]Presence, 0, st.count)) }

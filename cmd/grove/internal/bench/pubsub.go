@@ -62,13 +62,16 @@ type PubSubResult struct {
 	// The baselines and the conditions, measured in the same run.
 	SliceCopy100kMs     float64 `json:"slice_copy_100k_ms"`     // copying as many presences from a plain slice
 	PresenceRange100kMs float64 `json:"presence_range_100k_ms"` // Range over them, no copy, under the same updates
-	PresenceUpdatesPerS float64 `json:"presence_updates_per_s"` // the updates going on during the lists
-	PGJoinBatches       uint64  `json:"pg_join_batches"`        // messages that carried the joins, from the driver
-	SmallSubscribers    int     `json:"small_subscribers"`
-	LargeSubscribers    int     `json:"large_subscribers"`
-	Presences           int     `json:"presences"`
-	Nodes               int     `json:"nodes"`
-	GOMAXPROCS          int     `json:"gomaxprocs"`
+	// The CPU time of the listing thread for one List (GC assists
+	// included): what the list costs, whatever else the machine runs.
+	PresenceList100kCPUMs float64 `json:"presence_list_100k_cpu_ms"`
+	PresenceUpdatesPerS   float64 `json:"presence_updates_per_s"` // the updates going on during the lists
+	PGJoinBatches         uint64  `json:"pg_join_batches"`        // messages that carried the joins, from the driver
+	SmallSubscribers      int     `json:"small_subscribers"`
+	LargeSubscribers      int     `json:"large_subscribers"`
+	Presences             int     `json:"presences"`
+	Nodes                 int     `json:"nodes"`
+	GOMAXPROCS            int     `json:"gomaxprocs"`
 }
 
 // Node names of the pubsub benchmark: the driver and its two peers.
@@ -543,7 +546,7 @@ func PubSub(ctx context.Context, cfg PubSubConfig, sec LinkSecurity, startPeer f
 
 	progress(fmt.Sprintf("list of %d presences under concurrent updates", cfg.Presences))
 	res.Presences = cfg.Presences
-	res.PresenceList100kMs, res.PresenceRange100kMs, res.PresenceUpdatesPerS, res.SliceCopy100kMs, err = benchPresenceList(drv, cfg.Presences)
+	res.PresenceList100kMs, res.PresenceRange100kMs, res.PresenceList100kCPUMs, res.PresenceUpdatesPerS, res.SliceCopy100kMs, err = benchPresenceList(drv, cfg.Presences)
 	return res, err
 }
 
@@ -553,10 +556,10 @@ const presenceUpdateRate = 10_000
 
 // benchPresenceList tracks n presences on the driver and times List while
 // another goroutine updates them at presenceUpdateRate per second.
-func benchPresenceList(n *psNode, count int) (list, rangeMs, updatesPerS, copyMs float64, err error) {
+func benchPresenceList(n *psNode, count int) (list, rangeMs, cpuMs, updatesPerS, copyMs float64, err error) {
 	tr, err := presence.StartLocal(n.rt, n.ps, presence.Config{Name: "bench.presence"})
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	}
 	defer tr.Close()
 	idle := proc.HandlerFunc(func(*proc.Process, any) {})
@@ -564,12 +567,12 @@ func benchPresenceList(n *psNode, count int) (list, rangeMs, updatesPerS, copyMs
 	for i := range changes {
 		pid, err := n.rt.Spawn(idle)
 		if err != nil {
-			return 0, 0, 0, 0, err
+			return 0, 0, 0, 0, 0, err
 		}
 		changes[i] = presence.Change{Op: presence.Track, PID: pid, Topic: "big", Key: fmt.Sprintf("user-%d", i), Meta: i}
 	}
 	if err := tr.Apply(changes...); err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	}
 	defer func() {
 		for _, c := range changes {
@@ -598,13 +601,17 @@ func benchPresenceList(n *psNode, count int) (list, rangeMs, updatesPerS, copyMs
 		}
 	})
 	began := time.Now()
-	var lists, ranges []float64
+	var lists, ranges, cpus []float64
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for range 15 {
+		cpu0 := threadCPU()
 		start := time.Now()
 		if l := tr.List("big"); len(l) != count {
 			err = fmt.Errorf("bench: listed %d presences of %d", len(l), count)
 		}
 		lists = append(lists, ms(time.Since(start)))
+		cpus = append(cpus, ms(threadCPU()-cpu0))
 		start = time.Now()
 		seen := 0
 		tr.Range("big", func(presence.Presence) bool { seen++; return true })
@@ -625,7 +632,7 @@ func benchPresenceList(n *psNode, count int) (list, rangeMs, updatesPerS, copyMs
 		_ = slices.Clone(flat)
 		copies = append(copies, ms(time.Since(start)))
 	}
-	return median(lists), median(ranges), updatesPerS, median(copies), err
+	return median(lists), median(ranges), median(cpus), updatesPerS, median(copies), err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
