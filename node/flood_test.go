@@ -130,7 +130,7 @@ func floodNode(t *testing.T, size int, server, client func(*Config)) {
 	mem := liveMem()
 	growth := int64(mem) - int64(baseMem)
 	t.Logf("flood of %d connections: +%d goroutines, live memory %d → %d KiB (%+d KiB), node holds %d handshakes",
-		len(conns), g, baseMem>>10, mem>>10, growth>>10, b.n.gate.inFlight())
+		len(conns), g, baseMem>>10, mem>>10, growth>>10, b.n.gate.Pending())
 	if g > 256+64 {
 		t.Fatalf("%d goroutines added by a flood of %d connections; the gate allows 256 handshakes", g, len(conns))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/codec"
+	"github.com/grovedev/grove/internal/connlimit"
 	"github.com/grovedev/grove/internal/ratelog"
 	"github.com/grovedev/grove/node/internal/handshake"
 	"github.com/grovedev/grove/proc"
@@ -43,7 +44,7 @@ type Node struct {
 	// logLimited writes lines a peer can trigger at will (refusals,
 	// drops) at a rate that cannot flood.
 	logLimited *ratelog.Limiter
-	gate       *gate
+	gate       *connlimit.Limiter // connections not yet authenticated
 	ln         net.Listener
 	addr       string
 
@@ -110,7 +111,7 @@ func Start(ctx context.Context, rt *proc.Runtime, cfg Config) (*Node, error) {
 	}
 	n.log = n.log.With(slog.String("node", cfg.Name))
 	n.logLimited = ratelog.New(n.log, ratelog.Config{})
-	n.gate = newGate(cfg.MaxPendingHandshakes, cfg.MaxPendingPerAddr)
+	n.gate = connlimit.New(connlimit.Config{MaxTotal: cfg.MaxPendingHandshakes, MaxPerHost: cfg.MaxPendingPerAddr})
 	var hsTLS *handshake.TLSConfig
 	if cfg.TLS != nil {
 		hsTLS = &handshake.TLSConfig{Certificate: cfg.TLS.Certificate, Roots: cfg.TLS.Roots}
@@ -407,9 +408,13 @@ func (n *Node) acceptLoop() {
 		// one goroutine and the handshake's small buffers, for at most
 		// HandshakeTimeout from now.
 		now := time.Now()
-		pend, kind := n.gate.admit(conn, now)
-		if pend == nil {
+		pend, err := n.gate.Admit(connlimit.Host(conn.RemoteAddr()), conn)
+		if err != nil {
 			conn.Close()
+			kind := refusedLimitTotal
+			if errors.Is(err, connlimit.ErrHostFull) {
+				kind = refusedLimitAddr
+			}
 			n.refusedAs(kind, "", conn.RemoteAddr().String(), nil)
 			continue
 		}
@@ -419,7 +424,7 @@ func (n *Node) acceptLoop() {
 	}
 }
 
-func (n *Node) accept(conn net.Conn, pend *pending, deadline time.Time) {
+func (n *Node) accept(conn net.Conn, pend *connlimit.Slot, deadline time.Time) {
 	ctx, cancel := context.WithDeadline(n.ctx, deadline)
 	defer cancel()
 	var claim *dialing
@@ -432,7 +437,7 @@ func (n *Node) accept(conn net.Conn, pend *pending, deadline time.Time) {
 		return dup
 	}
 	hp, err := handshake.Server(ctx, conn, &hs)
-	evicted := n.gate.leave(pend)
+	evicted := !pend.Release()
 	if err != nil {
 		conn.Close()
 		kind := classify(err)
