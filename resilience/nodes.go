@@ -56,17 +56,21 @@ type NodeBreakersConfig struct {
 	OnStateChange func(node string, from, to State)
 }
 
+// Validate reports a configuration that cannot work.
+func (c NodeBreakersConfig) Validate() error { return c.Breaker.Validate() }
+
 // NewNodeBreakers returns the breakers of n's remote nodes, each made as
-// its first call needs it.
+// its first call needs it. A breaker lives until Forget: forget the nodes
+// that left the cluster for good.
 func NewNodeBreakers(n *node.Node, cfg NodeBreakersConfig) (*NodeBreakers, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	bc := cfg.Breaker
 	if bc.Classify == nil {
 		bc.Classify = NodeClassifier
 	}
 	bc.OnStateChange = nil
-	if err := bc.Validate(); err != nil {
-		return nil, err
-	}
 	nb := &NodeBreakers{n: n, cfg: bc, onChange: cfg.OnStateChange}
 	nb.mu.m = map[string]*Breaker{}
 	return nb, nil

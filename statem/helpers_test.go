@@ -2,6 +2,7 @@ package statem
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -127,4 +128,16 @@ type traceReplier struct {
 
 func (r traceReplier) Reply(v any, err error) {
 	*r.trace = append(*r.trace, "reply "+r.id+" "+fmtAny(v)+" "+fmtAny(err))
+}
+
+// waitBusy waits until the machine pid is in a callback with nothing
+// queued.
+func waitBusy(t *testing.T, rt *proc.Runtime, pid proc.PID) {
+	t.Helper()
+	eventually(t, func() error {
+		if in, _ := rt.Info(pid); in.MailboxLen != 0 || in.Status != proc.StatusRunning {
+			return fmt.Errorf("info %+v", in)
+		}
+		return nil
+	})
 }

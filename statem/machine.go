@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -148,6 +149,12 @@ func (m *Machine[S]) start(st S, actions []Action) (reason error) {
 func (s *server[S]) HandleContinue(p *proc.Process, cont any) {
 	if ie, ok := cont.(initialExit); ok && !s.m.stopping {
 		s.m.stopping = true
+		var crash *proc.CrashError
+		if errors.As(ie.reason, &crash) {
+			// Reported as the runtime reports any callback's panic.
+			p.Logger().Error("process crashed", slog.String("pid", p.Self().String()), slog.Any("panic", crash.Value),
+				slog.String("in", "statem initial transition"))
+		}
 		p.Stop(ie.reason)
 	}
 }

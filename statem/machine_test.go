@@ -412,12 +412,7 @@ func TestTimeoutsOnRuntimeClock(t *testing.T) {
 	// is in changes the state, which cancels the time-out after its
 	// message was queued.
 	rt.Cast(pid, "block")
-	eventually(t, func() error {
-		if in, _ := rt.Info(pid); in.MailboxLen != 0 || in.Status != proc.StatusRunning {
-			return fmt.Errorf("info %+v", in)
-		}
-		return nil
-	})
+	waitBusy(t, rt, pid)
 	clk.Advance(time.Second)
 	close(g.block)
 	clk.Advance(time.Second)

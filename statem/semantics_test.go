@@ -214,12 +214,7 @@ func TestAbsoluteTimeouts(t *testing.T) {
 	// Set and cancelled by two casts queued together: the expiry of the
 	// passed time queues behind the cancel, and is dropped.
 	rt.Cast(pid, "block")
-	eventually(t, func() error {
-		if in, _ := rt.Info(pid); in.MailboxLen != 0 || in.Status != proc.StatusRunning {
-			return fmt.Errorf("info %+v", in)
-		}
-		return nil
-	})
+	waitBusy(t, rt, pid)
 	rt.Cast(pid, setTimeout{TimeoutAt("cancelled", now.Add(-time.Hour), "never")})
 	rt.Cast(pid, setTimeout{CancelTimeout("cancelled")})
 	rt.Cast(pid, "last")
