@@ -118,6 +118,15 @@ func (n *Node) pause(p *peer) {
 	f.mu.Unlock()
 	n.stats.LinksPaused.Add(1)
 	_ = p.send(kindFlow, 0, 0, func(b []byte) []byte { return append(b, flowPause) }, nil, false)
+	// The processes may have taken everything between the delivery and
+	// the pause, with no Release left to come: look again, after the pause
+	// is queued so that a resume follows it.
+	if f.used.Load() <= f.limit/2 {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // forget drops a link that went down from the paused set.

@@ -178,3 +178,43 @@ func TestDropsAtAFullMailboxAreReported(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTinyCeilingNeverStallsTheLink sets a ceiling every message passes,
+// with a process that takes each at once: every delivery pauses the link,
+// the count falls back before or after the pause is registered, and the
+// link must always be resumed.
+func TestTinyCeilingNeverStallsTheLink(t *testing.T) {
+	const count = 500
+	nw := newNet(t)
+	b := startNode(t, "b@mem", nw.Endpoint("b"), "b:1", func(c *Config) { c.MaxRemoteQueued = 1 })
+	a := startNode(t, "a@mem", nw.Endpoint("a"), "a:1", nil)
+	if err := a.n.Connect(context.Background(), "b@mem", "b:1"); err != nil {
+		t.Fatal(err)
+	}
+	g := &gated{gate: make(chan struct{})}
+	close(g.gate)
+	to := spawn(t, b.rt, g)
+	// One message at a time: each is the last one queued, so each pause
+	// may find nothing left to release it but its own recheck.
+	for i := range count {
+		sent := make(chan error, 1)
+		go func() { sent <- a.rt.Send(to, i) }()
+		select {
+		case err := <-sent:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("send %d held for good: the link was paused and never resumed", i)
+		}
+		testutil.Eventually(t, 20*time.Second, func() error {
+			if got := g.n.Load(); got != int64(i+1) {
+				return fmt.Errorf("%d of %d handled", got, i+1)
+			}
+			return nil
+		})
+	}
+	if b.n.Stats().LinksPaused.Load() == 0 {
+		t.Fatal("a ceiling of one byte never paused the link")
+	}
+}
