@@ -30,13 +30,15 @@
 // # Reads
 //
 // List, Range, Get, Count, CountKeys and Topics take no lock: each topic's
-// presences are an immutable map (a hash array mapped trie) that writers
-// replace atomically, sharing all but the changed path. A reader works on
-// the version current when it started, so listing 100,000 presences never
-// waits for, nor delays, the tracks and updates going on meanwhile, and no
-// server process stands between readers and the data (Phoenix serialises
-// list and track through one GenServer per shard). Writes on a node take one
-// lock and never wait on the network.
+// presences are immutable — a hash array mapped trie by key, for Get, and a
+// vector of contiguous chunks, for List and Range — that writers replace
+// atomically, sharing all but the changed path. A reader works on the
+// version current when it started, so listing 100,000 presences never
+// waits for, nor delays, the tracks and updates going on meanwhile, and
+// costs about what copying a slice of 100,000 presences does; no server
+// process stands between readers and the data (Phoenix serialises list and
+// track through one GenServer per shard). Writes on a node take one lock
+// and never wait on the network.
 //
 // # Replication
 //

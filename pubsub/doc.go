@@ -20,6 +20,10 @@
 //	sub, err = ps.SubscribeChan("room:lobby", pubsub.WithBuffer(100, pubsub.DropOldest))
 //	for m := range sub.C() { ... }
 //
+//	// A function that only updates memory can run on the delivering
+//	// goroutine itself: no buffer, no goroutine, the cheapest subscriber.
+//	sub, err = ps.SubscribeFunc("prices", func(m *pubsub.Message) { last.Store(m) }, pubsub.Inline())
+//
 //	ps.Broadcast("room:lobby", Said{Who: "ann", Text: "hi"})     // every node
 //	ps.BroadcastFrom(self, "room:lobby", msg)                      // not to self
 //	ps.LocalBroadcast("room:lobby", msg)                           // this node
@@ -73,7 +77,8 @@
 // # Backpressure
 //
 // Each subscription has a bounded buffer (WithBuffer; default Config.Buffer
-// messages and Config.Policy) chosen at subscribe time. For a function or
+// messages and Config.Policy) chosen at subscribe time (Inline function
+// subscriptions have none: they run as the message is delivered). For a function or
 // channel subscriber it is the queue of messages waiting for the function
 // or a receive; for a process it is the process's mailbox as the PubSub
 // sees it (all its queued messages count). When a message finds it full,
