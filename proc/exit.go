@@ -246,14 +246,6 @@ func (p *Process) deliverDown(ref Ref, pid PID, reason error) {
 	}
 }
 
-// pushForced queues a message past the mailbox bound: signals turned into
-// messages (EXIT, DOWN) must never be refused.
-func (p *Process) pushForced(e envelope) {
-	if prev, err := p.mbox.push(e, pushForced); err == nil {
-		p.activate(prev)
-	}
-}
-
 // pushSys queues a system message.
 func (p *Process) pushSys(msg any) error {
 	prev, err := p.mbox.push(envelope{kind: kindSys, msg: msg}, pushSystem)

@@ -41,7 +41,6 @@ type PubSub struct {
 	peers  *peerset.Set
 	server proc.PID
 	stats  Stats
-	nextID atomic.Uint64
 
 	seqMu sync.Mutex
 	seqs  map[string]*seqState

@@ -37,8 +37,11 @@ func TestHostCapAndEviction(t *testing.T) {
 	if sa1.Release() {
 		t.Fatal("an evicted slot released as kept")
 	}
-	if !sb1.Release() || !sb1.Release() {
+	if !sb1.Release() {
 		t.Fatal("release of a kept slot")
+	}
+	if !sb1.Release() {
+		t.Fatal("a second release of a kept slot (Release is idempotent)")
 	}
 	if l.Pending() != 3 {
 		t.Fatalf("pending %d", l.Pending())
