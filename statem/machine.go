@@ -145,9 +145,16 @@ func (m *Machine[S]) start(st S, actions []Action) (reason error) {
 	return nil
 }
 
-// HandleContinue stops a machine whose initial transition ended it.
+// HandleContinue stops a machine whose initial transition ended it. A
+// machine has no other continuations: it inserts events (NextEvent).
 func (s *server[S]) HandleContinue(p *proc.Process, cont any) {
-	if ie, ok := cont.(initialExit); ok && !s.m.stopping {
+	ie, ok := cont.(initialExit)
+	if !ok {
+		p.Logger().Warn("statem: Continue on a state machine (insert an event with NextEvent instead)",
+			slog.String("pid", p.Self().String()), slog.Any("cont", cont))
+		return
+	}
+	if !s.m.stopping {
 		s.m.stopping = true
 		var crash *proc.CrashError
 		if errors.As(ie.reason, &crash) {
