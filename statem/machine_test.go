@@ -247,21 +247,6 @@ func TestInitResults(t *testing.T) {
 	}
 }
 
-// exitOf waits for the exit of pid and returns its reason.
-func exitOf(t *testing.T, rt *proc.Runtime, pid proc.PID) error {
-	t.Helper()
-	ch := make(chan error, 1)
-	cancel := rt.Watch(pid, func(_ proc.PID, reason error) { ch <- reason })
-	defer cancel()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%v did not exit", pid)
-		return nil
-	}
-}
-
 // Reference: gen_statem's init_result acknowledges the start before it
 // enters the initial state. A machine whose initial transition stops,
 // crashes or is bad has started: Spawn succeeds and the process exits
@@ -299,7 +284,12 @@ func TestInitialTransitionEndsAStartedMachine(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			pid, err := rt.Spawn(New[string](tc.beh, tc.opts...))
+			reasons := make(chan error, 1)
+			watch := proc.WithRegister(func(pid proc.PID) error {
+				rt.Watch(pid, func(_ proc.PID, reason error) { reasons <- reason })
+				return nil
+			})
+			pid, err := rt.Spawn(New[string](tc.beh, tc.opts...), watch)
 			if err != nil {
 				t.Fatalf("Spawn: %v", err)
 			}
@@ -309,8 +299,8 @@ func TestInitialTransitionEndsAStartedMachine(t *testing.T) {
 			if !errors.As(callErr, &exit) {
 				t.Fatalf("call to a machine that ended in its initial transition: %v", callErr)
 			}
-			if !tc.want(exit.Reason) {
-				t.Fatalf("exit reason %v", exit.Reason)
+			if reason := <-reasons; !tc.want(reason) {
+				t.Fatalf("exit reason %v", reason)
 			}
 			if g, ok := tc.beh.(*gate); ok {
 				if terms := fmt.Sprint(g.terms); !strings.HasPrefix(terms, "[closed:") {
@@ -330,17 +320,22 @@ func TestInitialTransitionEndsAStartedMachine(t *testing.T) {
 func TestSupervisedMachineCrashingInFirstEnterCall(t *testing.T) {
 	rt := newRuntime(t, nil)
 	starts := 0
-	sup, err := supervisor.Start(rt, supervisor.Spec{
+	reasons := make(chan error, 1)
+	watch := proc.WithRegister(func(pid proc.PID) error {
+		rt.Watch(pid, func(_ proc.PID, reason error) { reasons <- reason })
+		return nil
+	})
+	_, err := supervisor.Start(rt, supervisor.Spec{
 		Intensity: 2, Period: time.Minute,
 		Children: []supervisor.ChildSpec{{ID: "m", Start: func() proc.Behavior {
 			starts++
 			return New[string](&enterStopper{crash: true}, WithStateEnter())
 		}}},
-	})
+	}, watch)
 	if err != nil {
 		t.Fatalf("the supervisor failed to start: %v", err)
 	}
-	if reason := exitOf(t, rt, sup); !errors.Is(reason, supervisor.ErrMaxRestarts) {
+	if reason := <-reasons; !errors.Is(reason, supervisor.ErrMaxRestarts) {
 		t.Fatalf("supervisor exit: %v", reason)
 	}
 	if starts != 3 {

@@ -199,7 +199,7 @@ func TestTimeoutsRaceStateChanges(t *testing.T) {
 			if ev.Content != state {
 				wrong.Store(fmt.Sprintf("state time-out of %v arrived in %s", ev.Content, state))
 			}
-			return m.Keep()
+			return m.Keep(EventTimeout(time.Millisecond, "idle")) // it cancelled the one running
 		case EventTimeoutEvent:
 			eventFired.Add(1)
 			return m.Keep()
