@@ -508,3 +508,78 @@ func TestRestartedNode(t *testing.T) {
 		t.Fatalf("numbers of the restarted node: %v, missed %d", rec.seqs[victim], rec.missed[victim])
 	}
 }
+
+// A broadcast via a named dispatcher is dispatched by the dispatcher of that
+// name on every node; a node without it counts the frame and delivers with
+// the default dispatcher.
+func TestDispatcherAcrossNodes(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	vipOnly := func(node string) DispatcherFunc {
+		return func(m *Message, subs []*Subscription) {
+			mu.Lock()
+			seen[node]++
+			mu.Unlock()
+			for _, s := range subs {
+				if s.Meta() == "vip" {
+					s.Deliver(m)
+				}
+			}
+		}
+	}
+	c, err := faultkit.NewCluster(context.Background(), faultkit.ClusterConfig{Size: 3, Seed: 6, Register: registerNote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	names := c.Names()
+	var pss []*PubSub
+	for i, n := range names {
+		cfg := Config{}
+		if i < 2 { // the third node lacks the dispatcher
+			cfg.Dispatchers = map[string]Dispatcher{"vip": vipOnly(n)}
+		}
+		ps, err := Start(c.Node(n), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ps.Close()
+		pss = append(pss, ps)
+	}
+	eventually(t, func() error {
+		for _, ps := range pss {
+			if len(ps.Nodes()) != 2 {
+				return errorf("not meshed yet")
+			}
+		}
+		return nil
+	})
+	vips, plains := make([]*recorder, 3), make([]*recorder, 3)
+	for i, ps := range pss {
+		vips[i], plains[i] = &recorder{}, &recorder{}
+		ps.SubscribeFunc("t", vips[i].add, WithMeta("vip"))
+		ps.SubscribeFunc("t", plains[i].add)
+	}
+	if err := pss[0].Broadcast("t", note{"a", 1}, Via("vip")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		for i := range pss {
+			if vips[i].len() != 1 {
+				return errorf("vip subscriber of node %d got %d", i, vips[i].len())
+			}
+		}
+		if plains[2].len() != 1 {
+			return errorf("the node without the dispatcher did not deliver with the default one")
+		}
+		return nil
+	})
+	if plains[0].len() != 0 || plains[1].len() != 0 {
+		t.Fatal("the dispatcher's choice was not kept")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[names[0]] != 1 || seen[names[1]] != 1 || pss[2].Stats().UnknownDispatcher.Load() != 1 {
+		t.Fatalf("dispatched %v, unknown %d", seen, pss[2].Stats().UnknownDispatcher.Load())
+	}
+}
