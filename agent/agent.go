@@ -320,19 +320,43 @@ func (a *Agent) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.ShutdownTTL)
 		defer cancel()
 	}
-	var leaveErr error
 	if a.cluster != nil {
-		leaveErr = a.cluster.Leave(ctx) // announces the leave, then closes
+		// The leave notice gets a share of the shutdown time of its own, so
+		// that peers which stop at the same moment (and will never confirm
+		// it) cannot use up what the processes need to stop. It is a
+		// courtesy: unheard, the peers declare this node dead instead.
+		lctx, cancel := context.WithTimeout(ctx, leaveBudget(a.cfg.ShutdownTTL))
+		if err := a.cluster.Leave(lctx); err != nil {
+			a.log.Warn("leave notice not confirmed; peers will see this node dead rather than left", slog.Any("err", err))
+		}
+		cancel()
 	}
 	nodeErr := a.node.Close()
 	rtErr := a.rt.Close(ctx)
-	var adminErr error
 	if a.admin != nil {
-		adminErr = a.admin.Shutdown(ctx)
+		// Requests in flight get a moment; streams (server-sent events)
+		// and idle keep-alives are then cut.
+		sctx, cancel := context.WithTimeout(ctx, adminDrain)
+		if err := a.admin.Shutdown(sctx); err != nil {
+			a.admin.Close()
+		}
+		cancel()
 	}
 	a.wg.Wait()
 	a.log.Info("node stopped", slog.String("name", a.cfg.Name))
-	return errors.Join(leaveErr, nodeErr, rtErr, adminErr)
+	return errors.Join(nodeErr, rtErr)
+}
+
+// adminDrain bounds how long a stopping node waits for admin requests.
+const adminDrain = 2 * time.Second
+
+// leaveBudget is the part of a graceful shutdown given to the leave
+// notice: a third of it, at most 3 s.
+func leaveBudget(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return 3 * time.Second
+	}
+	return min(ttl/3, 3*time.Second)
 }
 
 func loadTLS(cfg Config) (*node.TLSConfig, error) {

@@ -140,3 +140,48 @@ func TestNodeBadConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoNodeClusterStopsTogether sends SIGTERM to both nodes of a
+// two-node cluster at once, with the default timings: both must exit with
+// status 0, well within the shutdown timeout, although neither is left to
+// confirm the other's leave notice.
+func TestTwoNodeClusterStopsTogether(t *testing.T) {
+	bin := buildGrove(t)
+	start := func(args ...string) *nodeProc {
+		p, err := nodeproc.Start(context.Background(), bin, append([]string{"--listen", "127.0.0.1:0",
+			"--admin", "127.0.0.1:0", "--cookie", "e2e"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Kill)
+		return &nodeProc{p}
+	}
+	a := start("--name", "a@127.0.0.1")
+	b := start("--name", "b@127.0.0.1", "--join", a.Addr)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, p := range []*nodeProc{a, b} {
+			if ms := p.members(t); ms["a@127.0.0.1"].State != "alive" || ms["b@127.0.0.1"].State != "alive" {
+				return fmt.Errorf("members %+v", ms)
+			}
+		}
+		return nil
+	})
+	stopped := time.Now()
+	a.Signal(syscall.SIGTERM)
+	b.Signal(syscall.SIGTERM)
+	for _, p := range []*nodeProc{a, b} {
+		select {
+		case <-p.Exited():
+			if err := p.Err(); err != nil {
+				t.Errorf("exit after SIGTERM: %v\n%s", err, p.Logs())
+			}
+		case <-time.After(8 * time.Second):
+			t.Fatalf("no exit within 8 s of SIGTERM (the shutdown timeout is 10 s)\n%s", p.Logs())
+		}
+	}
+	took := time.Since(stopped)
+	t.Logf("both stopped %v after SIGTERM", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("stopping took %v", took)
+	}
+}
