@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -59,10 +60,30 @@ func (a *Agent) Handler() http.Handler {
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.collector())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	a.kvRoutes(mux)
 	a.serviceRoutes(mux, reg)
+	for _, ext := range adminExtensions {
+		ext(a, mux, reg)
+	}
 	return mux
+}
+
+// adminExtensions add endpoints (and metrics) to the admin API. A file
+// admin_<name>.go adds its own with one line:
+//
+//	func init() { extendAdmin((*Agent).namesRoutes) }
+//
+// where namesRoutes(mux *http.ServeMux, reg *prometheus.Registry) registers
+// its patterns on mux ("GET /v1/names", ...) and its collectors on reg.
+// Every endpoint but /healthz and /readyz sits behind the admin API's
+// authentication (adminserver.go).
+var adminExtensions []func(a *Agent, mux *http.ServeMux, reg *prometheus.Registry)
+
+// extendAdmin registers an admin API extension; call it from init.
+func extendAdmin(f func(a *Agent, mux *http.ServeMux, reg *prometheus.Registry)) {
+	adminExtensions = append(adminExtensions, f)
 }
 
 // Status describes this node.
@@ -134,6 +155,9 @@ func (a *Agent) collector() prometheus.Collector {
 		"g_pending":        d("gossip_pending_conns", "Gossip connections waiting for their handshake."),
 		"g_dropped":        d("gossip_packets_dropped_total", "Gossip packets dropped: queue full, dial or write failed."),
 		"g_merges":         d("gossip_link_merges_total", "State exchanges run because a node link brought news."),
+		"a_unauth":         d("admin_unauthorized_total", "Admin requests refused for want of the token or client certificate."),
+		"a_refused":        d("admin_conns_refused_total", "Admin connections refused at once: too many open from their host, or in all."),
+		"a_evicted":        d("admin_conns_evicted_total", "Admin connections closed to make room for newer ones."),
 		"dropped_by_peer":  d("messages_dropped_by_peer_total", "Messages of this node that peers reported they could not queue."),
 		"links_paused":     d("links_paused_total", "Times this node paused a peer's sends (MaxRemoteQueued reached)."),
 		"sends_held":       d("sends_held_total", "Sends that waited because a peer paused the link."),
@@ -180,6 +204,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge("g_pending", float64(m.a.cluster.PendingConns()))
 	counter("g_dropped", g.PacketsDropped.Load())
 	counter("g_merges", g.LinkMerges.Load())
+	counter("a_unauth", m.a.adminSec.Unauthorized.Load())
+	if l := m.a.adminLim; l != nil {
+		counter("a_refused", l.Stats().Refused.Load())
+		counter("a_evicted", l.Stats().Evicted.Load())
+	} else {
+		counter("a_refused", 0)
+		counter("a_evicted", 0)
+	}
 	counter("dropped_by_peer", s.DroppedByPeer.Load())
 	counter("links_paused", s.LinksPaused.Load())
 	counter("sends_held", s.SendsHeld.Load())

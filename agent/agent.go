@@ -16,6 +16,7 @@ import (
 
 	"github.com/grovedev/grove/cluster"
 	"github.com/grovedev/grove/discovery"
+	"github.com/grovedev/grove/internal/connlimit"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
 )
@@ -35,17 +36,19 @@ type Agent struct {
 	node    *node.Node
 	started time.Time
 
-	admin   *http.Server
-	adminLn net.Listener
-	wg      sync.WaitGroup
-	ready   atomic.Bool
-	closing atomic.Bool
-	ctx     context.Context // cancelled by Close: ends joins in progress
-	stop    context.CancelFunc
-	cluster *cluster.Cluster
-	poller  *discovery.Poller
-	kv      kvState   // --kv (kv.go)
-	svc     *services // pubsub, pg and presence (services.go)
+	admin    *http.Server
+	adminLn  net.Listener
+	adminLim *connlimit.Limiter
+	adminSec adminCounters
+	wg       sync.WaitGroup
+	ready    atomic.Bool
+	closing  atomic.Bool
+	ctx      context.Context // cancelled by Close: ends joins in progress
+	stop     context.CancelFunc
+	cluster  *cluster.Cluster
+	poller   *discovery.Poller
+	kv       kvState   // --kv (kv.go)
+	svc      *services // pubsub, pg and presence (services.go)
 }
 
 // Start starts a node as cfg describes: it listens for node links, connects
@@ -111,11 +114,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, fmt.Errorf("--admin: %w", err)
 		}
 		a.adminLn = ln
-		a.admin = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv, sln, err := a.adminServer(ln) // timeouts, limits, token or mutual TLS (adminserver.go)
+		if err != nil {
+			ln.Close()
+			a.Close(context.Background())
+			return nil, err
+		}
+		a.admin = srv
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			if err := a.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := a.admin.Serve(sln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin API stopped", slog.Any("err", err))
 			}
 		}()

@@ -22,24 +22,25 @@ const DefaultAdmin = "127.0.0.1:4371"
 // has a flag and a GROVE_* environment variable; flags win over the
 // environment.
 type Config struct {
-	Name           string        // --name, GROVE_NAME: "name@host"
-	Listen         string        // --listen, GROVE_LISTEN: address for node links
-	Advertise      string        // --advertise, GROVE_ADVERTISE: address peers dial; default the bound one
-	Join           []string      // --join (repeatable), GROVE_JOIN (comma-separated): "addr" or "name@host=addr" of peers
-	Gossip         string        // --gossip, GROVE_GOSSIP: membership (SWIM) address; default the --listen host, port+2
-	Discovery      string        // --discovery, GROVE_DISCOVERY: a discovery spec (static:, dns:, dnssrv:, kube:)
-	DiscoveryEvery time.Duration // --discovery-interval, GROVE_DISCOVERY_INTERVAL
-	Cookie         string        // --cookie, GROVE_COOKIE
-	CookieFile     string        // --cookie-file, GROVE_COOKIE_FILE
-	TLSCert        string        // --tls-cert, GROVE_TLS_CERT: PEM certificate naming the node
-	TLSKey         string        // --tls-key, GROVE_TLS_KEY
-	TLSCA          string        // --tls-ca, GROVE_TLS_CA: PEM CAs trusted for peers
-	Region         string        // --region, GROVE_REGION
-	DataDir        string        // --data-dir, GROVE_DATA_DIR
-	Admin          string        // --admin, GROVE_ADMIN: HTTP address of the admin API
-	Heartbeat      time.Duration // --heartbeat, GROVE_HEARTBEAT
-	ShutdownTTL    time.Duration // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
-	KV             KVConfig      // --kv, --bootstrap-expect, --raft-tick (kv.go)
+	Name           string          // --name, GROVE_NAME: "name@host"
+	Listen         string          // --listen, GROVE_LISTEN: address for node links
+	Advertise      string          // --advertise, GROVE_ADVERTISE: address peers dial; default the bound one
+	Join           []string        // --join (repeatable), GROVE_JOIN (comma-separated): "addr" or "name@host=addr" of peers
+	Gossip         string          // --gossip, GROVE_GOSSIP: membership (SWIM) address; default the --listen host, port+2
+	Discovery      string          // --discovery, GROVE_DISCOVERY: a discovery spec (static:, dns:, dnssrv:, kube:)
+	DiscoveryEvery time.Duration   // --discovery-interval, GROVE_DISCOVERY_INTERVAL
+	Cookie         string          // --cookie, GROVE_COOKIE
+	CookieFile     string          // --cookie-file, GROVE_COOKIE_FILE
+	TLSCert        string          // --tls-cert, GROVE_TLS_CERT: PEM certificate naming the node
+	TLSKey         string          // --tls-key, GROVE_TLS_KEY
+	TLSCA          string          // --tls-ca, GROVE_TLS_CA: PEM CAs trusted for peers
+	Region         string          // --region, GROVE_REGION
+	DataDir        string          // --data-dir, GROVE_DATA_DIR
+	Admin          string          // --admin, GROVE_ADMIN: HTTP address of the admin API
+	Heartbeat      time.Duration   // --heartbeat, GROVE_HEARTBEAT
+	ShutdownTTL    time.Duration   // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
+	KV             KVConfig        // --kv, --bootstrap-expect, --raft-tick (kv.go)
+	AdminAuth      AdminAuthConfig // --admin-token(-file), --admin-tls-*, --admin-client-ca (adminserver.go)
 }
 
 // env names, by flag.
@@ -72,6 +73,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 0, "link heartbeat interval; a link silent for 6 heartbeats is dead (default 500ms)")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	c.KV.RegisterFlags(fs)
+	c.AdminAuth.RegisterFlags(fs)
 }
 
 // LoadEnv sets every flag not given on the command line from its GROVE_*
@@ -200,6 +202,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
 			return fmt.Errorf("--admin %q: %w", c.Admin, err)
 		}
+	}
+	if err := c.AdminAuth.Validate(c.Admin); err != nil {
+		return err
 	}
 	for _, j := range c.Join {
 		if _, err := ParseJoin(j); err != nil {

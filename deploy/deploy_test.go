@@ -5,6 +5,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -61,6 +62,9 @@ func TestCompose(t *testing.T) {
 	}
 	env := svc.Environment
 	env["GROVE_COOKIE"] = "test"
+	if tok := env["GROVE_ADMIN_TOKEN"]; !strings.HasPrefix(tok, "${GROVE_ADMIN_TOKEN:?") {
+		t.Fatalf("the admin token is not required from the environment: %q", tok)
+	}
 	cfg := checkArgs(t, nil, env)
 	if cfg.Name != "grove@host-1" || cfg.Advertise != "10.0.0.9:4370" {
 		t.Fatalf("resolved %+v", cfg)
@@ -74,7 +78,7 @@ func TestCompose(t *testing.T) {
 	}
 	if _, err := exec.LookPath("docker-compose"); err == nil {
 		cmd := exec.Command("docker-compose", "-f", "compose.yaml", "config", "-q")
-		cmd.Env = append(os.Environ(), "GROVE_COOKIE=test")
+		cmd.Env = append(os.Environ(), "GROVE_COOKIE=test", "GROVE_ADMIN_TOKEN=test")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("docker-compose config: %v\n%s", err, out)
 		}
@@ -103,7 +107,16 @@ func TestKubernetes(t *testing.T) {
 			Template    struct {
 				Spec struct {
 					Containers []struct {
-						Args  []string `yaml:"args"`
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name      string `yaml:"name"`
+							Value     string `yaml:"value"`
+							ValueFrom struct {
+								SecretKeyRef struct {
+									Name string `yaml:"name"`
+								} `yaml:"secretKeyRef"`
+							} `yaml:"valueFrom"`
+						} `yaml:"env"`
 						Ports []struct {
 							Name          string `yaml:"name"`
 							ContainerPort int    `yaml:"containerPort"`
@@ -139,7 +152,23 @@ func TestKubernetes(t *testing.T) {
 	for i, a := range c.Args {
 		args[i] = strings.NewReplacer("$(POD_NAME)", "grove-0", "$(POD_IP)", "10.0.0.9").Replace(a)
 	}
-	cfg := checkArgs(t, args, map[string]string{"GROVE_COOKIE": "test"})
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom.SecretKeyRef.Name != "" {
+			env[e.Name] = "from-secret-" + e.ValueFrom.SecretKeyRef.Name
+		} else if e.Value != "" {
+			env[e.Name] = e.Value
+		}
+	}
+	for _, secret := range []string{"GROVE_COOKIE", "GROVE_ADMIN_TOKEN"} {
+		if !strings.HasPrefix(env[secret], "from-secret-") {
+			t.Fatalf("%s does not come from a Secret: %q", secret, env[secret])
+		}
+	}
+	cfg := checkArgs(t, args, env)
+	if cfg.Admin != "" && !strings.HasPrefix(cfg.Admin, "127.") && cfg.AdminAuth.Token == "" {
+		t.Fatalf("the admin API on %s has no token", cfg.Admin)
+	}
 	if !strings.Contains(cfg.Discovery, svc.Metadata.Name) {
 		t.Fatalf("discovery %q does not use the headless Service %q", cfg.Discovery, svc.Metadata.Name)
 	}
@@ -157,5 +186,51 @@ func TestKubernetes(t *testing.T) {
 	}
 	if adminPort == "" {
 		t.Fatalf("probe port %q is not a container port", c.LivenessProbe.HTTPGet.Port)
+	}
+}
+
+// TestDockerfile: the image's default command puts the admin API on all
+// interfaces, so the node refuses to start it without a token, and starts
+// with one from the environment.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry, cmd []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ENTRYPOINT "); ok {
+			if err := json.Unmarshal([]byte(v), &entry); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "CMD "); ok {
+			if err := json.Unmarshal([]byte(v), &cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(entry) != 2 || entry[1] != "node" {
+		t.Fatalf("entrypoint %q", entry)
+	}
+	parse := func(env map[string]string) error {
+		var cfg agent.Config
+		fs := pflag.NewFlagSet("node", pflag.ContinueOnError)
+		cfg.RegisterFlags(fs)
+		if err := fs.Parse(cmd); err != nil {
+			return err
+		}
+		if err := agent.LoadEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+			return err
+		}
+		return cfg.Validate()
+	}
+	env := map[string]string{"GROVE_NAME": "grove@h", "GROVE_COOKIE": "c"}
+	if err := parse(env); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Fatalf("the image starts an unauthenticated admin API on all interfaces: %v", err)
+	}
+	env["GROVE_ADMIN_TOKEN"] = "t"
+	if err := parse(env); err != nil {
+		t.Fatal(err)
 	}
 }

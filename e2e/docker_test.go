@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -57,7 +56,7 @@ func (c *cluster) start(t *testing.T, name string) {
 	t.Helper()
 	err := c.Start(context.Background(), name,
 		"--name", name+"@"+name, "--listen", "0.0.0.0:4370", "--advertise", name+":4370",
-		"--admin", "0.0.0.0:4371", "--gossip", "0.0.0.0:4372", "--cookie", "e2e-secret", "--heartbeat", "100ms",
+		"--admin", "0.0.0.0:4371", "--admin-token", adminToken, "--gossip", "0.0.0.0:4372", "--cookie", "e2e-secret", "--heartbeat", "100ms",
 		"--discovery", "dns:grove:4370", "--discovery-interval", "300ms")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +76,7 @@ func (c *cluster) refreshAdmin(t *testing.T, name string) {
 }
 
 func (c *cluster) getJSON(name, path string, v any) error {
-	client := http.Client{Timeout: 2 * time.Second}
+	client := adminClient(2 * time.Second)
 	resp, err := client.Get("http://" + c.admin[name] + path)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -101,14 +100,14 @@ func TestKVJepsenInContainers(t *testing.T) {
 	c := &kvCluster{Cluster: k, names: []string{"k1", "k2", "k3"}, admin: map[string]string{}}
 	for _, n := range c.names {
 		if err := c.Start(ctx, n, "--name", n+"@"+n, "--listen", "0.0.0.0:4370", "--advertise", n+":4370",
-			"--admin", "0.0.0.0:4371", "--gossip", "0.0.0.0:4372", "--cookie", "e2e-secret", "--heartbeat", "100ms",
+			"--admin", "0.0.0.0:4371", "--admin-token", adminToken, "--gossip", "0.0.0.0:4372", "--cookie", "e2e-secret", "--heartbeat", "100ms",
 			"--discovery", "dns:grovekv:4370", "--discovery-interval", "300ms",
 			"--kv", "--bootstrap-expect", "3", "--data-dir", "/data", "--raft-tick", "20ms"); err != nil {
 			t.Fatal(err)
 		}
 		c.refresh(t, n)
 	}
-	client := &http.Client{Timeout: 3 * time.Second}
+	client := adminClient(3 * time.Second)
 	serving := func(within time.Duration) {
 		t.Helper()
 		deadline := time.Now().Add(within)

@@ -25,6 +25,7 @@ type Proc struct {
 	Cmd   *exec.Cmd
 	Addr  string // where it accepts node links
 	Admin string // its admin API, host:port
+	Token string // the admin API's bearer token (its --admin-token), sent with every request
 
 	exited chan struct{}
 	err    error // the process's exit, set before exited closes
@@ -47,6 +48,11 @@ func Start(ctx context.Context, grove string, args ...string) (*Proc, error) {
 		return nil, err
 	}
 	p := &Proc{Cmd: cmd, exited: make(chan struct{})}
+	for i, a := range args {
+		if a == "--admin-token" && i+1 < len(args) {
+			p.Token = args[i+1]
+		}
+	}
 	found := make(chan []string, 1)
 	// The reader owns the process's exit: it ends when stderr closes.
 	go func() {
@@ -101,7 +107,7 @@ var client = http.Client{Timeout: 2 * time.Second}
 
 // Get fetches path from the admin API and returns the status code.
 func (p *Proc) Get(path string) (int, error) {
-	resp, err := client.Get("http://" + p.Admin + path)
+	resp, err := p.get(path)
 	if err != nil {
 		return 0, err
 	}
@@ -112,7 +118,7 @@ func (p *Proc) Get(path string) (int, error) {
 
 // Members returns the members as the node sees them, by name.
 func (p *Proc) Members() (map[string]agent.Member, error) {
-	resp, err := client.Get("http://" + p.Admin + "/v1/members")
+	resp, err := p.get("/v1/members")
 	if err != nil {
 		return nil, err
 	}
@@ -126,4 +132,16 @@ func (p *Proc) Members() (map[string]agent.Member, error) {
 		out[m.Name] = m
 	}
 	return out, nil
+}
+
+// get fetches path from the admin API with the token, if any.
+func (p *Proc) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", "http://"+p.Admin+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+	}
+	return client.Do(req)
 }
