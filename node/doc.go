@@ -9,8 +9,10 @@
 // challenge, the cookie never crosses the wire, then AES-256-GCM under keys
 // derived in the handshake) or by TLS 1.3 with mutual certificates that
 // name the node. A wrong cookie, an untrusted certificate, a certificate of
-// another node, a protocol version mismatch or a second node under a name
-// already connected is refused, logged and counted (Stats.Refused); the
+// another node, a protocol version mismatch or a second link from a node
+// already connected in the same incarnation is refused, logged and counted
+// (Stats.Refused) — a node under a connected name with a later incarnation
+// is that node restarted, and its link replaces the old one; the
 // refused peer learns nothing else, except a peer that authenticated and
 // is refused because a link between the two nodes is already up or opening
 // (both dialled at once): it is told so, with the refusing side's proof,
