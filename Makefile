@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages with concurrency, run under the race detector.
-RACE_PKGS ?= $(shell for d in proc statem supervisor registry names distsup node resilience agent cluster discovery replica pubsub pg presence eventstore eventsourcing faultkit transport codec hlc clock internal cmd/grove/internal raft kv lease; do [ -d $$d ] && echo ./$$d/...; done)
+RACE_PKGS ?= $(shell for d in proc statem supervisor registry names distsup entity node resilience agent cluster discovery replica pubsub pg presence eventstore eventsourcing faultkit transport codec hlc clock internal cmd/grove/internal raft kv lease; do [ -d $$d ] && echo ./$$d/...; done)
 
 .PHONY: test race lint fmt bench fuzz demo image
 

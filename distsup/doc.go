@@ -82,10 +82,21 @@
 // nowhere, moves on node loss (failover) and on leave (Drain), and Via
 // reaches it from anywhere.
 //
-// # Trade-offs
+// # Trade-offs: availability or a quorum
 //
-// The supervisor chooses availability: during a partition every side
-// keeps (and restarts) the children, so two copies can run until the heal
-// (in Akka's terms, no downing at all), and the duplicates are settled
-// then.
+// By default the supervisor chooses availability: during a partition
+// every side keeps (and restarts) the children, so two copies can run
+// until the heal (in Akka's terms, no downing at all), and the duplicates
+// are settled then.
+//
+// With Config.Quorum it chooses consistency instead: every child runs
+// under a lease granted by a quorum (package lease, a Raft group), so at
+// most one copy of a child runs anywhere at any time; the side of a
+// partition without the quorum stops its children and the side with it
+// restarts them once their leases have passed. See Quorum for the
+// vocabulary (static quorum, down-all) and the timing assumptions.
+//
+//	leases, _ := lease.Open(ctx, raftHost, lease.Config{Members: voters})
+//	sup, err := distsup.Start(clu, distsup.Config{Name: "billing",
+//		Quorum: &distsup.Quorum{Leases: distsup.LeaseService(leases), TTL: 5 * time.Second}})
 package distsup

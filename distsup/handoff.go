@@ -133,16 +133,22 @@ func (s *Supervisor) handoff(ctx context.Context, id string, rebalance bool) err
 			return fmt.Errorf("distsup: handoff state of %q: %w", id, err)
 		}
 	}
+	// In quorum mode the lease goes with the child: given up while the
+	// old incarnation holds (it runs nothing), taken by the new one.
+	if s.quorum != nil {
+		if err := s.quorum.releaseNow(ctx, id); err != nil {
+			s.resumeAfterFailedMove(ctx, id, mi.pid)
+			return fmt.Errorf("distsup: handoff of %q: lease: %w", id, err)
+		}
+	}
 	rv, err := s.nd.RPC(ctx, target, s.fn+"adopt", req)
 	if err != nil {
-		_ = s.rt.Send(mi.pid, resumeHere{})
-		abort()
+		s.resumeAfterFailedMove(ctx, id, mi.pid)
 		return fmt.Errorf("distsup: handoff to %s: %w", target, err)
 	}
 	resp, _ := rv.(startResp)
 	if resp.PID.IsZero() {
-		_ = s.rt.Send(mi.pid, resumeHere{})
-		abort()
+		s.resumeAfterFailedMove(ctx, id, mi.pid)
 		return fmt.Errorf("distsup: handoff to %s: no process", target)
 	}
 	_ = s.rt.Send(mi.pid, forwardTo{pid: resp.PID})
@@ -163,6 +169,21 @@ func (s *Supervisor) handoff(ctx context.Context, id string, rebalance bool) err
 		s.stopProcess(s.ctx, old, proc.ErrNormal, 5*time.Second)
 	})
 	return nil
+}
+
+// resumeAfterFailedMove puts back in service a child whose move failed:
+// in quorum mode only if its lease can be taken again, else it stops.
+func (s *Supervisor) resumeAfterFailedMove(ctx context.Context, id string, pid proc.PID) {
+	if s.quorum != nil {
+		if err := s.quorum.acquire(ctx, id); err != nil {
+			s.killProcess(pid, fmt.Errorf("%w: %q lost its lease during a failed handoff", ErrNoQuorum, id))
+			_ = s.rt.Send(s.hostPID(), abortMove{id: id})
+			return
+		}
+		s.quorum.bind(id, pid)
+	}
+	_ = s.rt.Send(pid, resumeHere{})
+	_ = s.rt.Send(s.hostPID(), abortMove{id: id})
 }
 
 // rpcAdopt takes a handed-off child: it starts it here with its

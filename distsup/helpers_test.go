@@ -25,32 +25,45 @@ func TestMain(m *testing.M) {
 }
 
 // tracker records which processes of which child run, and a history of
-// starts and stops for the checks that need one.
+// the time each process ran its child: from Init until it exited or began
+// a handoff (from then on it only holds or forwards).
 type tracker struct {
-	mu   sync.Mutex
-	live map[string]map[proc.PID]bool
-	rec  *history.Recorder
+	mu    sync.Mutex
+	live  map[string]map[proc.PID]bool
+	rec   *history.Recorder
+	calls map[proc.PID]*history.Call
 }
 
 func newTracker() *tracker {
-	return &tracker{live: map[string]map[proc.PID]bool{}, rec: history.NewRecorder()}
+	return &tracker{live: map[string]map[proc.PID]bool{}, rec: history.NewRecorder(), calls: map[proc.PID]*history.Call{}}
 }
 
 func (t *tracker) started(id string, p *proc.Process) {
+	pid := p.Self()
 	t.mu.Lock()
 	if t.live[id] == nil {
 		t.live[id] = map[proc.PID]bool{}
 	}
-	t.live[id][p.Self()] = true
-	t.rec.Invoke(0, "start", id, p.Self().String()).OK(nil)
+	t.live[id][pid] = true
+	t.calls[pid] = t.rec.Invoke(0, "run", id, pid.String())
 	t.mu.Unlock()
-	pid := p.Self()
 	p.Runtime().Watch(pid, func(proc.PID, error) {
 		t.mu.Lock()
 		delete(t.live[id], pid)
-		t.rec.Invoke(0, "stop", id, pid.String()).OK(nil)
 		t.mu.Unlock()
+		t.ended(pid)
 	})
+}
+
+// ended closes the run of pid.
+func (t *tracker) ended(pid proc.PID) {
+	t.mu.Lock()
+	c := t.calls[pid]
+	delete(t.calls, pid)
+	t.mu.Unlock()
+	if c != nil {
+		c.OK(nil)
+	}
 }
 
 func (t *tracker) count(id string) int {
@@ -70,6 +83,36 @@ func (t *tracker) running() map[string]int {
 		}
 	}
 	return out
+}
+
+// overlaps checks, from the history, that no two processes ever ran one
+// child at the same time.
+func (t *tracker) overlaps() error {
+	type run struct {
+		from, to time.Duration
+		pid      any
+	}
+	runs := map[string][]run{}
+	for _, op := range t.rec.History().Operations() {
+		if op.Invoke.F != "run" {
+			continue
+		}
+		to := op.Complete.Time
+		if to < 0 {
+			to = 1<<63 - 1
+		}
+		runs[op.Invoke.Key] = append(runs[op.Invoke.Key], run{op.Invoke.Time, to, op.Invoke.Value})
+	}
+	var errs []error
+	for id, rs := range runs {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].from < rs[j].from })
+		for i := 1; i < len(rs); i++ {
+			if rs[i].from < rs[i-1].to {
+				errs = append(errs, fmt.Errorf("%s: %v ran from %v while %v ran %v–%v", id, rs[i].pid, rs[i].from, rs[i-1].pid, rs[i-1].from, rs[i-1].to))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // worker is a test child: it counts what it receives, answers calls
@@ -126,7 +169,10 @@ func (w *worker) HandleCall(p *proc.Process, _ proc.From, req any) (any, error) 
 	return nil, proc.ErrUnhandled
 }
 
-func (w *worker) BeginHandoff(*proc.Process) (any, error) { return w.n, nil }
+func (w *worker) BeginHandoff(p *proc.Process) (any, error) {
+	w.t.ended(p.Self())
+	return w.n, nil
+}
 
 func (w *worker) EndHandoff(_ *proc.Process, state any) error {
 	if n, ok := state.(int); ok {

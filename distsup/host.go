@@ -1,6 +1,7 @@
 package distsup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/internal/ownermap"
+	"github.com/grovedev/grove/lease"
 	"github.com/grovedev/grove/placement"
 	"github.com/grovedev/grove/proc"
 	"github.com/grovedev/grove/supervisor"
@@ -20,14 +22,12 @@ import (
 type hostProc struct {
 	proc.Base
 	s        *Supervisor
+	ctx      context.Context
 	self     proc.PID
 	marker   ownermap.Ref
 	children map[string]*local
 	plans    map[string]plan
 	stopped  bool
-	// suspended is set while quorum mode holds no lease: children are
-	// stopped and kept, to run again when the lease is back.
-	suspended bool
 }
 
 // local is a child of this node.
@@ -49,6 +49,15 @@ type plan struct {
 }
 
 const planTTL = 3 * time.Second
+
+// tick is the period of the host's own reconcile round: a second, or in
+// quorum mode the lease renewal period (to retry leases).
+func (h *hostProc) tick() time.Duration {
+	if q := h.s.cfg.Quorum; q != nil {
+		return q.Renew
+	}
+	return time.Second
+}
 
 // Requests to the host.
 type (
@@ -81,9 +90,7 @@ type (
 		id  string
 		pid proc.PID
 	}
-	suspendAll struct{}
-	resumeAll  struct{}
-	stopInfo   struct {
+	stopInfo struct {
 		pid     proc.PID
 		timeout time.Duration
 	}
@@ -96,7 +103,8 @@ type (
 
 func (h *hostProc) Init(p *proc.Process) error {
 	h.self = p.Self()
-	p.SendAfter(time.Second, hostTick{})
+	h.ctx = h.s.ctx
+	p.SendAfter(h.tick(), hostTick{})
 	return h.putMarker()
 }
 
@@ -213,15 +221,13 @@ func (h *hostProc) HandleInfo(p *proc.Process, msg any) {
 		h.reconcile()
 	case hostTick:
 		h.reconcile()
-		p.SendAfter(time.Second, hostTick{})
+		p.SendAfter(h.tick(), hostTick{})
 	case abortMove:
 		if l := h.children[m.id]; l != nil {
 			l.moving = false
 		}
-	case suspendAll:
-		h.suspend()
-	case resumeAll:
-		h.resume()
+	case leasesPassed:
+		h.leasesPassed(m.ids)
 	}
 }
 
@@ -255,8 +261,17 @@ func (h *hostProc) start(id string, rec record, prev *ownermap.Entry, state *han
 	}
 	l := &local{id: id, ref: e.Ref, rec: rec, unwatch: func() {}}
 	h.children[id] = l
-	if h.suspended {
-		return startResp{}, nil
+	if q := s.quorum; q != nil {
+		if err := q.acquire(h.ctx, id); err != nil {
+			// Held elsewhere (a copy runs, or the lease of a dead node's
+			// copy has not passed yet), or no quorum: not here, not now.
+			delete(h.children, id)
+			s.m.Remove(e.Ref, ownermap.ReasonConflict)
+			if errors.Is(err, lease.ErrHeld) && prev == nil {
+				return startResp{PID: proc.PID{}, Existing: true}, nil
+			}
+			return nil, fmt.Errorf("%w: lease of %q: %w", ErrNoQuorum, id, err)
+		}
 	}
 	if err := h.spawn(l, state); err != nil {
 		h.drop(l, ownermap.ReasonExited)
@@ -293,6 +308,9 @@ func (h *hostProc) spawn(l *local, state *handoffState) error {
 		return fmt.Errorf("distsup: start %q: %w", l.id, err)
 	}
 	l.pid = pid
+	if s.quorum != nil {
+		s.quorum.bind(l.id, pid)
+	}
 	id, host := l.id, h.self
 	l.unwatch = s.rt.Watch(pid, func(pid proc.PID, reason error) {
 		_ = s.rt.Send(host, childExit{id: id, pid: pid, reason: reason})
@@ -321,6 +339,9 @@ func (h *hostProc) drop(l *local, why ownermap.Reason) {
 	l.unwatch()
 	delete(h.children, l.id)
 	h.s.m.Remove(l.ref, why)
+	if h.s.quorum != nil {
+		h.s.quorum.release(l.id)
+	}
 }
 
 // exited applies the restart type to a child that exited.
@@ -347,6 +368,10 @@ func (h *hostProc) exited(m childExit) {
 		return
 	}
 	l.pid = proc.PID{}
+	if s.quorum != nil && !s.quorum.valid(l.id) {
+		h.suspend(l)
+		return
+	}
 	if err := h.spawn(l, nil); err != nil {
 		s.log.Error("child restart failed", slog.String("id", l.id), slog.Any("err", err))
 		s.stats.GivenUp.Add(1)
@@ -365,6 +390,11 @@ func (h *hostProc) lost(c ownermap.Conflict) {
 	if l.moving && c.Winner.Supersedes == l.ref {
 		return // the successor of a handoff in progress
 	}
+	if h.s.quorum != nil {
+		// The lease decides, not the table: of two records, the one whose
+		// node cannot get the lease drops its own (retryLeases, start).
+		return
+	}
 	pid := l.pid
 	h.drop(l, ownermap.ReasonConflict)
 	h.s.stats.Duplicates.Add(1)
@@ -377,7 +407,10 @@ func (h *hostProc) lost(c ownermap.Conflict) {
 // nodes that nobody runs) that the placement gives to this node.
 func (h *hostProc) reconcile() {
 	s := h.s
-	if s.draining.Load() || h.suspended || !s.m.Complete() {
+	if h.s.quorum != nil {
+		h.retryLeases()
+	}
+	if s.draining.Load() || !s.m.Complete() {
 		return
 	}
 	orphans := s.m.Orphans()
@@ -459,39 +492,45 @@ func (h *hostProc) reconcile() {
 	}
 }
 
-// suspend stops every child and keeps its record: quorum mode lost its
-// lease.
-func (h *hostProc) suspend() {
-	if h.suspended {
-		return
+// suspend stops a child whose lease passed and keeps its record, to
+// start it again if the lease comes back.
+func (h *hostProc) suspend(l *local) {
+	l.unwatch()
+	if !l.pid.IsZero() {
+		_ = h.s.rt.Exit(l.pid, proc.ErrKill)
 	}
-	h.suspended = true
-	for _, l := range h.children {
-		l.unwatch()
-		if !l.pid.IsZero() {
-			h.s.killProcess(l.pid, ErrNoQuorum)
-			h.s.stats.QuorumStops.Add(1)
-		}
-		l.pid = proc.PID{}
-		l.moving = false
-		h.s.m.Update(l.ref, proc.PID{}, l.rec)
-	}
+	l.pid = proc.PID{}
+	_, _ = h.s.m.Update(l.ref, proc.PID{}, l.rec)
 }
 
-// resume starts again the suspended children this node still holds.
-func (h *hostProc) resume() {
-	if !h.suspended {
-		return
+// leasesPassed suspends the children whose leases passed (the quorum
+// loop killed their processes already).
+func (h *hostProc) leasesPassed(ids []string) {
+	for _, id := range ids {
+		if l := h.children[id]; l != nil && !l.moving {
+			h.suspend(l)
+		}
 	}
-	h.suspended = false
+	h.retryLeases()
+}
+
+// retryLeases takes the lease of each suspended child again: a child whose
+// lease is back runs again; one whose lease another node took is dropped.
+func (h *hostProc) retryLeases() {
+	q := h.s.quorum
 	for _, l := range h.children {
-		if !l.pid.IsZero() {
+		if !l.pid.IsZero() || l.moving {
 			continue
 		}
-		if err := h.spawn(l, nil); err != nil {
-			h.s.log.Error("child restart after quorum failed", slog.String("id", l.id), slog.Any("err", err))
-			h.drop(l, ownermap.ReasonExited)
+		err := q.acquire(h.ctx, l.id)
+		switch {
+		case err == nil:
+			if err := h.spawn(l, nil); err != nil {
+				h.s.log.Error("child restart after its lease came back failed", slog.String("id", l.id), slog.Any("err", err))
+				h.drop(l, ownermap.ReasonExited)
+			}
+		case errors.Is(err, lease.ErrHeld):
+			h.drop(l, ownermap.ReasonConflict)
 		}
 	}
-	h.reconcile()
 }

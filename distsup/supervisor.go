@@ -39,6 +39,9 @@ type Config struct {
 	// round to the node the placement now prefers (after nodes joined),
 	// with a handoff. Off by default.
 	Rebalance Rebalance
+	// Quorum, when set, keeps at most one copy of each child running
+	// anywhere, at the cost of availability (see Quorum).
+	Quorum *Quorum
 	// DownRetention is how long the children of a dead node are kept for
 	// failover when no node can take them yet. Default 5 min.
 	DownRetention time.Duration
@@ -62,6 +65,9 @@ func (c Config) Validate() error {
 	case c.MaxRestarts < 0 || c.Rebalance.PerRound < 0:
 		return errors.New("distsup: negative count")
 	}
+	if c.Quorum != nil {
+		return c.Quorum.validate()
+	}
 	return nil
 }
 
@@ -80,6 +86,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Rebalance.PerRound == 0 {
 		c.Rebalance.PerRound = 10
+	}
+	if c.Quorum != nil {
+		q := c.Quorum.withDefaults()
+		c.Quorum = &q
 	}
 	return c
 }
@@ -105,6 +115,7 @@ type Supervisor struct {
 	reconcileQ atomic.Bool
 	draining   atomic.Bool
 	closed     atomic.Bool
+	quorum     *quorumState // nil unless in quorum mode
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -140,6 +151,9 @@ func Start(c *cluster.Cluster, cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("distsup: %w", err)
 	}
 	s.m = m
+	if cfg.Quorum != nil {
+		s.quorum = newQuorumState(s)
+	}
 	h := &hostProc{s: s, children: map[string]*local{}, plans: map[string]plan{}}
 	hpid, err := s.rt.Spawn(h, proc.WithName("grove.distsup."+cfg.Name))
 	if err != nil {
@@ -155,6 +169,9 @@ func Start(c *cluster.Cluster, cfg Config) (*Supervisor, error) {
 	}
 	if cfg.Rebalance.Interval > 0 {
 		s.goFunc(s.rebalanceLoop)
+	}
+	if s.quorum != nil {
+		s.goFunc(s.quorum.loop)
 	}
 	return s, nil
 }

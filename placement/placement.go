@@ -3,7 +3,6 @@ package placement
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 
@@ -47,11 +46,16 @@ var (
 // Weight is the rendezvous weight of key on node: a 64-bit FNV-1a hash of
 // both, mixed. Every node computes the same weight.
 func Weight(key, node string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	h.Write([]byte{0})
-	h.Write([]byte(node))
-	return mix(h.Sum64())
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * prime
+	}
+	h *= prime // the separator byte, 0
+	for i := 0; i < len(node); i++ {
+		h = (h ^ uint64(node[i])) * prime
+	}
+	return mix(h)
 }
 
 // mix is the finalizer of SplitMix64: FNV's low bits alone spread poorly.
@@ -64,23 +68,31 @@ func mix(z uint64) uint64 {
 // Rank returns the candidates in rendezvous order for key: highest weight
 // first, ties by name.
 func Rank(key string, cands []Candidate) []Candidate {
-	out := slices.Clone(cands)
-	slices.SortFunc(out, func(a, b Candidate) int {
-		wa, wb := Weight(key, a.Name), Weight(key, b.Name)
+	type ranked struct {
+		w uint64
+		c Candidate
+	}
+	rs := make([]ranked, len(cands))
+	for i, c := range cands {
+		rs[i] = ranked{Weight(key, c.Name), c}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
 		switch {
-		case wa > wb:
+		case a.w > b.w:
 			return -1
-		case wa < wb:
+		case a.w < b.w:
 			return 1
-		}
-		if a.Name < b.Name {
+		case a.c.Name < b.c.Name:
 			return -1
-		}
-		if a.Name > b.Name {
+		case a.c.Name > b.c.Name:
 			return 1
 		}
 		return 0
 	})
+	out := make([]Candidate, len(rs))
+	for i := range rs {
+		out[i] = rs[i].c
+	}
 	return out
 }
 
@@ -110,6 +122,17 @@ func (b BoundedLoad) Place(key string, cands []Candidate) (string, error) {
 		total += max(c.Load, 0)
 	}
 	bound := int(math.Ceil(f * float64(total+1) / float64(len(cands))))
+	if total == 0 {
+		// No loads: the top of the rendezvous rank, without sorting.
+		best, bw := 0, Weight(key, cands[0].Name)
+		for i := 1; i < len(cands); i++ {
+			w := Weight(key, cands[i].Name)
+			if w > bw || w == bw && cands[i].Name < cands[best].Name {
+				best, bw = i, w
+			}
+		}
+		return cands[best].Name, nil
+	}
 	ranked := Rank(key, cands)
 	for _, c := range ranked {
 		if c.Load < bound {
