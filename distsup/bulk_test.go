@@ -20,7 +20,7 @@ func TestBulkJoinAndLeave(t *testing.T) {
 		t.Skip("twenty nodes on real-time failure detection")
 	}
 	tr := newTracker()
-	h, ss := startSups(t, 5, Config{Interval: 100 * time.Millisecond}, tr, nil)
+	h, ss := startSups(t, 5, Config{Interval: 100 * time.Millisecond}, tr, func(c *clustertest.Config) { c.Tolerant = true })
 	waitSupsComplete(t, h, ss)
 	var (
 		mu    sync.Mutex
@@ -114,6 +114,20 @@ func TestBulkJoinAndLeave(t *testing.T) {
 			t.Logf("start failed: %v", err)
 		}
 	}
-	testutil.Eventually(t, 60*time.Second, func() error { return exactlyOnce(h, ss, tr, acked) })
+	// Acknowledged starts run once; a start that failed may run, but at
+	// most once.
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, id := range acked {
+			if n := tr.count(id); n != 1 {
+				return fmt.Errorf("acknowledged %s runs %d times", id, n)
+			}
+		}
+		for id, n := range tr.running() {
+			if n != 1 {
+				return fmt.Errorf("%s runs %d times", id, n)
+			}
+		}
+		return nil
+	})
 	t.Logf("%d starts acknowledged, %d failed, 20 nodes joined and 10 left", len(acked), len(fails))
 }

@@ -37,8 +37,9 @@
 //   - StartChild places the child (Config.Placement over the members that
 //     run this supervisor, have registered its kind, are not draining and
 //     match its Pin), asks that node to start it, and returns its PID once
-//     it runs and every connected member has its record: an acknowledged
-//     start survives the death of its node. An ID that is already in the
+//     it runs and a majority of the members have its record: an
+//     acknowledged start survives the death of its node (or of any
+//     minority of nodes). An ID that is already in the
 //     table is not started again: its PID comes back with an
 //     *AlreadyStartedError.
 //   - Children are restarted locally per their restart type (permanent,

@@ -212,7 +212,7 @@ func (s *Supervisor) rpcAdopt(ctx context.Context, arg any) (any, error) {
 		// failure): messages go there.
 		return resp, nil
 	}
-	if err := s.m.WaitAcked(ctx); err != nil {
+	if err := s.m.WaitMajority(ctx); err != nil {
 		s.log.Warn("handed-off child not yet acknowledged", slog.String("id", req.ID), slog.Any("err", err))
 	}
 	return resp, nil

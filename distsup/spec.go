@@ -60,7 +60,7 @@ var (
 	// ErrClosed is returned by a closed supervisor.
 	ErrClosed = errors.New("distsup: closed")
 	// ErrNotReplicated is wrapped by StartChild's error when the child
-	// runs but ctx ended before every connected member had its record.
+	// runs but ctx ended before a majority of the members had its record.
 	ErrNotReplicated = errors.New("distsup: start not acknowledged by every member")
 	// ErrDuplicate is the exit reason of a copy of a child stopped because
 	// another copy won (after a partition).

@@ -471,8 +471,9 @@ func (s *Supervisor) place(id string, rec record, cands []placement.Candidate) (
 }
 
 // StartChild starts a child on the node the placement picks, and returns
-// its PID once it runs and every connected member has its record (so the
-// death of its node does not lose it). An ID that already runs is not
+// its PID once it runs and a majority of the members (its node included)
+// have its record, so that the loss of its node, or of any minority of
+// nodes, does not lose it. An ID that already runs is not
 // started again: the error is an *AlreadyStartedError and the PID the
 // running child's.
 func (s *Supervisor) StartChild(ctx context.Context, spec ChildSpec) (proc.PID, error) {
@@ -530,7 +531,7 @@ func (s *Supervisor) StartChild(ctx context.Context, spec ChildSpec) (proc.PID, 
 }
 
 // rpcStart runs a start on this node: the host starts the child, then the
-// answer waits for every connected member to acknowledge the record.
+// answer waits for a majority of the members to acknowledge the record.
 func (s *Supervisor) rpcStart(ctx context.Context, arg any) (any, error) {
 	req, ok := arg.(startReq)
 	if !ok {
@@ -542,7 +543,7 @@ func (s *Supervisor) rpcStart(ctx context.Context, arg any) (any, error) {
 	}
 	resp := v.(startResp)
 	if !resp.Existing {
-		if err := s.m.WaitAcked(ctx); err != nil {
+		if err := s.m.WaitMajority(ctx); err != nil {
 			return nil, fmt.Errorf("%w: %v: %w", ErrNotReplicated, resp.PID, err)
 		}
 	}
@@ -560,7 +561,7 @@ func (s *Supervisor) holder(id string) (string, error) {
 
 // TerminateChild stops child id wherever it runs (waiting up to its
 // Shutdown, then killing it) and removes it: it is not restarted. It
-// returns once every connected member of its node knows.
+// returns once a majority of the members know.
 func (s *Supervisor) TerminateChild(ctx context.Context, id string) error {
 	n, err := s.holder(id)
 	if err != nil {
@@ -586,7 +587,7 @@ func (s *Supervisor) rpcTerminate(ctx context.Context, arg any) (any, error) {
 	if st := v.(stopInfo); !st.pid.IsZero() {
 		s.stopProcess(ctx, st.pid, proc.ErrShutdown, st.timeout)
 	}
-	return nil, s.m.WaitAcked(ctx)
+	return nil, s.m.WaitMajority(ctx)
 }
 
 // stopProcess stops pid with reason, killing it after timeout (or when

@@ -263,12 +263,14 @@ func TestKeysMoveWithMembers(t *testing.T) {
 	touch(rs.get(j.Name))
 	h.Kill(1)
 	testutil.Eventually(t, 30*time.Second, func() error {
-		r := rs.get(ms[0].Name)
-		r.mu.RLock()
-		n := len(r.members)
-		r.mu.RUnlock()
-		if n != 3 {
-			return fmt.Errorf("%d members", n)
+		for _, m := range h.Running() {
+			r := rs.get(m.Name)
+			r.mu.RLock()
+			n := len(r.members)
+			r.mu.RUnlock()
+			if n != 3 {
+				return fmt.Errorf("%s sees %d members", m.Name, n)
+			}
 		}
 		return nil
 	})

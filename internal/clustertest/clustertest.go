@@ -59,6 +59,10 @@ type Config struct {
 	Node    func(i int, c *node.Config)
 	// Setup starts the test's services on a member, at every start.
 	Setup func(m *Member) (Service, error)
+	// Tolerant uses slower failure detection (node heartbeat timeout 5 s,
+	// probes every 500 ms), for tests of many members on a loaded machine
+	// that must not see false failures.
+	Tolerant bool
 }
 
 // Member is one running incarnation of a member.
@@ -187,6 +191,9 @@ func (h *Harness) start(i int) (*Member, error) {
 		ConnectTimeout: time.Second, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 		Logger: log,
 	}
+	if h.cfg.Tolerant {
+		ncfg.Heartbeat, ncfg.HeartbeatTimeout, ncfg.ConnectTimeout = 250*time.Millisecond, 5*time.Second, 3*time.Second
+	}
 	if h.cfg.Node != nil {
 		h.cfg.Node(i, &ncfg)
 	}
@@ -196,6 +203,10 @@ func (h *Harness) start(i int) (*Member, error) {
 		return nil, err
 	}
 	ccfg := FastConfig()
+	if h.cfg.Tolerant {
+		ccfg.ProbeInterval, ccfg.ProbeTimeout, ccfg.SuspicionMult = 500*time.Millisecond, 400*time.Millisecond, 4
+		ccfg.GossipToTheDeadTime, ccfg.StreamTimeout, ccfg.ConnectTimeout = 10*time.Second, 3*time.Second, 3*time.Second
+	}
 	ccfg.Bind, ccfg.Transport, ccfg.Logger = gossip(i), m.ep, log
 	if h.cfg.Meta != nil {
 		ccfg.Meta = h.cfg.Meta(i)

@@ -948,6 +948,25 @@ func (c *core) unknownMembers() []member {
 	return out
 }
 
+// ackedMajority reports whether a strict majority of the live members
+// that run the map (this node included) have acknowledged the own origin
+// up to seq.
+func (c *core) ackedMajority(seq uint64) (bool, string) {
+	acked, total, missing := 1, 1, ""
+	for name, m := range c.members {
+		if !m.up || c.isAbsent(name) {
+			continue
+		}
+		total++
+		if p := c.peers[name]; p != nil && p.digest[c.self] >= seq {
+			acked++
+		} else if missing == "" || name < missing {
+			missing = name
+		}
+	}
+	return acked > total/2, missing
+}
+
 // orphans returns the entries of origins that are down: the last known
 // entries of dead, departed or restarted nodes.
 func (c *core) orphans() []Entry {

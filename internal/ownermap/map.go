@@ -412,6 +412,17 @@ func (m *Map) WaitAcked(ctx context.Context) error {
 	}, "not acknowledged by")
 }
 
+// WaitMajority waits until a strict majority of the live members that run
+// the map, this node included, have acknowledged every change of this
+// node made before the call, or ctx is done: the changes then survive the
+// loss of any minority of nodes.
+func (m *Map) WaitMajority(ctx context.Context) error {
+	m.mu.Lock()
+	seq := m.mu.core.own.seq
+	m.mu.Unlock()
+	return m.wait(ctx, func(c *core) (bool, string) { return c.ackedMajority(seq) }, "no majority; not acknowledged by")
+}
+
 func (m *Map) connected() func(string) bool {
 	nodes := m.nd.Nodes()
 	return func(n string) bool { return slices.Contains(nodes, n) }
