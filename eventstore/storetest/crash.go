@@ -49,26 +49,27 @@ func RunCrash(t *testing.T, cfg CrashConfig) {
 	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0xc4a54))
 	t.Logf("crash test seed %d", cfg.Seed)
-	acked := map[string]ackedEvent{} // id → where its append put it
+	acked := map[string]Acked{} // id → where its append put it
 	var maxPos uint64
 	for round := range cfg.Rounds {
 		wait := 50 + r.IntN(400)
 		n := runChild(t, cfg, round, wait, acked, &maxPos)
 		t.Logf("round %d: killed the child after %d acknowledged appends", round, n)
 		s := cfg.Open(t)
-		verifyCrash(t, s, acked, maxPos)
+		VerifyAcked(t, s, acked, maxPos)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-type ackedEvent struct {
-	stream  string
-	version uint64
+// Acked is where an acknowledged append put an event.
+type Acked struct {
+	Stream  string
+	Version uint64
 }
 
-func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]ackedEvent, maxPos *uint64) int {
+func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]Acked, maxPos *uint64) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+cfg.ChildTest+"$", "-test.count=1", "-test.v=false")
 	cmd.Env = append(append(os.Environ(), cfg.Env...), crashEnv+"="+strconv.Itoa(round))
@@ -102,7 +103,7 @@ func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]a
 		// versions lastVersion-k+1 .. lastVersion.
 		ids := f[4:]
 		for i, id := range ids {
-			acked[id] = ackedEvent{stream: f[1], version: ver - uint64(len(ids)-1-i)}
+			acked[id] = Acked{Stream: f[1], Version: ver - uint64(len(ids)-1-i)}
 		}
 		n++
 		if n == wait && !killed {
@@ -119,7 +120,11 @@ func runChild(t *testing.T, cfg CrashConfig, round, wait int, acked map[string]a
 	return n
 }
 
-func verifyCrash(t *testing.T, s eventstore.Store, acked map[string]ackedEvent, maxPos uint64) {
+// VerifyAcked checks a store after a crash: every acknowledged event (by
+// id) is there once, at the stream and version its append returned; no
+// event is there twice; every stream's versions run without gaps in $all
+// and match its info. maxPos is the highest position an append returned.
+func VerifyAcked(t *testing.T, s eventstore.Store, acked map[string]Acked, maxPos uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -160,10 +165,10 @@ func verifyCrash(t *testing.T, s eventstore.Store, acked map[string]ackedEvent, 
 	for id, a := range acked {
 		e, ok := seen[id]
 		if !ok {
-			t.Fatalf("acknowledged event %s (%s@%d) lost", id, a.stream, a.version)
+			t.Fatalf("acknowledged event %s (%s@%d) lost", id, a.Stream, a.Version)
 		}
-		if e.StreamID != a.stream || e.Version != a.version {
-			t.Fatalf("acknowledged event %s at %s@%d, the append said %s@%d", id, e.StreamID, e.Version, a.stream, a.version)
+		if e.StreamID != a.Stream || e.Version != a.Version {
+			t.Fatalf("acknowledged event %s at %s@%d, the append said %s@%d", id, e.StreamID, e.Version, a.Stream, a.Version)
 		}
 	}
 	for stream, v := range last {

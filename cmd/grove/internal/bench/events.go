@@ -16,6 +16,7 @@ import (
 	"github.com/grovedev/grove/eventstore/pebblestore"
 	"github.com/grovedev/grove/eventstore/pgstore"
 	"github.com/grovedev/grove/eventstore/subscription"
+	"github.com/grovedev/grove/internal/pgserver"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -332,12 +333,12 @@ func Events(ctx context.Context, cfg EventsConfig, progress func(string)) (Event
 		EventStoreElixir50W: 8586, EventStoreElixir1W: 4929}
 	url := cfg.PostgresURL
 	if url == "" {
-		bin, err := findPostgresBin()
+		bin, err := pgserver.FindBin()
 		if err != nil {
 			return res, err
 		}
 		progress("starting a PostgreSQL server of the benchmark's own")
-		srv, err := startPostgres(ctx, bin)
+		srv, err := pgserver.Start(ctx, bin)
 		if err != nil {
 			return res, err
 		}
