@@ -28,7 +28,9 @@ func TestEventsSmall(t *testing.T) {
 			t.Errorf("%s = %v", name, v)
 		}
 	}
-	if res.CatchupEvents != 2000 || res.GrowthEvents != 20000 {
+	// The catch-up reads at most CatchupEvents, fewer when the appends of
+	// a loaded machine stored fewer.
+	if res.CatchupEvents <= 0 || res.CatchupEvents > 2000 || res.GrowthEvents != 20000 {
 		t.Errorf("sizes %+v", res)
 	}
 }
