@@ -110,9 +110,10 @@
 //     memory, and Go has no per-process heap to compact. No code change,
 //     callback module changes (change_callback_module) or sys debugging
 //     (sys:get_state, trace); Runtime.Inspect gives the Status.
-//   - Postpone in Init is a bad result (OTP forces it to false), and
-//     NextEvent cannot insert a generic time-out event (OTP's
-//     {timeout, Name}) nor an enter call, which OTP forbids too.
+//   - A negative time-out counts as zero (OTP refuses it with badarg).
+//   - Postpone in Init is a bad result (OTP forces it to false). NextEvent
+//     cannot insert a generic time-out event (OTP's {timeout, Name}); as in
+//     OTP, it cannot insert an enter call.
 //   - The initial transition runs on the spawning goroutine, before Spawn
 //     returns (OTP runs it after start_link has returned): its callbacks
 //     must not wait for the process that spawns the machine.
