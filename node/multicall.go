@@ -75,7 +75,9 @@ func MultiCall[R any](ctx context.Context, n *Node, nodes []string, name string,
 	left := 0
 	for i, node := range nodes {
 		started := n.goIfOpen(func() {
-			v, err := n.rt.CallTo(ctx, proc.NodeName{Node: node, Name: name}, req)
+			// As gen_server:multi_call, wait for as long as ctx allows:
+			// not the runtime's default call timeout.
+			v, err := n.rt.CallTo(proc.WithoutTimeout(ctx), proc.NodeName{Node: node, Name: name}, req)
 			results <- result{i, v, err}
 		})
 		if !started {

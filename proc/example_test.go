@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/grovedev/grove/proc"
 )
@@ -90,3 +91,21 @@ func ExampleNoReply() {
 	fmt.Println(v, err)
 	// Output: 144 <nil>
 }
+
+// A call whose context has no deadline waits for the runtime's default
+// call timeout (5 s, as OTP's gen_server:call), here shortened.
+func ExampleConfig_callTimeout() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost", CallTimeout: 100 * time.Millisecond})
+	defer rt.Close(ctx)
+
+	never, _ := rt.Spawn(&holdsCalls{})
+	_, err := rt.Call(ctx, never, "hello")
+	fmt.Println(errors.Is(err, proc.ErrTimeout), errors.Is(err, context.DeadlineExceeded))
+	// Output: true true
+}
+
+// holdsCalls answers no call.
+type holdsCalls struct{ proc.Base }
+
+func (holdsCalls) HandleCall(*proc.Process, proc.From, any) (any, error) { return proc.NoReply, nil }

@@ -130,9 +130,16 @@ func (e wireEnd) Down(watcher PID, ref Ref, target PID, reason error) {
 // twoNodes returns two runtimes joined by a wire.
 func twoNodes(t *testing.T) (a, b *Runtime, w *wire) {
 	t.Helper()
+	return twoNodesWith(t, Config{})
+}
+
+// twoNodesWith is twoNodes with cfg for both runtimes.
+func twoNodesWith(t *testing.T, cfg Config) (a, b *Runtime, w *wire) {
+	t.Helper()
 	w = &wire{rts: map[string]*Runtime{}, down: map[string]bool{}}
 	for _, name := range []string{"a@host", "b@host"} {
-		rt, err := New(Config{Node: name, Logger: quietLogger()})
+		cfg.Node, cfg.Logger = name, quietLogger()
+		rt, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

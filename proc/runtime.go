@@ -28,6 +28,12 @@ type Config struct {
 	// DefaultMailboxBound bounds the mailbox of processes spawned without
 	// their own bound. 0 means unbounded.
 	DefaultMailboxBound int
+	// CallTimeout is how long a call (Call, CallTo, Inspect and the other
+	// system requests) waits for its answer when its context has no
+	// deadline. 0 means DefaultCallTimeout (5 s, as OTP's gen_server:call);
+	// a negative value means no limit: the context alone decides.
+	// WithoutTimeout lifts it for one call.
+	CallTimeout time.Duration
 }
 
 // Validate reports a configuration that cannot work.
@@ -47,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
 	}
 	return c
 }
@@ -79,6 +88,7 @@ type Runtime struct {
 		timerDrops atomic.Uint64
 	}
 	ratelog *ratelog.Limiter
+	calls   callClock
 }
 
 // Stats are figures of a whole runtime.
@@ -110,6 +120,8 @@ func New(cfg Config) (*Runtime, error) {
 	rt.ratelog = ratelog.New(rt.log, ratelog.Config{Burst: 1})
 	rt.creation = newCreation(cfg.Clock.Now())
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
+	rt.calls.init(cfg.CallTimeout)
+	rt.sweep.tick = rt.calls.tick
 	rt.sweep.start(rt.ctx)
 	return rt, nil
 }

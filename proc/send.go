@@ -165,15 +165,30 @@ func (s *replySlot) reply(gen uint64, v any, err error) {
 // slot goes back to the pool.
 func (t *Process) wait(ctx context.Context, slot *replySlot, gen uint64) (any, error) {
 	note := t.exitNote()
+	ep, until := t.rt.calls.deadline(ctx)
 	var err error
-	select {
-	case r := <-slot.ch:
-		slotPool.Put(slot)
-		return r.v, r.err
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-note.done:
-		err = &ExitError{PID: t.pid, Reason: note.reason}
+wait:
+	for {
+		var tick <-chan struct{}
+		if ep != nil {
+			tick = ep.done
+		}
+		select {
+		case r := <-slot.ch:
+			slotPool.Put(slot)
+			return r.v, r.err
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
+		case <-note.done:
+			err = &ExitError{PID: t.pid, Reason: note.reason}
+			break wait
+		case <-tick:
+			if ep = t.rt.calls.cur.Load(); ep.n >= until {
+				err = t.rt.calls.timedOut()
+				break wait
+			}
+		}
 	}
 	if !slot.gen.CompareAndSwap(gen, gen+1) {
 		// The answer is on its way: it came first, take it.
@@ -186,11 +201,13 @@ func (t *Process) wait(ctx context.Context, slot *replySlot, gen uint64) (any, e
 	return nil, err
 }
 
-// Call sends req to pid and waits for the answer of HandleCall, or until ctx
-// is done. The error tells what went wrong: the callee's own error, an
+// Call sends req to pid and waits for the answer of HandleCall, until ctx
+// is done, or, when ctx has no deadline, for the runtime's default call
+// timeout (5 s unless Config.CallTimeout says otherwise; WithoutTimeout
+// lifts it). The error tells what went wrong: the callee's own error, an
 // *ExitError if it exited before answering (ErrNoProc if it did not exist),
-// ErrMailboxFull, ErrCallToSelf when ctx is the Context of pid itself, or
-// the context's error on timeout.
+// ErrMailboxFull, ErrCallToSelf when ctx is the Context of pid itself, the
+// context's error, or ErrTimeout (which wraps context.DeadlineExceeded).
 func (rt *Runtime) Call(ctx context.Context, to PID, req any) (any, error) {
 	return rt.call(ctx, callerOf(ctx), to, req)
 }
@@ -206,7 +223,10 @@ func (rt *Runtime) callDest(ctx context.Context, from PID, to Dest, req any) (an
 		if r == nil {
 			return nil, fmt.Errorf("%w: %s", ErrNoRoute, n.Node)
 		}
-		return r.CallName(ctx, from, n.Node, n.Name, req)
+		ctx, cancel := rt.boundRemote(ctx)
+		defer cancel()
+		v, err := r.CallName(ctx, from, n.Node, n.Name, req)
+		return v, remoteErr(ctx, err)
 	}
 	pid, err := rt.resolve(to)
 	if err != nil {
@@ -238,7 +258,10 @@ func (rt *Runtime) call(ctx context.Context, caller, to PID, req any) (any, erro
 		if err != nil {
 			return nil, err
 		}
-		return r.Call(ctx, caller, to, req)
+		ctx, cancel := rt.boundRemote(ctx)
+		defer cancel()
+		v, err := r.Call(ctx, caller, to, req)
+		return v, remoteErr(ctx, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

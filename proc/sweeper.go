@@ -21,6 +21,7 @@ type sweeper struct {
 	mu    sync.Mutex
 	procs []*Process // guarded by mu
 	wg    sync.WaitGroup
+	tick  func() // called on each tick, from the sweeper's goroutine
 }
 
 func (s *sweeper) start(ctx context.Context) {
@@ -43,6 +44,9 @@ func (s *sweeper) loop(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		case <-t.C:
+		}
+		if s.tick != nil {
+			s.tick()
 		}
 		s.epoch.Add(1)
 		s.mu.Lock()

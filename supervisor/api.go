@@ -52,18 +52,20 @@ type (
 // The functions below call the supervisor sup from s: a *proc.Runtime from
 // outside any process, or the calling *proc.Process. They wait for the
 // supervisor to handle the request, so a supervisor busy stopping or
-// starting children answers once it is done.
+// starting children answers once it is done. As in OTP they wait for as
+// long as ctx allows, without the runtime's default call timeout
+// (proc.WithoutTimeout).
 
 // WhichChildren returns the supervisor's children in start order, like
 // OTP's supervisor:which_children.
 func WhichChildren(ctx context.Context, s proc.Sender, sup proc.Dest) ([]ChildInfo, error) {
-	return proc.Call[[]ChildInfo](ctx, s, sup, whichChildrenReq{})
+	return proc.Call[[]ChildInfo](proc.WithoutTimeout(ctx), s, sup, whichChildrenReq{})
 }
 
 // CountChildren counts the supervisor's children, like OTP's
 // supervisor:count_children.
 func CountChildren(ctx context.Context, s proc.Sender, sup proc.Dest) (Counts, error) {
-	return proc.Call[Counts](ctx, s, sup, countChildrenReq{})
+	return proc.Call[Counts](proc.WithoutTimeout(ctx), s, sup, countChildrenReq{})
 }
 
 // StartChild adds a child at the end of the supervisor's children and starts
@@ -71,7 +73,7 @@ func CountChildren(ctx context.Context, s proc.Sender, sup proc.Dest) (Counts, e
 // taken, with an error wrapping ErrInvalidSpec for a bad spec, and with a
 // *StartError when the child's Init fails (the child is then not added).
 func StartChild(ctx context.Context, s proc.Sender, sup proc.Dest, spec ChildSpec) (proc.PID, error) {
-	return proc.Call[proc.PID](ctx, s, sup, startChildReq{spec: spec})
+	return proc.Call[proc.PID](proc.WithoutTimeout(ctx), s, sup, startChildReq{spec: spec})
 }
 
 // TerminateChild stops the child id (shutdown signal, then kill after its
@@ -79,19 +81,19 @@ func StartChild(ctx context.Context, s proc.Sender, sup proc.Dest, spec ChildSpe
 // again; a temporary child is removed. A pending restart of the child is
 // cancelled. It fails with ErrNotFound for an unknown ID.
 func TerminateChild(ctx context.Context, s proc.Sender, sup proc.Dest, id string) error {
-	_, err := s.CallTo(ctx, sup, terminateChildReq{id: id})
+	_, err := s.CallTo(proc.WithoutTimeout(ctx), sup, terminateChildReq{id: id})
 	return err
 }
 
 // RestartChild starts the stopped child id again. It fails with ErrRunning,
 // ErrRestarting, ErrNotFound, or a *StartError.
 func RestartChild(ctx context.Context, s proc.Sender, sup proc.Dest, id string) (proc.PID, error) {
-	return proc.Call[proc.PID](ctx, s, sup, restartChildReq{id: id})
+	return proc.Call[proc.PID](proc.WithoutTimeout(ctx), s, sup, restartChildReq{id: id})
 }
 
 // DeleteChild removes the stopped child id from the supervisor. It fails
 // with ErrRunning, ErrRestarting or ErrNotFound.
 func DeleteChild(ctx context.Context, s proc.Sender, sup proc.Dest, id string) error {
-	_, err := s.CallTo(ctx, sup, deleteChildReq{id: id})
+	_, err := s.CallTo(proc.WithoutTimeout(ctx), sup, deleteChildReq{id: id})
 	return err
 }

@@ -338,20 +338,23 @@ func (d *dyn) Inspect() any {
 	return d.which()
 }
 
+// The functions below wait, as OTP's, for as long as ctx allows, without
+// the runtime's default call timeout (proc.WithoutTimeout).
+
 // StartChild starts a child under the dynamic supervisor sup and returns its
 // PID. It fails with ErrMaxChildren when the supervisor is full, with an
 // error wrapping supervisor.ErrInvalidSpec for a bad spec, and with a
 // *supervisor.StartError when the child's Init fails. The spec's ID is kept
 // for WhichChildren but need not be unique.
 func StartChild(ctx context.Context, s proc.Sender, sup proc.Dest, spec supervisor.ChildSpec) (proc.PID, error) {
-	return proc.Call[proc.PID](ctx, s, sup, startChildReq{spec: spec})
+	return proc.Call[proc.PID](proc.WithoutTimeout(ctx), s, sup, startChildReq{spec: spec})
 }
 
 // TerminateChild stops the child pid (shutdown signal, then kill after its
 // Shutdown timeout) and forgets it. It fails with supervisor.ErrNotFound if
 // pid is not a running child of sup.
 func TerminateChild(ctx context.Context, s proc.Sender, sup proc.Dest, pid proc.PID) error {
-	_, err := s.CallTo(ctx, sup, terminateChildReq{pid: pid})
+	_, err := s.CallTo(proc.WithoutTimeout(ctx), sup, terminateChildReq{pid: pid})
 	return err
 }
 
@@ -359,11 +362,11 @@ func TerminateChild(ctx context.Context, s proc.Sender, sup proc.Dest, pid proc.
 // started; a child waiting for its restart has status
 // supervisor.StatusRestarting and no PID.
 func WhichChildren(ctx context.Context, s proc.Sender, sup proc.Dest) ([]supervisor.ChildInfo, error) {
-	return proc.Call[[]supervisor.ChildInfo](ctx, s, sup, whichChildrenReq{})
+	return proc.Call[[]supervisor.ChildInfo](proc.WithoutTimeout(ctx), s, sup, whichChildrenReq{})
 }
 
 // CountChildren counts the children of sup; Specs counts those waiting for
 // a restart too.
 func CountChildren(ctx context.Context, s proc.Sender, sup proc.Dest) (supervisor.Counts, error) {
-	return proc.Call[supervisor.Counts](ctx, s, sup, countChildrenReq{})
+	return proc.Call[supervisor.Counts](proc.WithoutTimeout(ctx), s, sup, countChildrenReq{})
 }
