@@ -106,21 +106,30 @@ func (p *peer) deliverTracked(to proc.PID, name string, msg any, cast bool, wire
 }
 
 // pause asks the peer to hold back its sends on this link.
+//
+// The pause and resume frames of a link are sent under the link's
+// inflowState lock and alternate with its paused flag, so the peer always
+// ends in the state this node last decided: a resume can never overtake
+// the pause it answers.
 func (n *Node) pause(p *peer) {
-	f := &n.inflow
-	f.mu.Lock()
-	if _, ok := f.mu.paused[p]; ok {
-		f.mu.Unlock()
+	p.in.Lock()
+	if p.in.paused {
+		p.in.Unlock()
 		return
 	}
-	f.mu.paused[p] = struct{}{}
-	f.npaused.Add(1)
-	f.mu.Unlock()
-	n.stats.LinksPaused.Add(1)
+	p.in.paused = true
 	_ = p.send(kindFlow, 0, 0, func(b []byte) []byte { return append(b, flowPause) }, nil, false)
+	p.in.Unlock()
+	n.stats.LinksPaused.Add(1)
+	f := &n.inflow
+	f.mu.Lock()
+	if _, ok := f.mu.paused[p]; !ok {
+		f.mu.paused[p] = struct{}{}
+		f.npaused.Add(1)
+	}
+	f.mu.Unlock()
 	// The processes may have taken everything between the delivery and
-	// the pause, with no Release left to come: look again, after the pause
-	// is queued so that a resume follows it.
+	// the pause, with no Release left to come: look again.
 	if f.used.Load() <= f.limit/2 {
 		select {
 		case f.wake <- struct{}{}:
@@ -129,7 +138,24 @@ func (n *Node) pause(p *peer) {
 	}
 }
 
-// forget drops a link that went down from the paused set.
+// resume lets the peer send on this link again.
+func (p *peer) resume() {
+	p.in.Lock()
+	defer p.in.Unlock()
+	if !p.in.paused {
+		return
+	}
+	p.in.paused = false
+	_ = p.send(kindFlow, 0, 0, func(b []byte) []byte { return append(b, flowResume) }, nil, false)
+}
+
+// inflowState is whether this node has paused the peer's sends.
+type inflowState struct {
+	sync.Mutex
+	paused bool
+}
+
+// forgetFlow drops a link that went down from the paused set.
 func (n *Node) forgetFlow(p *peer) {
 	f := &n.inflow
 	f.mu.Lock()
@@ -162,7 +188,7 @@ func (n *Node) flowLoop() {
 		f.npaused.Store(0)
 		f.mu.Unlock()
 		for _, p := range peers {
-			_ = p.send(kindFlow, 0, 0, func(b []byte) []byte { return append(b, flowResume) }, nil, false)
+			p.resume()
 		}
 	}
 }

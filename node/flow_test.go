@@ -205,7 +205,12 @@ func TestTinyCeilingNeverStallsTheLink(t *testing.T) {
 				t.Fatal(err)
 			}
 		case <-time.After(20 * time.Second):
-			t.Fatalf("send %d held for good: the link was paused and never resumed", i)
+			var held bool
+			for _, p := range a.n.mu.peers {
+				held = p.out.held.Load()
+			}
+			t.Fatalf("send %d held for good: the link was paused and never resumed (receiver: %d bytes queued, %d links paused, %d pauses; sender held %v, %d handled)",
+				i, b.n.RemoteQueued(), b.n.inflow.npaused.Load(), b.n.Stats().LinksPaused.Load(), held, g.n.Load())
 		}
 		testutil.Eventually(t, 20*time.Second, func() error {
 			if got := g.n.Load(); got != int64(i+1) {

@@ -25,8 +25,9 @@ type peer struct {
 	w        *frame.Writer
 	r        *frame.Reader
 
-	out   outflow // the peer's flow control of our sends
-	drops drops   // the peer's messages we could not queue, to report
+	in    inflowState // whether we paused the peer's sends
+	out   outflow     // the peer's flow control of our sends
+	drops drops       // the peer's messages we could not queue, to report
 
 	closeOnce sync.Once
 	reason    error         // why the link ended; set before down closes
