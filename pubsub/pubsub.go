@@ -237,7 +237,8 @@ func (ps *PubSub) SubscribeFunc(topic string, fn func(*Message), opts ...Subscri
 // SubscribeChan subscribes a channel to topic: messages arrive on
 // Subscription.C in order; the channel is closed when the subscription
 // ends. Messages wait in the subscription's buffer (WithBuffer) while
-// nobody receives.
+// nobody receives, besides the one the subscription's goroutine is handing
+// over (which a disconnection counts as dropped).
 func (ps *PubSub) SubscribeChan(topic string, opts ...SubscribeOption) (*Subscription, error) {
 	s, err := ps.newSub(topic, kindChan, opts)
 	if err != nil {

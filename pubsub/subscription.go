@@ -337,6 +337,11 @@ func (s *Subscription) drain() {
 			select {
 			case s.ch <- m:
 			case <-s.done:
+				// Ended while handing m over: a disconnection loses it too.
+				if err := s.Err(); err == ErrSlowSubscriber || err == ErrClosed {
+					s.dropped.Add(1)
+					s.ps.stats.DroppedNewest.Add(1)
+				}
 				continue // the next turn closes the channel
 			}
 		} else {
