@@ -77,11 +77,16 @@
 // # Engine
 //
 // One goroutine per Host drives every group: it steps received messages,
-// ticks the groups that are active, and then, in one round, writes what
-// every group has to persist in one pebble batch with one fsync, sends
-// every group's messages to each peer in one node message, and applies the
-// committed entries. Under load, proposals queue while a round's fsync runs
-// and go into the next round together: the batching adapts to the load.
+// ticks the groups that are active, sends every group's messages to each
+// peer in one node message per round, and applies committed entries. What
+// must be persisted goes into one pebble batch shared by every group, which
+// a writer goroutine commits with one fsync while the engine goes on (etcd
+// raft's asynchronous storage writes); what may only leave once it is
+// durable — a follower's acknowledgement, a vote — leaves when its batch is
+// on disk. While one batch is written the next collects every round's
+// appends, so under load the fsyncs follow each other back to back and
+// each carries the entries of many proposals and groups: the batching
+// adapts to the load.
 // Messages travel to the peer's "grove.raft" process over the existing node
 // link; snapshots travel in chunks (Config.SnapshotChunkBytes) to
 // "grove.raft.snapshot", a lane of their own, so a large snapshot does not

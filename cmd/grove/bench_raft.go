@@ -58,4 +58,7 @@ func printRaft(w io.Writer, r bench.RaftResult) {
 	fmt.Fprintf(w, "idle group             %10.0f bytes per group per node (%d groups)\n", r.IdleGroupBytes, r.IdleGroups)
 	fmt.Fprintf(w, "idle groups' CPU       %10.4f CPU s/s\n", r.Idle10kGroupsCPU)
 	fmt.Fprintf(w, "payload                %10d bytes\n", r.Payload)
+	for part, err := range r.Errors {
+		fmt.Fprintf(w, "FAILED %s: %s\n", part, err)
+	}
 }

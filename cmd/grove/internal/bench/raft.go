@@ -84,6 +84,8 @@ type RaftResult struct {
 	Ratio100G              float64 `json:"ratio_100g"`
 	Payload                int     `json:"payload_bytes"`
 	SyncsPerWrite1G        float64 `json:"syncs_per_write_1g"`
+	// Errors names the parts that failed, with why; their figures are 0.
+	Errors map[string]string `json:"errors,omitempty"`
 }
 
 // Raft runs the Raft benchmark.
@@ -107,25 +109,32 @@ func Raft(ctx context.Context, cfg RaftConfig, progress func(string)) (RaftResul
 	}
 
 	progress("grove: one group, 3 nodes")
+	fail := func(part string, err error) {
+		if res.Errors == nil {
+			res.Errors = map[string]string{}
+		}
+		res.Errors[part] = err.Error()
+		progress(fmt.Sprintf("%s failed: %v", part, err))
+	}
 	if err := groveWrites(ctx, cfg, sub("grove-1g"), 1, cfg.Writers, &res.WritesPerS1G, &res.CommitP50Ms1G, &res.CommitP99Ms1G, &res.SyncsPerWrite1G); err != nil {
-		return res, fmt.Errorf("grove 1 group: %w", err)
+		fail("grove_1g", err)
 	}
 	if !skip("hashicorp") {
 		progress("hashicorp/raft: one group, 3 nodes")
 		if err := hashicorpWrites(ctx, cfg, sub("hc-1g"), 1, cfg.Writers, &res.HashicorpWritesPerS1G, &res.HashicorpCommitP50Ms1G, &res.HashicorpCommitP99Ms1G); err != nil {
-			return res, fmt.Errorf("hashicorp 1 group: %w", err)
+			fail("hashicorp_1g", err)
 		}
 	}
 	if !skip("100g") {
 		progress(fmt.Sprintf("grove: %d groups, 3 nodes", cfg.Groups))
 		var p50, p99, spw float64
 		if err := groveWrites(ctx, cfg, sub("grove-100g"), cfg.Groups, cfg.WritersPerGroup, &res.WritesPerS100G, &p50, &p99, &spw); err != nil {
-			return res, fmt.Errorf("grove %d groups: %w", cfg.Groups, err)
+			fail("grove_100g", err)
 		}
 		if !skip("hashicorp") {
 			progress(fmt.Sprintf("hashicorp/raft: %d groups (one raft.Raft per group and node)", cfg.Groups))
 			if err := hashicorpWrites(ctx, cfg, sub("hc-100g"), cfg.Groups, cfg.WritersPerGroup, &res.HashicorpWritesPerS100, &p50, &p99); err != nil {
-				return res, fmt.Errorf("hashicorp %d groups: %w", cfg.Groups, err)
+				fail("hashicorp_100g", err)
 			}
 		}
 	}
@@ -133,7 +142,7 @@ func Raft(ctx context.Context, cfg RaftConfig, progress func(string)) (RaftResul
 		progress("kv over HTTP, 3 nodes")
 		v, err := kvHTTP(ctx, cfg, sub("kv"))
 		if err != nil {
-			return res, fmt.Errorf("kv http: %w", err)
+			fail("kv", err)
 		}
 		res.KVHTTPOpsPerS = v
 	}
@@ -141,7 +150,7 @@ func Raft(ctx context.Context, cfg RaftConfig, progress func(string)) (RaftResul
 		progress(fmt.Sprintf("grove: %d idle groups, 3 nodes", cfg.IdleGroups))
 		b, cpu, err := idleGroups(ctx, cfg, sub("idle"))
 		if err != nil {
-			return res, fmt.Errorf("idle groups: %w", err)
+			fail("idle", err)
 		}
 		res.IdleGroupBytes, res.Idle10kGroupsCPU = b, cpu
 	}
@@ -149,7 +158,7 @@ func Raft(ctx context.Context, cfg RaftConfig, progress func(string)) (RaftResul
 		progress(fmt.Sprintf("failover: %d kill -9 of the leader's grove node process", cfg.FailoverTrials))
 		p50, mx, err := failover(ctx, cfg, sub("failover"))
 		if err != nil {
-			return res, fmt.Errorf("failover: %w", err)
+			fail("failover", err)
 		}
 		res.FailoverP50Ms, res.FailoverMaxMs = p50, mx
 	}
@@ -158,6 +167,9 @@ func Raft(ctx context.Context, cfg RaftConfig, progress func(string)) (RaftResul
 	}
 	if res.HashicorpWritesPerS100 > 0 {
 		res.Ratio100G = res.WritesPerS100G / res.HashicorpWritesPerS100
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
 	}
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,11 +29,27 @@ func failover(ctx context.Context, cfg RaftConfig, dir string) (p50, mx float64,
 		}
 	}
 	names := []string{"fa@127.0.0.1", "fb@127.0.0.1", "fc@127.0.0.1"}
-	args := func(i int, join string) []string {
-		a := []string{"--name", names[i], "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--cookie", "bench",
+	// Fixed addresses, kept across restarts as in a deployment, so that a
+	// restarted node is found where it was.
+	var listen, gossip []string
+	for range names {
+		a, err := freeAddr()
+		if err != nil {
+			return 0, 0, err
+		}
+		g, err := freeAddr()
+		if err != nil {
+			return 0, 0, err
+		}
+		listen, gossip = append(listen, a), append(gossip, g)
+	}
+	args := func(i int) []string {
+		a := []string{"--name", names[i], "--listen", listen[i], "--gossip", gossip[i], "--admin", "127.0.0.1:0", "--cookie", "bench",
 			"--kv", "--bootstrap-expect", "3", "--data-dir", filepath.Join(dir, names[i]), "--raft-tick", "15ms", "--heartbeat", "100ms"}
-		if join != "" {
-			a = append(a, "--join", join)
+		for j := range names {
+			if j != i {
+				a = append(a, "--join", names[j]+"="+listen[j])
+			}
 		}
 		return a
 	}
@@ -49,11 +66,8 @@ func failover(ctx context.Context, cfg RaftConfig, dir string) (p50, mx float64,
 			}
 		}
 	}()
-	if procs[0], err = nodeproc.Start(ctx, bin, args(0, "")...); err != nil {
-		return 0, 0, err
-	}
-	for i := 1; i < 3; i++ {
-		if procs[i], err = nodeproc.Start(ctx, bin, args(i, procs[0].Addr)...); err != nil {
+	for i := range procs {
+		if procs[i], err = nodeproc.Start(ctx, bin, args(i)...); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -115,15 +129,32 @@ func failover(ctx context.Context, cfg RaftConfig, dir string) (p50, mx float64,
 		procs[l].Kill()
 		for !put(other, fmt.Sprintf("after%d", trial)) {
 			if time.Since(killed) > 30*time.Second {
-				return 0, 0, fmt.Errorf("no write acknowledged 30 s after the kill")
+				var logs strings.Builder
+				for i, p := range procs {
+					if i != l {
+						lines := strings.Split(p.Logs(), "\n")
+						fmt.Fprintf(&logs, "\n--- %s:\n%s", names[i], strings.Join(lines[max(0, len(lines)-15):], "\n"))
+					}
+				}
+				return 0, 0, fmt.Errorf("no write acknowledged 30 s after the kill (trial %d)%s", trial, logs.String())
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
 		times = append(times, float64(time.Since(killed).Microseconds())/1000)
-		if procs[l], err = nodeproc.Start(ctx, bin, args(l, other.Addr)...); err != nil {
+		if procs[l], err = nodeproc.Start(ctx, bin, args(l)...); err != nil {
 			return 0, 0, err
 		}
 	}
 	slices.Sort(times)
 	return times[len(times)/2], times[len(times)-1], nil
+}
+
+// freeAddr returns a loopback address with a port free at the time.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
