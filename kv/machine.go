@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/grovedev/grove/internal/wire"
 	"github.com/grovedev/grove/raft"
 )
 
@@ -86,105 +87,52 @@ func encodeTxn(t Txn) []byte {
 	b := []byte{1} // format version
 	b = binary.AppendUvarint(b, uint64(len(t.If)))
 	for _, c := range t.If {
-		b = appendString(b, c.Key)
+		b = wire.AppendString(b, c.Key)
 		b = binary.AppendUvarint(b, c.Version)
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.Then)))
 	for _, o := range t.Then {
 		if o.Delete {
 			b = append(b, opDelete)
-			b = appendString(b, o.Key)
+			b = wire.AppendString(b, o.Key)
 			continue
 		}
 		b = append(b, opPut)
-		b = appendString(b, o.Key)
+		b = wire.AppendString(b, o.Key)
 		b = binary.AppendUvarint(b, uint64(len(o.Value)))
 		b = append(b, o.Value...)
 	}
 	return b
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errCommand
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.err = errCommand
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.err = errCommand
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-// count reads a count that cannot exceed the bytes left.
-func (r *reader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.err = errCommand
-		return 0
-	}
-	return int(n)
-}
+// maxField bounds a key or value in a command or snapshot: the store's
+// own limits are checked before proposing, this only keeps a corrupt
+// record from asking for more than it holds.
+const maxField = 1 << 30
 
 func decodeTxn(b []byte) (Txn, error) {
-	r := reader{b: b}
-	if r.byte() != 1 {
+	r := wire.Reader{B: b, Cause: errCommand}
+	if r.Byte() != 1 {
 		return Txn{}, errCommand
 	}
 	var t Txn
-	for range r.count() {
-		k := string(r.bytes())
-		t.If = append(t.If, Compare{Key: k, Version: r.uvarint()})
+	for range r.Count() {
+		k := r.String(maxField)
+		t.If = append(t.If, Compare{Key: k, Version: r.Uvarint()})
 	}
-	for range r.count() {
-		switch r.byte() {
+	for n := r.Count(); n > 0 && r.Err() == nil; n-- {
+		switch r.Byte() {
 		case opPut:
-			k := string(r.bytes())
-			v := r.bytes()
-			t.Then = append(t.Then, Op{Key: k, Value: slices.Clone(v)})
+			k := r.String(maxField)
+			t.Then = append(t.Then, Op{Key: k, Value: slices.Clone(r.Bytes(maxField))})
 		case opDelete:
-			t.Then = append(t.Then, Op{Key: string(r.bytes()), Delete: true})
+			t.Then = append(t.Then, Op{Key: r.String(maxField), Delete: true})
 		default:
-			r.err = errCommand
-		}
-		if r.err != nil {
-			break
+			r.Fail("operation kind")
 		}
 	}
-	if r.err != nil || len(r.b) != 0 {
-		return Txn{}, errCommand
+	if err := r.Done(); err != nil {
+		return Txn{}, err
 	}
 	return t, nil
 }
@@ -234,7 +182,7 @@ func (m *machine) Snapshot() ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		it := m.items[k]
-		b = appendString(b, k)
+		b = wire.AppendString(b, k)
 		b = binary.AppendUvarint(b, uint64(len(it.Value)))
 		b = append(b, it.Value...)
 		b = binary.AppendUvarint(b, it.Version)
@@ -256,28 +204,25 @@ func (m *machine) Restore(b []byte) error {
 var errSnapshot = errors.New("kv: malformed snapshot")
 
 func decodeSnapshot(b []byte) (map[string]Item, error) {
-	r := reader{b: b}
-	if r.byte() != snapshotVersion {
+	r := wire.Reader{B: b, Cause: errSnapshot}
+	if r.Byte() != snapshotVersion {
 		return nil, errSnapshot
 	}
-	n := r.count()
+	n := r.Count()
 	items := make(map[string]Item, n)
 	prev := ""
-	for i := range n {
-		k := string(r.bytes())
-		v := slices.Clone(r.bytes())
-		ver := r.uvarint()
-		if r.err != nil {
-			break
-		}
+	for i := 0; i < n && r.Err() == nil; i++ {
+		k := r.String(maxField)
+		v := slices.Clone(r.Bytes(maxField))
+		ver := r.Uvarint()
 		if i > 0 && strings.Compare(k, prev) <= 0 {
-			return nil, fmt.Errorf("%w: keys out of order", errSnapshot)
+			r.Fail("keys out of order")
 		}
 		prev = k
 		items[k] = Item{Value: v, Version: ver}
 	}
-	if r.err != nil || len(r.b) != 0 {
-		return nil, errSnapshot
+	if err := r.Done(); err != nil {
+		return nil, err
 	}
 	return items, nil
 }

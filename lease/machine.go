@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grovedev/grove/internal/wire"
 	"github.com/grovedev/grove/proc"
 	"github.com/grovedev/grove/raft"
 )
@@ -53,70 +54,49 @@ type command struct {
 
 var errCommand = errors.New("lease: malformed command")
 
-func putString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+// appendPID appends an optional PID: 0, or 1 and the PID.
+func appendPID(b []byte, p proc.PID) []byte {
+	if p == (proc.PID{}) {
+		return append(b, 0)
+	}
+	return wire.AppendPID(append(b, 1), p)
 }
 
-func putPID(b []byte, p proc.PID) []byte {
-	b = putString(b, p.Node)
-	b = binary.AppendUvarint(b, p.Creation)
-	return binary.AppendUvarint(b, p.ID)
+// readPID reads what appendPID wrote.
+func readPID(r *wire.Reader) proc.PID {
+	switch r.Byte() {
+	case 0:
+		return proc.PID{}
+	case 1:
+		return r.PID()
+	}
+	r.Fail("PID flag")
+	return proc.PID{}
 }
+
+// maxString bounds names and owners.
+const maxString = 1024
 
 func (c command) encode() []byte {
 	b := []byte{c.kind}
-	b = putString(b, c.name)
-	b = putString(b, c.owner)
-	b = putPID(b, c.pid)
+	b = wire.AppendString(b, c.name)
+	b = wire.AppendString(b, c.owner)
+	b = appendPID(b, c.pid)
 	b = binary.AppendUvarint(b, uint64(c.ttl))
 	b = binary.AppendUvarint(b, c.token)
 	return binary.AppendUvarint(b, c.renewals)
 }
 
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errCommand
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) string() string {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.err = errCommand
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *reader) pid() proc.PID {
-	node := r.string()
-	return proc.PID{Node: node, Creation: r.uvarint(), ID: r.uvarint()}
-}
-
 func decodeCommand(b []byte) (command, error) {
-	if len(b) == 0 {
-		return command{}, errCommand
+	r := wire.Reader{B: b, Cause: errCommand}
+	c := command{kind: r.Byte(), name: r.String(maxString), owner: r.String(maxString)}
+	c.pid = readPID(&r)
+	ttl := r.Uvarint()
+	c.token, c.renewals = r.Uvarint(), r.Uvarint()
+	if err := r.Done(); err != nil {
+		return command{}, err
 	}
-	r := reader{b: b[1:]}
-	c := command{kind: b[0], name: r.string(), owner: r.string(), pid: r.pid()}
-	ttl := r.uvarint()
-	c.token, c.renewals = r.uvarint(), r.uvarint()
-	if r.err != nil || len(r.b) != 0 || c.kind < cmdAcquire || c.kind > cmdExpire || ttl > uint64(365*24*time.Hour) {
+	if c.kind < cmdAcquire || c.kind > cmdExpire || ttl > uint64(365*24*time.Hour) {
 		return command{}, errCommand
 	}
 	c.ttl = time.Duration(ttl)
@@ -229,9 +209,9 @@ func (m *machine) Snapshot() ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(m.names)))
 	for _, name := range slices.Sorted(mapsKeys(m.names)) {
 		h := m.names[name]
-		b = putString(b, name)
-		b = putString(b, h.Owner)
-		b = putPID(b, h.PID)
+		b = wire.AppendString(b, name)
+		b = wire.AppendString(b, h.Owner)
+		b = appendPID(b, h.PID)
 		b = binary.AppendUvarint(b, h.Token)
 		b = binary.AppendUvarint(b, uint64(h.TTL))
 		b = binary.AppendUvarint(b, h.Renewals)
@@ -252,31 +232,27 @@ func (m *machine) Restore(b []byte) error {
 }
 
 func decodeSnapshot(b []byte) (map[string]holder, error) {
-	if len(b) == 0 || b[0] != 1 {
+	r := wire.Reader{B: b, Cause: errSnapshot}
+	if r.Byte() != 1 {
 		return nil, errSnapshot
 	}
-	r := reader{b: b[1:]}
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		return nil, errSnapshot
-	}
+	n := r.Count()
 	names := make(map[string]holder, n)
 	prev := ""
-	for i := range n {
-		name := r.string()
-		h := holder{Owner: r.string(), PID: r.pid(), Token: r.uvarint()}
-		h.TTL, h.Renewals = time.Duration(r.uvarint()), r.uvarint()
-		if r.err != nil {
-			return nil, errSnapshot
-		}
+	for i := 0; i < n && r.Err() == nil; i++ {
+		name := r.String(maxString)
+		h := holder{Owner: r.String(maxString)}
+		h.PID = readPID(&r)
+		h.Token = r.Uvarint()
+		h.TTL, h.Renewals = time.Duration(r.Uvarint()), r.Uvarint()
 		if i > 0 && strings.Compare(name, prev) <= 0 {
-			return nil, errSnapshot
+			r.Fail("names out of order")
 		}
 		prev = name
 		names[name] = h
 	}
-	if len(r.b) != 0 {
-		return nil, errSnapshot
+	if err := r.Done(); err != nil {
+		return nil, err
 	}
 	return names, nil
 }

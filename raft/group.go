@@ -40,6 +40,9 @@ type group struct {
 	term        uint64
 
 	forceSnap    bool // snapshot at the next chance: a member was added
+	bootstrapped bool // created by this start, not restarted
+	inflight     int   // appends of this group in batches not yet written
+	notice       *note // the leader's last quiesce notice, until followed
 	quiesced     bool
 	idle         int
 	machineTicks uint64
@@ -147,6 +150,7 @@ func (h *Host) prepareGroup(cfg GroupConfig, b *logstore.Batch) (*group, error) 
 		}})
 		b.SetHardState(l, &pb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(1)})
 		g.applied, g.appliedTerm, g.snapIndex = 1, 1, 1
+		g.bootstrapped = true
 	}
 	return g, nil
 }
@@ -186,7 +190,11 @@ func (h *Host) finishGroup(g *group) error {
 	h.active[g] = struct{}{}
 	h.stats.Active.Add(1)
 	h.dirty[g] = struct{}{}
-	if len(cs.GetVoters()) == 1 && cs.GetVoters()[0] == h.selfID {
+	if g.bootstrapped && slices.Min(g.voterNames()) == h.self {
+		// A new group: its first member by name campaigns at once rather
+		// than after a random election timeout, so that thousands of new
+		// groups elect without a storm of split votes. If the others have
+		// not started the group yet, the usual timeouts take over.
 		_ = rn.Campaign()
 	}
 	g.publish()
@@ -310,6 +318,7 @@ func (g *group) wakeUp() {
 	}
 	g.quiesced = false
 	g.idle = 0
+	g.notice = nil
 	g.h.active[g] = struct{}{}
 	g.h.stats.Active.Add(1)
 }
@@ -554,7 +563,7 @@ func (g *group) maybeSnapshot() {
 
 // maybeQuiesce stops an idle leader's ticking, telling its followers.
 func (g *group) maybeQuiesce() {
-	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() || g.h.writing || g.h.open != nil {
+	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() || g.inflight > 0 {
 		return
 	}
 	st := g.rn.BasicStatus()
@@ -603,14 +612,22 @@ func (g *group) quiesce() {
 // quiesceFollower follows the leader into quiescence when it is as up to
 // date as the leader says.
 func (g *group) quiesceFollower(q wire.Quiesce, from uint64) {
-	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() || g.h.writing || g.h.open != nil {
-		return
-	}
 	st := g.rn.BasicStatus()
-	last, _ := g.log.LastIndex()
-	if st.RaftState != raft.StateFollower || st.GetTerm() != q.Term || st.Lead != from || st.GetCommit() != q.Commit || g.applied != q.Commit || last != q.Commit {
+	if st.RaftState != raft.StateFollower || st.GetTerm() != q.Term || st.Lead != from {
+		g.notice = nil // stale: a new term or leader
 		return
 	}
+	if len(g.pending) > 0 || len(g.reads) > 0 || len(g.waiting) > 0 || g.rn.HasReady() || g.inflight > 0 {
+		return // try again at the next tick
+	}
+	last, _ := g.log.LastIndex()
+	if st.GetCommit() != q.Commit || g.applied != q.Commit || last != q.Commit {
+		if st.GetCommit() > q.Commit {
+			g.notice = nil
+		}
+		return
+	}
+	g.notice = nil
 	g.quiesce()
 }
 
@@ -657,4 +674,16 @@ func confHas(cs *pb.ConfState, id uint64) bool {
 		}
 	}
 	return false
+}
+
+// voterNames returns the names of the voters ("" when there is none).
+func (g *group) voterNames() []string {
+	var out []string
+	for _, id := range g.confState.GetVoters() {
+		out = append(out, g.known[id])
+	}
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
 }

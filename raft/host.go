@@ -389,6 +389,11 @@ func (h *Host) tick() {
 		g.rn.Tick()
 		g.idle++
 		h.dirty[g] = struct{}{}
+		if g.notice != nil {
+			// A quiesce notice refused earlier (a write was in flight):
+			// look at it again, while it still matches.
+			h.notes = append(h.notes, *g.notice)
+		}
 	}
 	for g := range h.tickers {
 		if g.role == Leader && g.machineTicks > 0 && h.ticks%g.machineTicks == 0 {
@@ -510,6 +515,7 @@ func (h *Host) appendToBatch(g *group, m *pb.Message) {
 		g.savedHS = hs
 	}
 	j.after = append(j.after, afterWrite{g, m.GetResponses()})
+	g.inflight++
 }
 
 // writeJob is a batch on its way to the disk and what waits for it.
@@ -574,6 +580,7 @@ func (h *Host) written(j *writeJob) {
 		}
 	}
 	for _, a := range j.after {
+		a.g.inflight--
 		if a.g.stopped {
 			continue
 		}
@@ -663,7 +670,8 @@ func (h *Host) deliver(b wire.Batch) {
 	}
 	for _, q := range b.Quiesce {
 		if g := h.groups[q.Group]; g != nil && !g.stopped {
-			h.notes = append(h.notes, note{g, q, fromID})
+			g.notice = &note{g, q, fromID}
+			h.notes = append(h.notes, *g.notice)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func printRaft(w io.Writer, r bench.RaftResult) {
 	fmt.Fprintf(w, "kv over HTTP           %10.0f PUT/s\n", r.KVHTTPOpsPerS)
 	fmt.Fprintf(w, "failover               %10.0f ms p50  (max %.0f ms)\n", r.FailoverP50Ms, r.FailoverMaxMs)
 	fmt.Fprintf(w, "idle group             %10.0f bytes per group per node (%d groups)\n", r.IdleGroupBytes, r.IdleGroups)
-	fmt.Fprintf(w, "idle groups' CPU       %10.4f CPU s/s\n", r.Idle10kGroupsCPU)
+	fmt.Fprintf(w, "idle groups' CPU       %10.4f CPU s/s  (the 3 nodes without groups: %.4f)\n", r.Idle10kGroupsCPU, r.IdleBaselineCPU)
 	fmt.Fprintf(w, "payload                %10d bytes\n", r.Payload)
 	for part, err := range r.Errors {
 		fmt.Fprintf(w, "FAILED %s: %s\n", part, err)

@@ -78,12 +78,15 @@ type RaftResult struct {
 	FailoverP50Ms          float64 `json:"failover_p50_ms"`
 	FailoverMaxMs          float64 `json:"failover_max_ms"`
 	IdleGroupBytes         float64 `json:"idle_group_bytes"`
-	Idle10kGroupsCPU       float64 `json:"idle_10k_groups_cpu"`
-	IdleGroups             int     `json:"idle_groups"`
-	Ratio1G                float64 `json:"ratio_1g"`
-	Ratio100G              float64 `json:"ratio_100g"`
-	Payload                int     `json:"payload_bytes"`
-	SyncsPerWrite1G        float64 `json:"syncs_per_write_1g"`
+	// Idle10kGroupsCPU is the CPU of the idle groups: the process's CPU
+	// with them less IdleBaselineCPU, its CPU before they were started.
+	Idle10kGroupsCPU float64 `json:"idle_10k_groups_cpu"`
+	IdleBaselineCPU  float64 `json:"idle_baseline_cpu"`
+	IdleGroups       int     `json:"idle_groups"`
+	Ratio1G          float64 `json:"ratio_1g"`
+	Ratio100G        float64 `json:"ratio_100g"`
+	Payload          int     `json:"payload_bytes"`
+	SyncsPerWrite1G  float64 `json:"syncs_per_write_1g"`
 	// Errors names the parts that failed, with why; their figures are 0.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -148,11 +151,11 @@ func Raft(ctx context.Context, cfg RaftConfig, progress func(string)) (RaftResul
 	}
 	if !skip("idle") {
 		progress(fmt.Sprintf("grove: %d idle groups, 3 nodes", cfg.IdleGroups))
-		b, cpu, err := idleGroups(ctx, cfg, sub("idle"))
+		b, cpu, base, err := idleGroups(ctx, cfg, sub("idle"))
 		if err != nil {
 			fail("idle", err)
 		}
-		res.IdleGroupBytes, res.Idle10kGroupsCPU = b, cpu
+		res.IdleGroupBytes, res.Idle10kGroupsCPU, res.IdleBaselineCPU = b, cpu, base
 	}
 	if !skip("failover") {
 		progress(fmt.Sprintf("failover: %d kill -9 of the leader's grove node process", cfg.FailoverTrials))
