@@ -39,8 +39,8 @@ type group struct {
 	leader      uint64
 	term        uint64
 
-	forceSnap    bool // snapshot at the next chance: a member was added
-	bootstrapped bool // created by this start, not restarted
+	forceSnap    bool  // snapshot at the next chance: a member was added
+	bootstrapped bool  // created by this start, not restarted
 	inflight     int   // appends of this group in batches not yet written
 	notice       *note // the leader's last quiesce notice, until followed
 	quiesced     bool
