@@ -108,7 +108,9 @@ func timeoutOf(ctx context.Context) time.Duration {
 // logs). The error only tells that the request could not be sent.
 func (n *Node) Cast(node, fn string, arg any) error {
 	if node == n.cfg.Name {
-		n.goFunc(func() { n.runCast(fn, arg) })
+		if !n.goIfOpen(func() { n.runCast(fn, arg) }) {
+			return fmt.Errorf("%w: %w", proc.ErrNoConnection, ErrClosed)
+		}
 		return nil
 	}
 	return n.send(node, kindRPC, 0, 0, func(b []byte) []byte {
@@ -139,10 +141,14 @@ func (n *Node) Multicall(ctx context.Context, nodes []string, fn string, arg any
 	done := make(chan int, len(nodes))
 	for i, node := range nodes {
 		out[i].Node = node
-		n.goFunc(func() {
+		started := n.goIfOpen(func() {
 			out[i].Value, out[i].Err = n.RPC(ctx, node, fn, arg)
 			done <- i
 		})
+		if !started {
+			out[i].Err = fmt.Errorf("%w: %w", proc.ErrNoConnection, ErrClosed)
+			done <- i
+		}
 	}
 	for range nodes {
 		<-done
