@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -72,6 +73,7 @@ func newBenchRemoteCmd() *cobra.Command {
 	f.IntVar(&cfg.KiBMessages, "kib", 0, "1 KiB messages to stream (default 500,000)")
 	f.IntVar(&cfg.BigMessages, "big", 0, "64 KiB messages to stream (default 4,000)")
 	f.IntVar(&cfg.RoundTrips, "round-trips", 0, "calls to time (default 20,000)")
+	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of both processes of the unencrypted run to `PREFIX`.driver.prof and PREFIX.peer.prof")
 	return cmd
 }
 
@@ -83,11 +85,21 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 	sealed := bench.LinkSecurity{Cookie: cookie}
 
 	progress("peer node process")
-	addr, stop, err := startPeer(ctx, "node", plain)
+	var peerArgs []string
+	if cfg.CPUProfile != "" {
+		peerArgs = []string{"--cpuprofile", cfg.CPUProfile + ".peer.prof"}
+	}
+	addr, stop, err := startPeer(ctx, "node", plain, peerArgs...)
 	if err != nil {
 		return res, err
 	}
+	stopProfile, err := startCPUProfile(cfg.CPUProfile, ".driver.prof")
+	if err != nil {
+		stop()
+		return res, err
+	}
 	r, err := bench.Drive(ctx, addr, plain, cfg, false, progress)
+	stopProfile()
 	stop()
 	if err != nil {
 		return res, err
@@ -171,12 +183,12 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 
 // startPeer runs `grove bench peer` as a separate OS process and returns the
 // address it listens on. stop ends it.
-func startPeer(ctx context.Context, mode string, sec bench.LinkSecurity) (string, func(), error) {
+func startPeer(ctx context.Context, mode string, sec bench.LinkSecurity, extra ...string) (string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	args := []string{"bench", "peer", "--mode", mode, "--cookie", hex.EncodeToString(sec.Cookie)}
+	args := append([]string{"bench", "peer", "--mode", mode, "--cookie", hex.EncodeToString(sec.Cookie)}, extra...)
 	if sec.Unencrypted {
 		args = append(args, "--unencrypted")
 	}
@@ -216,8 +228,25 @@ func startPeer(ctx context.Context, mode string, sec bench.LinkSecurity) (string
 	return addr, stop, nil
 }
 
+// startCPUProfile writes a CPU profile to prefix+suffix until the returned
+// function is called; with an empty prefix it does nothing.
+func startCPUProfile(prefix, suffix string) (func(), error) {
+	if prefix == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(prefix + suffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func newBenchPeerCmd() *cobra.Command {
-	var mode, cookie, tlsDir string
+	var mode, cookie, tlsDir, profile string
 	var unencrypted bool
 	cmd := &cobra.Command{
 		Use:    "peer",
@@ -237,6 +266,11 @@ func newBenchPeerCmd() *cobra.Command {
 				cancel()
 			}()
 			ready := func(addr string) { fmt.Fprintf(cmd.OutOrStdout(), "ADDR %s\n", addr) }
+			stopProfile, err := startCPUProfile(profile, "")
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			switch mode {
 			case "node":
 				return bench.RunPeer(ctx, bench.LinkSecurity{Cookie: key, TLSDir: tlsDir, Unencrypted: unencrypted}, ready)
@@ -251,6 +285,7 @@ func newBenchPeerCmd() *cobra.Command {
 	f.StringVar(&cookie, "cookie", "", "hex cookie")
 	f.StringVar(&tlsDir, "tls-dir", "", "directory with ca.pem and the nodes' certificates")
 	f.BoolVar(&unencrypted, "unencrypted", false, "cookie mode without encryption")
+	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile to `FILE`")
 	return cmd
 }
 

@@ -155,6 +155,9 @@ type RemoteConfig struct {
 	KiBMessages   int // 1 KiB messages; default 500,000
 	BigMessages   int // 64 KiB messages; default 4,000
 	RoundTrips    int // default 20,000
+	// CPUProfile, if set, is the prefix of CPU profiles of both processes
+	// of the unencrypted run.
+	CPUProfile string
 }
 
 func (c RemoteConfig) withDefaults() RemoteConfig {
