@@ -65,12 +65,12 @@ func (Base) HandleCall(_ *Process, _ From, _ any) (any, error) { return nil, Err
 
 // HandleCast logs the unexpected message.
 func (Base) HandleCast(p *Process, msg any) {
-	p.Logger().Warn("unhandled cast", slog.String("pid", p.Self().String()), slog.Any("msg", msg))
+	p.Logger().Warn("unhandled cast", slog.Any("msg", msg))
 }
 
 // HandleInfo logs the unexpected message.
 func (Base) HandleInfo(p *Process, msg any) {
-	p.Logger().Warn("unhandled message", slog.String("pid", p.Self().String()), slog.Any("msg", msg))
+	p.Logger().Warn("unhandled message", slog.Any("msg", msg))
 }
 
 // HandlerFunc is a Behavior made of a single function that receives every

@@ -13,6 +13,7 @@ type Status string
 // Process statuses.
 const (
 	StatusIdle    Status = "idle"    // waiting for messages, holding no goroutine
+	StatusWaiting Status = "waiting" // waiting for messages, its goroutine kept for a moment
 	StatusRunning Status = "running" // handling messages
 	StatusDead    Status = "dead"    // exited
 )
@@ -21,6 +22,7 @@ const (
 type Info struct {
 	PID         PID
 	Name        string // registered name, if any
+	Label       string // set with Process.SetLabel
 	Parent      PID
 	Behavior    string // Go type of the behaviour
 	Status      Status
@@ -67,7 +69,7 @@ func (rt *Runtime) Processes() []PID {
 func (p *Process) info() Info {
 	in := Info{
 		PID:        p.pid,
-		Parent:     p.parent,
+		Parent:     p.Parent(),
 		Behavior:   reflect.TypeOf(p.beh).String(),
 		MailboxLen: p.mbox.len(),
 		TrapExit:   p.trap.Load(),
@@ -75,6 +77,8 @@ func (p *Process) info() Info {
 	switch p.mbox.status.Load() {
 	case statusIdle:
 		in.Status = StatusIdle
+	case statusParked:
+		in.Status = StatusWaiting
 	case statusRunning:
 		in.Status = StatusRunning
 	default:
@@ -84,6 +88,7 @@ func (p *Process) info() Info {
 	defer p.metaMu.Unlock()
 	if m := p.meta; m != nil {
 		in.Name = m.name
+		in.Label = m.label
 		for pid := range m.links {
 			in.Links = append(in.Links, pid)
 		}

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/grovedev/grove/clock"
 )
@@ -16,29 +17,52 @@ import (
 // processes (Send, Call, Link, Monitor, Spawn...) are safe from any
 // goroutine; Stop and Continue only make sense inside a callback.
 type Process struct {
-	rt     *Runtime
-	pid    PID
-	beh    Behavior
-	parent PID
-	mbox   mailbox
-	trap   atomic.Bool
+	rt       *Runtime
+	pid      PID
+	beh      Behavior
+	parentID uint64 // the ID of the spawning process, on this runtime; 0 for none
+	mbox     mailbox
+	trap     atomic.Bool
+	swept    atomic.Bool // on the sweeper's list of parked processes
 
 	// Fields below are owned by the goroutine running the process.
 	buf, sysBuf []envelope
 	batch       []envelope   // user messages taken from the mailbox, not yet handled
 	inCall      *callRequest // the call being handled, answered if the callback panics
-	stopping    bool
-	stopReason  error
-	conts       []any
+	ext         *runState    // nil until a callback stops, continues, times out, hibernates or suspends
 
-	wake  chan struct{}           // wakes the parked goroutine; created by its first run
-	swept atomic.Bool             // on the sweeper's list of parked processes
-	peer  atomic.Pointer[Process] // the process p last sent to, to skip the table next time
-
-	note atomic.Pointer[exitNote] // created by the first caller that waits on the process
+	wake chan struct{}           // wakes the parked goroutine; created by its first run
+	peer atomic.Pointer[Process] // the process p last sent to, to skip the table next time
+	note atomic.Pointer[exitNote]
+	dbg  atomic.Pointer[debugState] // statistics and trace, while turned on
 
 	metaMu sync.Mutex
 	meta   *procMeta // nil until the process links, monitors, names or times anything
+}
+
+// runState is the part of a process that only its running goroutine
+// touches and that most processes never need. Allocated on first use.
+type runState struct {
+	stopping   bool
+	stopReason error
+	conts      []any
+	idleAfter  time.Duration // asked with IdleTimeout in the current callback
+	idleArmed  bool          // an idle timer runs: idleRef, for generation idleGen
+	idleRef    Ref
+	idleGen    uint64
+	hibernate  bool       // asked with Hibernate in the current callback
+	hibernated bool       // compacted: go idle at once when out of messages
+	suspended  bool       // handles system messages only (Runtime.Suspend)
+	held       []envelope // user messages taken while suspended, in order
+}
+
+// rs returns p's runState, allocating it. Only p's running goroutine may
+// call it.
+func (p *Process) rs() *runState {
+	if p.ext == nil {
+		p.ext = &runState{}
+	}
+	return p.ext
 }
 
 // exitNote tells waiters that a process has exited: done is closed once its
@@ -85,6 +109,9 @@ type procMeta struct {
 	timerDrops uint64
 	ctx        context.Context
 	cancel     context.CancelFunc
+	label      string       // SetLabel
+	logAttrs   []slog.Attr  // SetLogAttrs
+	logger     *slog.Logger // the runtime's logger With the above; nil until asked for
 }
 
 // watcher is a monitor on a process: either another process (pid) or a
@@ -109,13 +136,15 @@ func (p *Process) Self() PID { return p.pid }
 
 // Parent returns the PID of the process that spawned this one, or the zero
 // PID for a process spawned from outside any process.
-func (p *Process) Parent() PID { return p.parent }
+func (p *Process) Parent() PID {
+	if p.parentID == 0 {
+		return PID{}
+	}
+	return PID{Node: p.rt.name, Creation: p.rt.creation, ID: p.parentID}
+}
 
 // Runtime returns the runtime the process lives in.
 func (p *Process) Runtime() *Runtime { return p.rt }
-
-// Logger returns the runtime's logger.
-func (p *Process) Logger() *slog.Logger { return p.rt.log }
 
 // Behavior returns the process's callback module.
 func (p *Process) Behavior() Behavior { return p.beh }
@@ -153,13 +182,17 @@ func (p *Process) Stop(reason error) {
 	if reason == nil {
 		reason = ErrNormal
 	}
-	p.stopping = true
-	p.stopReason = reason
+	s := p.rs()
+	s.stopping = true
+	s.stopReason = reason
 }
 
 // Continue asks for HandleContinue(cont) to run right after the current
 // callback, before any other message. The behaviour must implement Continuer.
-func (p *Process) Continue(cont any) { p.conts = append(p.conts, cont) }
+func (p *Process) Continue(cont any) {
+	s := p.rs()
+	s.conts = append(s.conts, cont)
+}
 
 // Alive reports whether the process has not exited.
 func (p *Process) Alive() bool { return p.mbox.status.Load() != statusDead }
@@ -194,10 +227,20 @@ func (p *Process) run() {
 		p.wake = make(chan struct{}, 1)
 	}
 	for {
-		user, sys, ok := p.mbox.take(p.buf[:0], p.sysBuf[:0], statusParked)
+		next := statusParked
+		if s := p.ext; s != nil && s.hibernated {
+			// Hibernating: out of messages, go idle at once, buffers
+			// dropped.
+			next = statusIdle
+			p.buf, p.sysBuf = nil, nil
+		}
+		user, sys, ok := p.mbox.take(p.buf[:0], p.sysBuf[:0], next)
 		if !ok {
-			if p.park() {
+			if next != statusIdle && p.park() {
 				continue
+			}
+			if p.isDead() {
+				p.failBatch()
 			}
 			return
 		}
@@ -206,28 +249,82 @@ func (p *Process) run() {
 			p.failBatch()
 			return
 		}
-		for len(p.batch) > 0 {
-			if p.mbox.hasSys.Load() {
-				p.sysBuf = p.mbox.takeSys(p.sysBuf[:0])
-				if !p.handleSys(p.sysBuf) {
-					p.failBatch()
+		if s := p.ext; s != nil {
+			s.hibernated = false
+			if s.suspended || len(s.held) > 0 {
+				if !p.runHeld(user) {
 					return
 				}
+				p.buf = user[:0]
+				continue
 			}
-			e := p.batch[0]
-			p.rt.untrack(&e)
-			p.batch[0] = envelope{}
-			p.batch = p.batch[1:]
-			// The message being handled no longer counts against the
-			// mailbox bound, as in Erlang's message queue length.
-			p.mbox.queued.Add(-1)
-			if !p.dispatch(e) {
-				p.failBatch()
-				return
-			}
+		}
+		if !p.runBatch() {
+			return
 		}
 		p.buf = user
 	}
+}
+
+// runBatch handles the user messages of p.batch in order, and the system
+// messages that come meanwhile. It reports false when the process has
+// exited. A system message that suspends the process holds the rest of the
+// batch.
+func (p *Process) runBatch() bool {
+	for len(p.batch) > 0 {
+		if p.mbox.hasSys.Load() {
+			p.sysBuf = p.mbox.takeSys(p.sysBuf[:0])
+			if !p.handleSys(p.sysBuf) {
+				p.failBatch()
+				return false
+			}
+			if s := p.ext; s != nil && s.suspended {
+				s.held = append(s.held, p.batch...)
+				clear(p.batch)
+				p.batch = nil
+				return true
+			}
+		}
+		e := p.batch[0]
+		p.rt.untrack(&e)
+		p.batch[0] = envelope{}
+		p.batch = p.batch[1:]
+		// The message being handled no longer counts against the
+		// mailbox bound, as in Erlang's message queue length.
+		p.mbox.queued.Add(-1)
+		if !p.dispatch(e) {
+			p.failBatch()
+			return false
+		}
+	}
+	return true
+}
+
+// runHeld handles a batch of a suspended process, or of one resumed with
+// messages held: a suspended process holds its user messages (only an exit
+// signal from its parent acts, as in OTP's sys loop); a resumed one handles
+// the held messages first. It reports false when the process has exited.
+func (p *Process) runHeld(user []envelope) bool {
+	s := p.ext
+	if s.suspended {
+		for i, e := range user {
+			if e.kind == kindParentExit {
+				p.batch = append(append(s.held, user[:i]...), user[i+1:]...)
+				s.held = nil
+				p.terminate(e.msg.(Exit).Reason)
+				p.failBatch()
+				return false
+			}
+		}
+		s.held = append(s.held, user...)
+		clear(user)
+		p.batch = nil
+		return true
+	}
+	p.batch = append(s.held, user...)
+	s.held = nil
+	clear(user)
+	return p.runBatch()
 }
 
 // park waits for a message with the goroutine kept, so that a busy exchange
@@ -291,7 +388,7 @@ func (p *Process) release() {
 func (p *Process) recoverCrash() {
 	if v := recover(); v != nil {
 		reason := &CrashError{Value: v, Stack: debug.Stack()}
-		p.rt.log.Error("process crashed", slog.String("pid", p.pid.String()), slog.Any("panic", v))
+		p.Logger().Error("process crashed", slog.Any("panic", v))
 		p.terminate(reason)
 		if c := p.inCall; c != nil {
 			p.inCall = nil
@@ -311,6 +408,20 @@ func (p *Process) dispatch(e envelope) bool {
 		}
 		return false
 	}
+	if s := p.ext; s != nil { // only such a process has idle timeouts
+		if im, ok := e.msg.(idleMsg); ok && e.kind == kindInfo {
+			if !s.idleArmed || im.gen != s.idleGen {
+				return true // an idle timeout that a message cancelled
+			}
+			s.idleArmed = false
+			e.msg = Timeout{After: im.after}
+		} else if s.idleArmed {
+			p.disarmIdle(s) // a message came: no idle timeout
+		}
+	}
+	if d := p.dbg.Load(); d != nil {
+		d.received(p, e)
+	}
 	switch e.kind {
 	case kindInfo:
 		p.beh.HandleInfo(p, e.msg)
@@ -326,22 +437,36 @@ func (p *Process) dispatch(e envelope) bool {
 	return p.afterCallback()
 }
 
-// afterCallback runs pending continuations and a requested stop.
+// afterCallback runs pending continuations and a requested stop, then the
+// hibernation and the idle timeout the callbacks asked for.
 func (p *Process) afterCallback() bool {
-	for len(p.conts) > 0 && !p.stopping {
-		c := p.conts[0]
-		p.conts = p.conts[1:]
+	s := p.ext
+	if s == nil {
+		return p.mbox.status.Load() != statusDead
+	}
+	for len(s.conts) > 0 && !s.stopping {
+		c := s.conts[0]
+		s.conts = s.conts[1:]
 		if k, ok := p.beh.(Continuer); ok {
 			k.HandleContinue(p, c)
 		} else {
-			p.rt.log.Warn("Continue without HandleContinue", slog.String("pid", p.pid.String()))
+			p.Logger().Warn("Continue without HandleContinue")
 		}
 	}
-	if p.stopping {
-		p.terminate(p.stopReason)
+	if s.stopping {
+		p.terminate(s.stopReason)
 		return false
 	}
-	return p.mbox.status.Load() != statusDead
+	if p.mbox.status.Load() == statusDead {
+		return false
+	}
+	if s.hibernate {
+		p.compact(s)
+	}
+	if s.idleAfter > 0 {
+		p.armIdle(s)
+	}
+	return true
 }
 
 func (p *Process) handleCall(c *callRequest) {
@@ -393,10 +518,15 @@ func (p *Process) terminate(reason error) {
 	p.exit(reason)
 }
 
-// failBatch answers the calls left in the batch of a process that exited.
+// failBatch answers the calls left in the batch of a process that exited,
+// and among the messages it held.
 func (p *Process) failBatch() {
 	failCalls(p, p.batch)
 	p.batch = nil
+	if s := p.ext; s != nil {
+		failCalls(p, s.held)
+		s.held = nil
+	}
 }
 
 // failCalls answers the calls among envelopes with p's exit.

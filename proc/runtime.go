@@ -184,7 +184,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	procs := rt.table.all()
 	sortByIDDesc(procs)
 	for _, p := range procs {
-		if p.parent.IsZero() && ctx.Err() == nil {
+		if p.parentID == 0 && ctx.Err() == nil {
 			rt.stopAndWait(ctx, p)
 		}
 	}

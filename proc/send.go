@@ -69,6 +69,9 @@ func (rt *Runtime) sendFrom(from, to PID, msg any, cast bool) error {
 
 // Send delivers msg to pid; see Runtime.Send.
 func (p *Process) Send(to PID, msg any) error {
+	if d := p.dbg.Load(); d != nil {
+		d.sent(p, "info", to, msg)
+	}
 	// Processes tend to talk to the same peer again: remember the last one
 	// and skip the table. A dead peer still refuses the message.
 	t := p.peer.Load()
@@ -82,10 +85,16 @@ func (p *Process) Send(to PID, msg any) error {
 }
 
 // SendTo delivers msg to a PID or a name; see Runtime.SendTo.
-func (p *Process) SendTo(to Dest, msg any) error { return p.rt.sendDest(p.pid, to, msg, false) }
+func (p *Process) SendTo(to Dest, msg any) error {
+	p.traceOut("info", to, msg)
+	return p.rt.sendDest(p.pid, to, msg, false)
+}
 
 // Cast delivers msg to be handled by HandleCast; see Runtime.Cast.
-func (p *Process) Cast(to Dest, msg any) error { return p.rt.sendDest(p.pid, to, msg, true) }
+func (p *Process) Cast(to Dest, msg any) error {
+	p.traceOut("cast", to, msg)
+	return p.rt.sendDest(p.pid, to, msg, true)
+}
 
 func (rt *Runtime) push(to PID, e envelope) error {
 	t := rt.table.get(to)
@@ -237,11 +246,13 @@ func (rt *Runtime) callDest(ctx context.Context, from PID, to Dest, req any) (an
 
 // Call calls pid from p; see Runtime.Call. A process cannot call itself.
 func (p *Process) Call(ctx context.Context, to PID, req any) (any, error) {
+	p.traceOut("call", to, req)
 	return p.rt.call(ctx, p.pid, to, req)
 }
 
 // CallTo calls a PID or a name from p; see Runtime.CallTo.
 func (p *Process) CallTo(ctx context.Context, to Dest, req any) (any, error) {
+	p.traceOut("call", to, req)
 	return p.rt.callDest(ctx, p.pid, to, req)
 }
 

@@ -126,7 +126,7 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 	}
 	var ref Ref
 	if parent != nil {
-		p.parent = parent.pid
+		p.parentID = parent.pid.ID
 	}
 	if !rt.table.add(p) {
 		return nil, Ref{}, ErrRuntimeClosed
@@ -159,9 +159,10 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 		}
 	}
 	err := rt.runInit(p)
-	if err == nil && p.stopping {
+	stopping := p.ext != nil && p.ext.stopping
+	if err == nil && stopping {
 		// Stopping in Init is a failed start too.
-		err = p.stopReason
+		err = p.ext.stopReason
 	}
 	if err != nil {
 		// A failed start is reported to the caller, not to the links nor
@@ -175,7 +176,7 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 			parent.removeMonitor(ref)
 			p.removeWatcher(ref)
 		}
-		if p.stopping {
+		if stopping {
 			p.terminate(err)
 		} else {
 			p.exit(err)
@@ -202,11 +203,21 @@ func (rt *Runtime) runInit(p *Process) (err error) {
 // continuations) are waiting, or lets it go idle. It reports false when the
 // process died meanwhile.
 func (p *Process) afterInit() bool {
-	if len(p.conts) > 0 {
-		// Run the continuation on the process's goroutine, before any
-		// message: a system message does exactly that.
-		if err := p.pushSys(sysContinue{}); err != nil {
-			return false
+	if s := p.ext; s != nil {
+		if len(s.conts) > 0 {
+			// Run the continuation on the process's goroutine, before any
+			// message, and what it asks for after it: a system message does
+			// exactly that.
+			if err := p.pushSys(sysContinue{}); err != nil {
+				return false
+			}
+		} else {
+			if s.hibernate {
+				p.compact(s)
+			}
+			if s.idleAfter > 0 {
+				p.armIdle(s)
+			}
 		}
 	}
 	switch p.mbox.settle() {

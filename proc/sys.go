@@ -53,6 +53,9 @@ func (rt *Runtime) sysRequest(ctx context.Context, pid PID, req any) (any, error
 
 // handleSysCall answers a system request, on p's goroutine.
 func (p *Process) handleSysCall(req any) (any, error) {
+	if ok, v, err := p.handleDebug(req); ok {
+		return v, err
+	}
 	switch req.(type) {
 	case sysGetState:
 		if in, ok := p.beh.(Inspector); ok {

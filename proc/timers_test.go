@@ -12,24 +12,42 @@ import (
 	"github.com/grovedev/grove/clock/clocktest"
 )
 
-// records keeps the log records of a runtime, for tests that check what
-// is logged.
+// records keeps the log lines of a runtime, for tests that check what is
+// logged: "LEVEL message key=value...".
 type records struct {
 	mu   sync.Mutex
 	seen []string
 }
 
+// recordsWith is a records handler with attributes added by With.
+type recordsWith struct {
+	r     *records
+	attrs []slog.Attr
+}
+
 func (r *records) Enabled(context.Context, slog.Level) bool { return true }
-func (r *records) Handle(_ context.Context, rec slog.Record) error {
+func (r *records) Handle(ctx context.Context, rec slog.Record) error {
+	return recordsWith{r: r}.Handle(ctx, rec)
+}
+func (r *records) WithAttrs(attrs []slog.Attr) slog.Handler { return recordsWith{r: r, attrs: attrs} }
+func (r *records) WithGroup(string) slog.Handler            { return r }
+
+func (w recordsWith) Enabled(context.Context, slog.Level) bool { return true }
+func (w recordsWith) Handle(_ context.Context, rec slog.Record) error {
 	line := rec.Level.String() + " " + rec.Message
+	for _, a := range w.attrs {
+		line += " " + a.String()
+	}
 	rec.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
-	r.mu.Lock()
-	r.seen = append(r.seen, line)
-	r.mu.Unlock()
+	w.r.mu.Lock()
+	w.r.seen = append(w.r.seen, line)
+	w.r.mu.Unlock()
 	return nil
 }
-func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
-func (r *records) WithGroup(string) slog.Handler      { return r }
+func (w recordsWith) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return recordsWith{r: w.r, attrs: append(append([]slog.Attr(nil), w.attrs...), attrs...)}
+}
+func (w recordsWith) WithGroup(string) slog.Handler { return w }
 
 func (r *records) find(s string) []string {
 	r.mu.Lock()

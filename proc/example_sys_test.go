@@ -1,0 +1,187 @@
+package proc_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/grovedev/grove/proc"
+)
+
+// session closes itself after a while without messages, as a gen_server
+// that returns a timeout does.
+type session struct {
+	proc.Base
+	closed chan string
+}
+
+func (s *session) Init(p *proc.Process) error {
+	p.IdleTimeout(20 * time.Millisecond)
+	return nil
+}
+
+func (s *session) HandleInfo(p *proc.Process, msg any) {
+	if t, ok := msg.(proc.Timeout); ok {
+		s.closed <- fmt.Sprintf("idle for %v: closing", t.After)
+		p.Stop(proc.ErrNormal)
+		return
+	}
+	p.IdleTimeout(20 * time.Millisecond) // each callback asks again
+}
+
+func ExampleProcess_IdleTimeout() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	s := &session{closed: make(chan string, 1)}
+	rt.Spawn(s)
+	fmt.Println(<-s.closed)
+	// Output: idle for 20ms: closing
+}
+
+// cache hibernates after a burst of work and drops what it kept for it.
+type cache struct {
+	proc.Base
+	entries map[string]string
+	done    chan int
+}
+
+func (c *cache) HandleInfo(p *proc.Process, msg any) {
+	if msg == "burst over" {
+		p.Hibernate()
+		return
+	}
+	c.entries[msg.(string)] = "value"
+}
+
+func (c *cache) Compact(*proc.Process) {
+	c.entries = map[string]string{}
+	c.done <- len(c.entries)
+}
+
+func ExampleProcess_Hibernate() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	c := &cache{entries: map[string]string{}, done: make(chan int, 1)}
+	pid, _ := rt.Spawn(c)
+	for _, k := range []string{"a", "b", "c"} {
+		rt.Send(pid, k)
+	}
+	rt.Send(pid, "burst over")
+	fmt.Println("entries after hibernating:", <-c.done)
+	// Output: entries after hibernating: 0
+}
+
+// tally counts its messages.
+type tally struct {
+	proc.Base
+	n int
+}
+
+func (t *tally) HandleInfo(*proc.Process, any) { t.n++ }
+func (t *tally) HandleCall(*proc.Process, proc.From, any) (any, error) {
+	return t.n, nil
+}
+func (t *tally) Inspect() any { return t.n }
+
+func ExampleRuntime_Suspend() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	pid, _ := rt.Spawn(&tally{})
+	rt.Suspend(ctx, pid)
+	rt.Send(pid, "one")
+	rt.Send(pid, "two")
+	n, _ := rt.Inspect(ctx, pid) // system requests are still answered
+	fmt.Println("while suspended:", n)
+	rt.Resume(ctx, pid)
+	after, _ := proc.Call[int](ctx, rt, pid, "count")
+	fmt.Println("after resume:", after)
+	// Output:
+	// while suspended: 0
+	// after resume: 2
+}
+
+func ExampleRuntime_Statistics() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	pid, _ := rt.Spawn(&tally{})
+	rt.SetStatistics(ctx, pid, true)
+	rt.Send(pid, "hello")
+	proc.Call[int](ctx, rt, pid, "count")
+	st, _ := rt.Statistics(ctx, pid)
+	fmt.Println("in:", st.MessagesIn, "calls:", st.CallsIn, "out:", st.MessagesOut)
+	// Output: in: 2 calls: 1 out: 0
+}
+
+func ExampleRuntime_Trace() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	pid, _ := rt.Spawn(&tally{})
+	rt.Trace(ctx, pid, 2) // keep the last two events
+	rt.Send(pid, "first")
+	rt.Send(pid, "second")
+	rt.Cast(pid, "third")
+	proc.Call[int](ctx, rt, pid, "count") // lets the messages be handled
+	events, _ := rt.TraceLog(ctx, pid)
+	for _, e := range events {
+		fmt.Println(e.Dir, e.Kind, e.Msg)
+	}
+	// Output:
+	// in cast third
+	// in call count
+}
+
+func ExampleRuntime_ReplaceState() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	pid, _ := rt.Spawn(&tally{n: 7})
+	rt.ReplaceState(ctx, pid, func(b proc.Behavior) (proc.Behavior, error) {
+		b.(*tally).n = 100 // a live fix, on the process's own goroutine
+		return b, nil
+	})
+	n, _ := rt.Inspect(ctx, pid)
+	fmt.Println(n)
+	// Output: 100
+}
+
+func ExampleProcess_SetLabel() {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "pid" {
+				return slog.Attr{} // vary from run to run
+			}
+			return a
+		},
+	}))
+	rt, _ := proc.New(proc.Config{Node: "example@localhost", Logger: log})
+	defer rt.Close(ctx)
+
+	done := make(chan struct{})
+	pid, _ := rt.Spawn(proc.HandlerFunc(func(p *proc.Process, msg any) {
+		p.SetLabel("session:42")
+		p.SetLogAttrs(slog.String("user", "ada"))
+		p.Logger().Info("logged in")
+		close(done)
+	}))
+	rt.Send(pid, "login")
+	<-done
+	in, _ := rt.Info(pid)
+	fmt.Println("label:", in.Label)
+	// Output:
+	// level=INFO msg="logged in" label=session:42 user=ada
+	// label: session:42
+}
