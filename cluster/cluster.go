@@ -400,13 +400,48 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	c.mu.t.leaveIntent(c.Name(), inc, time.Now())
 	c.mu.Unlock()
 	c.metaMu.Unlock()
+	msg := encodeIntent(c.Name(), inc)
+	gossiped := make(chan struct{})
+	c.bcast.QueueBroadcast(&intentBroadcast{msg: msg, done: gossiped})
+	// Gossip reaches every member only probably (each notice is sent a
+	// few times to members at random): tell each live member directly
+	// too, and wait for whichever is first.
+	told := make(chan struct{})
+	c.goFunc(func() {
+		defer close(told)
+		c.tellEach(msg)
+	})
 	done := make(chan struct{})
-	c.bcast.QueueBroadcast(&intentBroadcast{msg: encodeIntent(c.Name(), inc), done: done})
+	c.goFunc(func() {
+		select {
+		case <-gossiped:
+		case <-told:
+		}
+		close(done)
+	})
 	err := c.awaitNotice(ctx, done)
 	if err == nil && c.listeners() > 0 {
 		err = c.waitFor(ctx, func(timeout time.Duration) error { return c.ml.Leave(timeout) })
 	}
 	return errors.Join(err, c.Close())
+}
+
+// tellEach sends msg reliably (a stream) to every other member the
+// protocol holds alive, at once, and returns when every send has ended,
+// each bounded by StreamTimeout.
+func (c *Cluster) tellEach(msg []byte) {
+	var wg sync.WaitGroup
+	for _, n := range c.ml.Members() {
+		if n.Name == c.Name() {
+			continue
+		}
+		wg.Go(func() {
+			if err := c.ml.SendReliable(n, msg); err != nil {
+				c.log.Debug("leave notice not delivered", slog.String("peer", n.Name), slog.Any("err", err))
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // awaitNotice waits until the leave notice has been gossiped (done), no

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grovedev/grove/clock"
 	"github.com/grovedev/grove/clock/clocktest"
+	"github.com/grovedev/grove/cluster"
 	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
@@ -53,6 +54,14 @@ type ClusterConfig struct {
 	// 1 s; logs discarded).
 	Proc func(name string, cfg *proc.Config)
 	Node func(name string, cfg *node.Config)
+	// Membership, when set, runs a cluster member (package cluster) on
+	// every node, started with the node and again on every restart: this
+	// configuration with Bind at the node's GossipAddr (an IP-shaped
+	// address on the node's endpoint, as membership requires), the node's
+	// endpoint as Transport and every other node's GossipAddr as Seeds
+	// (and, unless set, the kit's Logger). Cluster.Membership returns the
+	// running member; Stop leaves gracefully, Kill does not.
+	Membership *cluster.Config
 	// Logger receives the kit's own messages. Default discard.
 	Logger *slog.Logger
 }
@@ -62,7 +71,8 @@ type Member struct {
 	Name        string
 	Runtime     *proc.Runtime
 	Node        *node.Node
-	Incarnation int // 1 for the first start, +1 per restart
+	Cluster     *cluster.Cluster // with ClusterConfig.Membership, else nil
+	Incarnation int              // 1 for the first start, +1 per restart
 }
 
 // Cluster runs Grove nodes (a proc.Runtime and a node.Node each) in one
@@ -141,6 +151,51 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 // Addr returns the network address node name listens on.
 func (c *Cluster) Addr(name string) string { return name + ":4370" }
 
+// GossipAddr returns the membership address of node name: 10.77.x.y:7946
+// on the node's endpoint, x.y numbering the node by its rank in Names, so
+// that membership, which identifies members by IP and port, runs on the
+// in-memory network. Empty for a name not in the cluster.
+func (c *Cluster) GossipAddr(name string) string {
+	i := slices.Index(c.names, name)
+	if i < 0 {
+		return ""
+	}
+	return fmt.Sprintf("10.77.%d.%d:7946", i/250, i%250+1)
+}
+
+// Membership returns the cluster member of the running incarnation of
+// name, or nil (not running, or no ClusterConfig.Membership).
+func (c *Cluster) Membership(name string) *cluster.Cluster {
+	m, _ := c.Member(name)
+	if m == nil {
+		return nil
+	}
+	return m.Cluster
+}
+
+// startMembership starts name's cluster member on its node.
+func (c *Cluster) startMembership(ctx context.Context, name string, nd *node.Node) (*cluster.Cluster, error) {
+	if c.cfg.Membership == nil {
+		return nil, nil
+	}
+	cfg := *c.cfg.Membership
+	cfg.Bind, cfg.Advertise = c.GossipAddr(name), ""
+	cfg.Transport = c.nw.Endpoint(name)
+	cfg.Seeds = nil
+	for _, o := range c.names {
+		if o != name {
+			cfg.Seeds = append(cfg.Seeds, c.GossipAddr(o))
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = c.cfg.Logger
+	}
+	// Seeds not up yet are retried in the background: no wait here.
+	jctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return cluster.Start(jctx, nd, cfg)
+}
+
 // start starts a new incarnation of name.
 func (c *Cluster) start(ctx context.Context, name string) error {
 	c.mu.Lock()
@@ -192,10 +247,19 @@ func (c *Cluster) start(ctx context.Context, name string) error {
 		closeRuntime(rt)
 		return err
 	}
-	m := &Member{Name: name, Runtime: rt, Node: n, Incarnation: inc}
+	mc, err := c.startMembership(ctx, name, n)
+	if err != nil {
+		n.Close()
+		closeRuntime(rt)
+		return err
+	}
+	m := &Member{Name: name, Runtime: rt, Node: n, Cluster: mc, Incarnation: inc}
 	c.mu.Lock()
 	if c.mu.closed {
 		c.mu.Unlock()
+		if mc != nil {
+			mc.Close()
+		}
 		n.Close()
 		closeRuntime(rt)
 		return ErrClosed
@@ -320,8 +384,12 @@ func (c *Cluster) Stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	var leaveErr error
+	if m.Cluster != nil {
+		leaveErr = m.Cluster.Leave(ctx) // the others see it left
+	}
 	err = m.Node.Close()
-	return errors.Join(err, m.Runtime.Close(ctx))
+	return errors.Join(leaveErr, err, m.Runtime.Close(ctx))
 }
 
 // Kill kills node name as kill -9 would: its host's endpoint closes first,
@@ -335,6 +403,9 @@ func (c *Cluster) Kill(name string) error {
 		return err
 	}
 	c.nw.mem.Endpoint(name).Close()
+	if m.Cluster != nil {
+		m.Cluster.Close()
+	}
 	m.Node.Close()
 	closeRuntime(m.Runtime)
 	return nil
@@ -392,6 +463,9 @@ func (c *Cluster) Close() error {
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		wg.Go(func() {
+			if m.Cluster != nil {
+				m.Cluster.Close()
+			}
 			m.Node.Close()
 			closeRuntime(m.Runtime)
 		})
