@@ -20,7 +20,10 @@
 //     Resume stall one endpoint's traffic both ways.
 //   - Cluster: N Grove nodes (proc.Runtime and node.Node) on a Network,
 //     each with its own clock (a clocktest.Manual or a SkewClock over the
-//     real clock), with Stop, Kill and Restart under the same name.
+//     real clock), with Stop, Kill and Restart under the same name. With
+//     ClusterConfig.Membership each node also runs a cluster member
+//     (package cluster) on an IP-shaped gossip address of its endpoint, so
+//     partitions and pauses cut membership as they cut links.
 //   - Nemesis: a random schedule of the faults above, a pure function of a
 //     seed (Schedule), run on the real clock for a bounded time and healed
 //     on Close. Seed gives a test its seed and logs it when the test
