@@ -185,3 +185,50 @@ func ExampleProcess_SetLabel() {
 	// level=INFO msg="logged in" label=session:42 user=ada
 	// label: session:42
 }
+
+// pricer holds each price request until told to answer.
+type pricer struct {
+	proc.Base
+	price int
+	asked []proc.From
+}
+
+func (p *pricer) HandleCall(_ *proc.Process, from proc.From, _ any) (any, error) {
+	p.asked = append(p.asked, from)
+	return proc.NoReply, nil
+}
+
+func (p *pricer) HandleCast(*proc.Process, any) {
+	for _, f := range p.asked {
+		f.Reply(p.price, nil)
+	}
+	p.asked = nil
+}
+
+// Ask several servers at once and take the answers as they come, as with
+// gen_server:send_request and a request-id collection.
+func ExampleRequests() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	var quotes proc.Requests[string]
+	shops := map[string]proc.PID{}
+	for shop, price := range map[string]int{"north": 30, "south": 60, "east": 90} {
+		shops[shop], _ = rt.Spawn(&pricer{price: price})
+		r, _ := rt.SendRequest(shops[shop], "price?")
+		quotes.Add(r, shop)
+	}
+	for _, shop := range []string{"east", "north", "south"} {
+		rt.Cast(shops[shop], "answer now")
+		shop, price, err := quotes.Receive(ctx)
+		fmt.Println(shop, price, err)
+	}
+	_, _, err := quotes.Receive(ctx)
+	fmt.Println(err)
+	// Output:
+	// east 90 <nil>
+	// north 30 <nil>
+	// south 60 <nil>
+	// proc: no request in the collection
+}
