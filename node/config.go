@@ -71,7 +71,8 @@ type Config struct {
 	// handshakes than the busiest address evicts that address's oldest.
 	// Default 256.
 	MaxPendingHandshakes int
-	// MaxPendingPerAddr bounds those connections per remote IP address.
+	// MaxPendingPerAddr bounds those connections per remote IPv4 address
+	// or IPv6 /64 network (one subscriber commonly holds a whole /64).
 	// Default 16.
 	MaxPendingPerAddr int
 	// ReconnectMin and ReconnectMax bound the backoff between attempts to

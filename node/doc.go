@@ -137,8 +137,10 @@
 // connection must complete its handshake within HandshakeTimeout (default
 // ConnectTimeout, 2 s) of its accept, or it is closed. At most
 // MaxPendingHandshakes (256) connections are in handshake at once and at
-// most MaxPendingPerAddr (16) from one remote address; others are closed at
-// once, on the accepting goroutine, costing no goroutine and no buffer.
+// most MaxPendingPerAddr (16) from one remote address (an IPv6 /64 counts
+// as one address, since one subscriber commonly holds all of it); others
+// are closed at once, on the accepting goroutine, costing no goroutine and
+// no buffer.
 // When the total is reached, a connection from an address holding fewer
 // handshakes than the busiest address evicts that address's oldest, so a
 // flood from a few addresses cannot lock out a node dialling from another

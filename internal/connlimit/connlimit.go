@@ -9,7 +9,9 @@
 // newcomer is refused otherwise. So a flood from a few hosts neither grows
 // without bound nor locks out a legitimate peer from another host, whose
 // handshake needs a slot for a few milliseconds only; a flood spread over
-// more hosts than MaxTotal can.
+// more hosts than MaxTotal can. An IPv6 "host" is its /64 network (see
+// Host): a single subscriber or cloud instance commonly holds a whole /64,
+// so counting its addresses one by one would hand it 2^64 shares.
 //
 // # Usage
 //
@@ -176,18 +178,31 @@ func (s *Slot) Release() bool {
 	return !s.evicted
 }
 
-// Host returns the host part of a connection's remote address: the IP of
-// a TCP address, the host of a "host:port" string, or the whole string.
+// Host returns the key a connection's slots are counted under: the IP of
+// an IPv4 peer (an IPv4-mapped IPv6 address counts as IPv4), the /64
+// network of an IPv6 peer written "2001:db8:1:2::/64", the host of any
+// other "host:port" string, or the whole string.
 func Host(a net.Addr) string {
 	if a == nil {
 		return ""
 	}
 	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
+		return ipKey(t.IP)
 	}
 	s := a.String()
 	if h, _, err := net.SplitHostPort(s); err == nil {
+		if ip := net.ParseIP(h); ip != nil {
+			return ipKey(ip)
+		}
 		return h
 	}
 	return s
+}
+
+func ipKey(ip net.IP) string {
+	if ip.To4() != nil || len(ip) != net.IPv6len {
+		return ip.String()
+	}
+	n := net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}
+	return n.String()
 }

@@ -53,13 +53,23 @@ func TestHostCapAndEviction(t *testing.T) {
 	}
 }
 
+type stringAddr string
+
+func (a stringAddr) Network() string { return "test" }
+func (a stringAddr) String() string  { return string(a) }
+
 func TestHost(t *testing.T) {
 	for _, c := range []struct {
 		a    net.Addr
 		want string
 	}{
 		{&net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 5}, "10.0.0.1"},
-		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 5}, "::1"},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 5}, "::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::9"), Port: 5}, "2001:db8:1:2::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 5}, "10.0.0.1"},
+		{stringAddr("[2001:db8:1:2::7]:99"), "2001:db8:1:2::/64"},
+		{stringAddr("10.0.0.2:99"), "10.0.0.2"},
+		{stringAddr("a:1"), "a"},
 		{&net.UnixAddr{Name: "/s"}, "/s"},
 		{nil, ""},
 	} {
