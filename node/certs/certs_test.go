@@ -27,8 +27,8 @@ func TestIssueAndVerify(t *testing.T) {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatal(err)
 	}
-	if names := handshake.CertNames(leaf); len(names) != 1 || names[0] != "a@host" {
-		t.Fatalf("node names %v", names)
+	if name, err := handshake.CertName(leaf); err != nil || name != "a@host" {
+		t.Fatalf("node name %q: %v", name, err)
 	}
 	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "localhost" {
 		t.Fatalf("DNS names %v", leaf.DNSNames)

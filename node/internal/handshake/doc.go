@@ -16,11 +16,17 @@
 //     replayed, reordered or injected record fails (ErrTampered).
 //   - TLS 1.3 with mutual certificates (crypto/tls only): both sides
 //     present a certificate signed by a trusted CA, and a node's certificate
-//     must name the node with a URI SAN "grove:<node name>" (see NodeURI;
-//     DNS SANs are not used for node identity, since node names such as
-//     "api@10.0.0.5" are not DNS names). The name a peer claims in the
-//     exchange must appear in its certificate. With a secret set too, the
-//     secret proofs run inside TLS.
+//     must name the node with exactly one URI SAN "grove:<node name>" (see
+//     NodeURI and CertName; DNS SANs are not used for node identity, since
+//     node names such as "api@10.0.0.5" are not DNS names). The name a peer
+//     claims in the exchange must be its certificate's. A certificate that
+//     may sign certificates (CA:TRUE or the certSign key usage) never
+//     identifies a node, and a chain in which a node's certificate signs
+//     another is refused, so a node certificate issued with CA:TRUE by
+//     mistake cannot mint certificates for other nodes. Certificates are
+//     checked for validity dates and for the server or client extended key
+//     usage of their side; TLS sessions are never resumed. With a secret
+//     set too, the secret proofs run inside TLS.
 //
 // # Exchange
 //

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -125,24 +126,78 @@ func ValidName(name string) error {
 // "grove:" followed by the name.
 func NodeURI(name string) *url.URL { return &url.URL{Scheme: "grove", Opaque: name} }
 
-// CertNames returns the node names a certificate vouches for.
-func CertNames(cert *x509.Certificate) []string {
+// CertName returns the node a certificate identifies: the name in its one
+// URI SAN of scheme "grove". A certificate with no such URI, with more
+// than one (one certificate identifies one node, as a SPIFFE ID does one
+// workload), or whose name the handshake refuses identifies no node. URIs
+// of other schemes are ignored.
+func CertName(cert *x509.Certificate) (string, error) {
 	var names []string
 	for _, u := range cert.URIs {
-		if u.Scheme == "grove" && u.Opaque != "" && ValidName(u.Opaque) == nil {
+		if u.Scheme == "grove" {
 			names = append(names, u.Opaque)
 		}
 	}
-	return names
+	switch len(names) {
+	case 0:
+		return "", errors.New("the certificate names no node (no grove: URI SAN)")
+	case 1:
+	default:
+		return "", fmt.Errorf("the certificate names %d nodes, want one", len(names))
+	}
+	if err := ValidName(names[0]); err != nil {
+		return "", fmt.Errorf("the certificate's node name: %w", err)
+	}
+	return names[0], nil
 }
 
-func certHasName(cert *x509.Certificate, name string) bool {
-	for _, n := range CertNames(cert) {
-		if n == name {
-			return true
+// checkCertName reports whether cert identifies node name.
+func checkCertName(cert *x509.Certificate, name string) error {
+	n, err := CertName(cert)
+	if err != nil {
+		return err
+	}
+	if n != name {
+		return fmt.Errorf("the certificate names %q", n)
+	}
+	return nil
+}
+
+// verifyChain verifies a peer's certificate chain for usage: signed
+// through the chain by one of roots, valid now, with the extended key
+// usage. Beyond what crypto/x509 checks, a certificate that may sign
+// certificates cannot identify a node, and no certificate that identifies
+// a node (has a grove: URI) may sign one in the chain: so a certificate
+// issued to a node by mistake with CA:TRUE can neither be used as a CA
+// certificate nor mint certificates for other nodes.
+func verifyChain(peer []*x509.Certificate, roots *x509.CertPool, usage x509.ExtKeyUsage) error {
+	if len(peer) == 0 {
+		return errors.New("handshake: peer sent no certificate")
+	}
+	leaf := peer[0]
+	if leaf.IsCA || leaf.KeyUsage&x509.KeyUsageCertSign != 0 {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: peer,
+			Err: errors.New("a certificate that may sign certificates cannot identify a node")}
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{usage}}
+	for _, ic := range peer[1:] {
+		opts.Intermediates.AddCert(ic)
+	}
+	chains, err := leaf.Verify(opts)
+	if err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: peer, Err: err}
+	}
+	for _, chain := range chains {
+		if !slices.ContainsFunc(chain[1:], namesNode) {
+			return nil
 		}
 	}
-	return false
+	return &tls.CertificateVerificationError{UnverifiedCertificates: peer,
+		Err: errors.New("the certificate is signed by a certificate that identifies a node")}
+}
+
+func namesNode(c *x509.Certificate) bool {
+	return slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.Scheme == "grove" })
 }
 
 // Peer is the outcome of a successful handshake.
@@ -466,8 +521,10 @@ func (s *session) client(expect string) (*Peer, error) {
 	if ch.flags != hello.flags {
 		return nil, s.refuse(refused(ReasonProtocol, ch.name, errors.New("the peer does not agree on encrypting the link")))
 	}
-	if leaf != nil && !certHasName(leaf, ch.name) {
-		return nil, s.refuse(refused(ReasonNameMismatch, ch.name, fmt.Errorf("certificate names %v", CertNames(leaf))))
+	if leaf != nil {
+		if err := checkCertName(leaf, ch.name); err != nil {
+			return nil, s.refuse(refused(ReasonNameMismatch, ch.name, err))
+		}
 	}
 	if expect != "" && ch.name != expect {
 		return nil, s.refuse(refused(ReasonNameMismatch, ch.name, fmt.Errorf("dialled %q", expect)))
@@ -551,8 +608,10 @@ func (s *session) serve() (*Peer, error) {
 	if h.version != s.version {
 		return nil, s.refuse(refused(ReasonVersionMismatch, h.name, fmt.Errorf("peer speaks %d, we speak %d", h.version, s.version)))
 	}
-	if leaf != nil && !certHasName(leaf, h.name) {
-		return nil, s.refuse(refused(ReasonNameMismatch, h.name, fmt.Errorf("certificate names %v", CertNames(leaf))))
+	if leaf != nil {
+		if err := checkCertName(leaf, h.name); err != nil {
+			return nil, s.refuse(refused(ReasonNameMismatch, h.name, err))
+		}
 	}
 	ch, err := s.start()
 	if err != nil {
@@ -652,6 +711,9 @@ func (c *TLSConfig) base() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{c.Certificate},
+		// Links are long-lived and every handshake checks the peer's
+		// certificate afresh: no resumption.
+		SessionTicketsDisabled: true,
 	}
 }
 
@@ -667,28 +729,18 @@ func (c *TLSConfig) clientConfig() *tls.Config {
 	tc.Certificates = nil
 	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("handshake: peer sent no certificate")
-		}
-		opts := x509.VerifyOptions{
-			Roots:         c.Roots,
-			Intermediates: x509.NewCertPool(),
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		for _, ic := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(ic)
-		}
-		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
-		}
-		return nil
+		return verifyChain(cs.PeerCertificates, c.Roots, x509.ExtKeyUsageServerAuth)
 	}
 	return tc
 }
 
 func (c *TLSConfig) serverConfig() *tls.Config {
 	tc := c.base()
-	tc.ClientAuth = tls.RequireAndVerifyClientCert
+	// Verified by verifyChain, as the client verifies the server.
+	tc.ClientAuth = tls.RequireAnyClientCert
 	tc.ClientCAs = c.Roots
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		return verifyChain(cs.PeerCertificates, c.Roots, x509.ExtKeyUsageClientAuth)
+	}
 	return tc
 }

@@ -191,7 +191,7 @@ func TestTLSSuccess(t *testing.T) {
 			if c.peer.Certificate == nil || s.peer.Certificate == nil {
 				t.Fatal("peer certificates missing")
 			}
-			if got := handshake.CertNames(s.peer.Certificate); len(got) != 1 || got[0] != "a@h1" {
+			if got, err := handshake.CertName(s.peer.Certificate); err != nil || got != "a@h1" {
 				t.Fatalf("cert names: %v", got)
 			}
 			exchange(t, s.peer.Conn, c.peer.Conn)
