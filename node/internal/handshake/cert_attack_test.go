@@ -176,7 +176,6 @@ func TestBadNodeCertificates(t *testing.T) {
 	}
 }
 
-
 // TestCertName checks which certificates identify a node.
 func TestCertName(t *testing.T) {
 	p := newPKI(t)
