@@ -47,8 +47,9 @@ type Agent struct {
 	stop     context.CancelFunc
 	cluster  *cluster.Cluster
 	poller   *discovery.Poller
-	kv       kvState   // --kv (kv.go)
-	svc      *services // pubsub, pg and presence (services.go)
+	kv       kvState       // --kv (kv.go)
+	svc      *services     // pubsub, pg and presence (services.go)
+	names    *clusterNames // registry, supervisor, singleton, keyed processes (names.go)
 }
 
 // Start starts a node as cfg describes: it listens for node links, connects
@@ -104,6 +105,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	if err := a.startServices(); err != nil {
+		a.Close(context.Background())
+		return nil, err
+	}
+	if err := a.startNames(); err != nil { // names.go
 		a.Close(context.Background())
 		return nil, err
 	}
@@ -329,6 +334,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.ShutdownTTL)
 		defer cancel()
 	}
+	a.closeNames(ctx) // hands the supervisor's children off first (names.go)
 	if a.cluster != nil {
 		// The leave notice gets a share of the shutdown time of its own, so
 		// that peers which stop at the same moment (and will never confirm

@@ -172,7 +172,7 @@ func TestQuorumScenario(t *testing.T) {
 			h, ss := startQuorum(t, 5, tr, seed)
 			waitSupsComplete(t, h, ss)
 			steps := faultkit.Schedule(faultkit.NemesisConfig{
-				Seed: seed, Nodes: h.Hosts(), Duration: 8 * time.Second, Hold: 4 * time.Second, Quiet: 500 * time.Millisecond,
+				Seed: seed, Nodes: h.Hosts(), Duration: scenarioDuration + time.Second, Hold: 3 * time.Second, Quiet: 500 * time.Millisecond,
 				Faults: []faultkit.Fault{faultkit.FaultPartition, faultkit.FaultPartition, faultkit.FaultPause, faultkit.FaultKill},
 			})
 			var (

@@ -21,6 +21,15 @@ import (
 // adds N fresh ones, GROVE_SEED replays one.
 var scenarioSeeds = []uint64{1, 2}
 
+// scenarioDuration is how long a schedule of faults runs: 4 s by default,
+// 10 s when GROVE_DISTSUP_SEEDS asks for a sweep.
+var scenarioDuration = func() time.Duration {
+	if os.Getenv("GROVE_DISTSUP_SEEDS") != "" {
+		return 10 * time.Second
+	}
+	return 4 * time.Second
+}()
+
 func seeds(t *testing.T) []uint64 {
 	if s := os.Getenv(faultkit.SeedEnv); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -86,7 +95,7 @@ func TestScenarioExactlyOnceAfterHeal(t *testing.T) {
 			h, ss := startSups(t, 5, Config{}, tr, func(c *clustertest.Config) { c.Seed = seed })
 			waitSupsComplete(t, h, ss)
 			steps := faultkit.Schedule(faultkit.NemesisConfig{
-				Seed: seed, Nodes: h.Hosts(), Duration: 6 * time.Second, Hold: 3 * time.Second, Quiet: 300 * time.Millisecond,
+				Seed: seed, Nodes: h.Hosts(), Duration: scenarioDuration, Hold: 3 * time.Second, Quiet: 300 * time.Millisecond,
 				Faults: []faultkit.Fault{faultkit.FaultPartition, faultkit.FaultPartition, faultkit.FaultPause, faultkit.FaultReset, faultkit.FaultKill},
 			})
 			var (

@@ -136,6 +136,9 @@ func Start(c *cluster.Cluster, cfg Config) (*Supervisor, error) {
 	}
 	cfg = cfg.withDefaults()
 	nd := c.Node()
+	if err := RegisterTypes(nd.Codec()); err != nil {
+		return nil, err
+	}
 	s := &Supervisor{cfg: cfg, cl: c, nd: nd, rt: nd.Runtime(), kinds: map[string]StartFunc{}, loads: map[string]int{},
 		fn: "grove.distsup." + cfg.Name + "."}
 	s.log = cfg.Logger
@@ -271,12 +274,15 @@ func (s *Supervisor) events(evs []ownermap.Event) {
 		if strings.HasPrefix(e.Entry.Key, markerPrefix) {
 			continue
 		}
+		// By the node whose record it is: a child that is starting has no
+		// PID yet.
+		n := e.Entry.Ref.Node
 		switch e.Kind {
 		case ownermap.Added:
-			s.loads[e.Entry.PID.Node]++
+			s.loads[n]++
 		case ownermap.Removed:
-			if s.loads[e.Entry.PID.Node]--; s.loads[e.Entry.PID.Node] <= 0 {
-				delete(s.loads, e.Entry.PID.Node)
+			if s.loads[n]--; s.loads[n] <= 0 {
+				delete(s.loads, n)
 			}
 		}
 	}

@@ -129,6 +129,9 @@ func Start(c *cluster.Cluster, cfg Config) (*Region, error) {
 	}
 	cfg = cfg.withDefaults()
 	nd := c.Node()
+	if err := RegisterTypes(nd.Codec()); err != nil {
+		return nil, err
+	}
 	r := &Region{cfg: cfg, cl: c, nd: nd, rt: nd.Runtime(), prefix: "grove.entity." + cfg.Kind + "."}
 	r.log = cfg.Logger
 	if r.log == nil {

@@ -151,13 +151,17 @@ var (
 )
 
 // New starts the registry cfg.Name on the node of c. Every node of the
-// cluster that takes part runs New with the same name and Kind, after
-// RegisterTypes on its codec.
+// cluster that takes part runs New with the same name and Kind. New
+// registers the registry's types in the node's codec (RegisterTypes); do
+// it yourself before the node talks to others if registries start later.
 func New(c *cluster.Cluster, cfg Config) (*Registry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if err := RegisterTypes(c.Node().Codec()); err != nil {
+		return nil, err
+	}
 	r := &Registry{cfg: cfg, rt: c.Node().Runtime(), pids: map[proc.PID]*pidState{}}
 	res := cfg.Resolver
 	m, err := ownermap.Start(c, ownermap.Config{

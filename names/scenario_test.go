@@ -20,6 +20,15 @@ import (
 // adds N fresh ones (logged), GROVE_SEED replays one.
 var scenarioSeeds = []uint64{1, 2}
 
+// scenarioDuration is how long a schedule of faults runs: 4 s by default,
+// 10 s when GROVE_NAMES_SEEDS asks for a sweep.
+var scenarioDuration = func() time.Duration {
+	if os.Getenv("GROVE_NAMES_SEEDS") != "" {
+		return 10 * time.Second
+	}
+	return 4 * time.Second
+}()
+
 func seeds(t *testing.T) []uint64 {
 	if s := os.Getenv(faultkit.SeedEnv); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -58,7 +67,7 @@ func TestScenarioOneHolderAfterHeal(t *testing.T) {
 func runNamesScenario(t *testing.T, seed uint64) {
 	h, rs := startNames(t, 5, Config{}, func(c *clustertest.Config) { c.Seed = seed })
 	steps := faultkit.Schedule(faultkit.NemesisConfig{
-		Seed: seed, Nodes: h.Hosts(), Duration: 6 * time.Second, Hold: 3 * time.Second, Quiet: 300 * time.Millisecond,
+		Seed: seed, Nodes: h.Hosts(), Duration: scenarioDuration, Hold: 3 * time.Second, Quiet: 300 * time.Millisecond,
 		Faults: []faultkit.Fault{faultkit.FaultPartition, faultkit.FaultPartition, faultkit.FaultPause, faultkit.FaultReset, faultkit.FaultKill},
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,6 +18,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(newBenchEventsCmd())
 	cmd.AddCommand(newBenchRaftCmd())
 	cmd.AddCommand(newBenchPubSubCmd())
+	cmd.AddCommand(newBenchNamesCmd())
 	return cmd
 }
 

@@ -63,11 +63,17 @@ var ErrMalformed = errors.New("ownermap: malformed sync message")
 
 // RegisterTypes registers the sync message in a node's codec. Every node
 // running a map needs it before it starts talking.
+// Registering again is not an error.
 func RegisterTypes(r *codec.Registry) error {
-	if err := codec.Register[syncMsg](r, "grove.ownermap.sync"); err != nil {
-		return err
+	for _, err := range []error{
+		codec.Register[syncMsg](r, "grove.ownermap.sync"),
+		codec.Register[probeMsg](r, "grove.ownermap.probe"),
+	} {
+		if err != nil && !errors.Is(err, codec.ErrDuplicate) {
+			return err
+		}
 	}
-	return codec.Register[probeMsg](r, "grove.ownermap.probe")
+	return nil
 }
 
 // probeMsg asks a member whether it runs a map of this name: the call

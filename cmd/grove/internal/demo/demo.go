@@ -42,7 +42,10 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		return err
 	}
 	if opts.Grove != "" {
-		return d.presence(ctx, opts.Grove) // presence.go
+		if err := d.presence(ctx, opts.Grove); err != nil { // presence.go
+			return err
+		}
+		return d.names(ctx, opts.Grove) // names.go
 	}
 	return nil
 }
