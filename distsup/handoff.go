@@ -16,6 +16,10 @@ import (
 // every member acknowledged that its record is gone.
 const forwardGrace = 200 * time.Millisecond
 
+// ackWait bounds the waits of a drain for acknowledgements it can do
+// without.
+const ackWait = 2 * time.Second
+
 // Drain hands every child of this node off to other nodes — each child's
 // state (Handoffer) and the messages sent to it meanwhile go to its new
 // incarnation — and stops placing children here. Call it before leaving
@@ -31,8 +35,12 @@ func (s *Supervisor) Drain(ctx context.Context) error {
 		return err
 	}
 	// Let the others see this node draining before it moves children, so
-	// that they place nothing here meanwhile.
-	_ = s.m.WaitAcked(ctx)
+	// that they place nothing here meanwhile (a member that is slow to
+	// answer does not hold the drain up: a start it places here anyway is
+	// refused and placed again).
+	wctx, cancel := context.WithTimeout(ctx, ackWait)
+	_ = s.m.WaitAcked(wctx)
+	cancel()
 	return s.moveAll(ctx, 0)
 }
 
@@ -212,8 +220,13 @@ func (s *Supervisor) rpcAdopt(ctx context.Context, arg any) (any, error) {
 		// failure): messages go there.
 		return resp, nil
 	}
-	if err := s.m.WaitMajority(ctx); err != nil {
-		s.log.Warn("handed-off child not yet acknowledged", slog.String("id", req.ID), slog.Any("err", err))
+	// The old incarnation forwards until its record is gone everywhere, so
+	// the move does not wait for the new record to spread; a little
+	// spreading first makes the new one the one the others resolve.
+	wctx, cancel := context.WithTimeout(ctx, ackWait)
+	defer cancel()
+	if err := s.m.WaitMajority(wctx); err != nil {
+		s.log.Debug("handed-off child not yet acknowledged by a majority", slog.String("id", req.ID), slog.Any("err", err))
 	}
 	return resp, nil
 }
