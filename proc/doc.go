@@ -74,6 +74,25 @@
 //     callback already running finishes in the background; long callbacks
 //     should watch Process.Context, which is cancelled when the process exits.
 //
+// # Calls, requests and timeouts
+//
+// Call waits until its context is done or, for a context without deadline,
+// for Config.CallTimeout (5 s by default, as gen_server:call; ErrTimeout);
+// WithoutTimeout is OTP's infinity. SendRequest sends a call without
+// waiting; its Request is collected with Receive, Wait or Check, alone or
+// in a Requests collection, as send_request and request-id collections.
+// Process.IdleTimeout and Process.Hibernate are a gen_server's timeout and
+// hibernate.
+//
+// # Live processes
+//
+// Info describes a process from outside (links, monitors, timers, label);
+// the system requests ask the process itself, between two callbacks and
+// ahead of its messages, as OTP's sys module: Inspect (get_state),
+// SetStatistics and Statistics, Trace and TraceLog (the last messages in
+// and out), Suspend and Resume, ReplaceState. SetLabel and SetLogAttrs put
+// a label and attributes on the process's Info and Logger lines.
+//
 // # Differences from Erlang
 //
 // Spawn runs Init on the caller's goroutine and returns its error, like

@@ -41,11 +41,11 @@ type Statistics struct {
 // TraceEvent is one message in or out of a traced process, like the events
 // of sys:log.
 type TraceEvent struct {
-	At   time.Time // on the runtime's clock
-	Dir  string    // "in" or "out"
-	Kind string    // "info", "cast", "call", "exit" (a parent's) or "timeout"
-	Peer string    // the destination of a message out; the caller of a call in
-	Msg  string    // the message, printed with %v, cut at 256 bytes
+	At   time.Time `json:"at"`             // on the runtime's clock
+	Dir  string    `json:"dir"`            // "in" or "out"
+	Kind string    `json:"kind"`           // "info", "cast", "call", "exit" (a parent's) or "timeout"
+	Peer string    `json:"peer,omitempty"` // the destination of a message out; the caller of a call in
+	Msg  string    `json:"msg"`            // the message, printed with %v, cut at 256 bytes
 }
 
 // debugState holds the statistics and the trace of a process while one of
