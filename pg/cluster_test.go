@@ -17,19 +17,23 @@ import (
 )
 
 type testCluster struct {
-	t  *testing.T
-	c  *faultkit.Cluster
-	mu sync.Mutex
-	sc map[string]*Scope
+	t   *testing.T
+	c   *faultkit.Cluster
+	cfg Config
+	mu  sync.Mutex
+	sc  map[string]*Scope
 }
 
-func newTestCluster(t *testing.T, size int, seed uint64) *testCluster {
+func newTestCluster(t *testing.T, size int, seed uint64, cfg ...Config) *testCluster {
 	t.Helper()
 	c, err := faultkit.NewCluster(context.Background(), faultkit.ClusterConfig{Size: size, Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tc := &testCluster{t: t, c: c, sc: map[string]*Scope{}}
+	if len(cfg) > 0 {
+		tc.cfg = cfg[0]
+	}
 	t.Cleanup(func() {
 		tc.mu.Lock()
 		for _, s := range tc.sc {
@@ -47,7 +51,7 @@ func newTestCluster(t *testing.T, size int, seed uint64) *testCluster {
 
 func (tc *testCluster) start(name string) *Scope {
 	tc.t.Helper()
-	s, err := Start(tc.c.Node(name), Config{})
+	s, err := Start(tc.c.Node(name), tc.cfg)
 	if err != nil {
 		tc.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/grovedev/grove/internal/peerset"
 	"github.com/grovedev/grove/node"
@@ -45,12 +46,21 @@ type Config struct {
 	Name string
 	// Logger receives warnings. Default the runtime's.
 	Logger *slog.Logger
+	// AntiEntropyInterval is how often a node sends each other node a
+	// digest of its members (the number of its changes and a sum over its
+	// memberships, a few bytes): a node whose copy disagrees asks for a
+	// full report, so a lost report or a lost last change is repaired
+	// within an interval or two. Default 1 s.
+	AntiEntropyInterval time.Duration
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if len(c.Name) > 200 {
 		return fmt.Errorf("%w: name of %d bytes", ErrInvalidConfig, len(c.Name))
+	}
+	if c.AntiEntropyInterval < 0 {
+		return fmt.Errorf("%w: anti-entropy interval %v", ErrInvalidConfig, c.AntiEntropyInterval)
 	}
 	return nil
 }
@@ -76,6 +86,10 @@ type Scope struct {
 	log   *slog.Logger
 	peers *peerset.Set
 	stats Stats
+
+	// testDrop, when set, discards the messages from other nodes it
+	// matches before the server sees them: tests lose messages with it.
+	testDrop atomic.Pointer[func(any) bool]
 
 	// mu guards everything below. Lock order: mu, then a watcher's lock.
 	mu struct {
@@ -139,6 +153,9 @@ func start(rt *proc.Runtime, nd *node.Node, cfg Config) (*Scope, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultScope
+	}
+	if cfg.AntiEntropyInterval == 0 {
+		cfg.AntiEntropyInterval = time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -525,6 +542,9 @@ func (sv *server) Init(p *proc.Process) error {
 
 func (sv *server) HandleInfo(p *proc.Process, msg any) {
 	s := sv.s
+	if drop := s.testDrop.Load(); drop != nil && (*drop)(msg) {
+		return
+	}
 	if changes, ok := s.peers.Handle(p, msg); ok {
 		for _, c := range changes {
 			if c.Up {

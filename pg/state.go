@@ -58,10 +58,31 @@ type state struct {
 	// joined counts, per local process, its memberships in each group, so
 	// that its exit removes it everywhere.
 	joined map[proc.PID]map[string]int
+	// localSum and remoteSum are the digests of this node's memberships
+	// and of each other node's as known here: the sum of memberHash over
+	// every membership, kept up to date by each change.
+	localSum  uint64
+	remoteSum map[string]uint64
 }
 
 func newState() *state {
-	return &state{groups: make(map[string]*group), joined: make(map[proc.PID]map[string]int)}
+	return &state{groups: make(map[string]*group), joined: make(map[proc.PID]map[string]int), remoteSum: make(map[string]uint64)}
+}
+
+// memberHash is one membership's share of a digest: a sum of these is
+// independent of order and follows joins and leaves (a process joined
+// twice counts twice), and every node computes the same one.
+func memberHash(group string, id uint64) uint64 {
+	h := uint64(14695981039346656037) // FNV-1a over the group's name
+	for i := 0; i < len(group); i++ {
+		h ^= uint64(group[i])
+		h *= 1099511628211
+	}
+	// splitmix64 of the name's hash mixed with the process's ID.
+	z := h ^ (id * 0x9e3779b97f4a7c15)
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 func (s *state) group(name string) *group {
@@ -88,6 +109,7 @@ func (s *state) join(name string, pids []proc.PID) Event {
 	g := s.group(name)
 	g.local = append(g.local, pids...)
 	for _, p := range pids {
+		s.localSum += memberHash(name, p.ID)
 		m := s.joined[p]
 		if m == nil {
 			m = make(map[string]int)
@@ -114,6 +136,7 @@ func (s *state) leave(name string, pids []proc.PID) Event {
 		}
 		g.local = slices.Delete(g.local, i, i+1)
 		left = append(left, p)
+		s.localSum -= memberHash(name, p.ID)
 		if m := s.joined[p]; m != nil {
 			if m[name]--; m[name] <= 0 {
 				delete(m, name)
@@ -156,6 +179,9 @@ func (s *state) remoteJoin(node, name string, pids []proc.PID) Event {
 		g.remote = make(map[string][]proc.PID)
 	}
 	g.remote[node] = append(g.remote[node], pids...)
+	for _, p := range pids {
+		s.remoteSum[node] += memberHash(name, p.ID)
+	}
 	g.all = nil
 	return Event{Kind: Joined, Group: name, PIDs: slices.Clone(pids)}
 }
@@ -171,6 +197,7 @@ func (s *state) remoteLeave(node, name string, pids []proc.PID) Event {
 		if i := slices.Index(cur, p); i >= 0 {
 			cur = slices.Delete(cur, i, i+1)
 			left = append(left, p)
+			s.remoteSum[node] -= memberHash(name, p.ID)
 		}
 	}
 	if len(cur) == 0 {
@@ -214,7 +241,9 @@ func (s *state) replace(node string, groups map[string][]proc.PID) []Event {
 
 // drop removes every member of node (its link went down, or it restarted).
 func (s *state) drop(node string) []Event {
-	return s.replace(node, nil)
+	evs := s.replace(node, nil)
+	delete(s.remoteSum, node)
+	return evs
 }
 
 // multisetDiff returns what old has more than new and new more than old.
