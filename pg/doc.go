@@ -47,6 +47,17 @@
 // which replaces what the other knew of it; the changes that follow are
 // applied on top of it. A node that finds a gap in another's numbered
 // changes (a message refused by a full mailbox) asks for a full report
+// again.
+//
+// Anti-entropy repairs what no later message would reveal: every
+// Config.AntiEntropyInterval each node sends every other a digest of its
+// members — the number of its last change and a sum of a hash over its
+// memberships, kept up to date with each change, a few bytes whatever the
+// number of members — on the lane of its changes, after them. A node whose
+// copy of the sender's members is behind that number, or at that number
+// with another sum, or that never got the sender's full report, asks for a
+// full report (Stats.Resyncs). So a lost report, or a lost last change,
+// is repaired within an interval or two, not only when the nodes meet
 // again. So after any partition heals, every node lists exactly the members
 // of the processes alive on the nodes it can reach, and a monitor's events,
 // applied to the members Monitor returned, give the members it lists.

@@ -72,7 +72,8 @@ type Stats struct {
 	DeltasSent     atomic.Uint64 // batches of changes sent to other nodes
 	SyncsReceived  atomic.Uint64
 	DeltasReceived atomic.Uint64
-	Resyncs        atomic.Uint64 // gaps in another node's changes, repaired by a full report
+	DigestsSent    atomic.Uint64 // anti-entropy digests sent to other nodes
+	Resyncs        atomic.Uint64 // gaps or disagreements with another node's digest, repaired by a full report
 	Stale          atomic.Uint64 // messages from a server that is no longer current, ignored
 	EventsRefused  atomic.Uint64 // events a monitoring process's full mailbox refused
 }
@@ -106,6 +107,9 @@ type Scope struct {
 		// remote is, per node, the number of its last change applied;
 		// absent until its first full report.
 		remote map[string]uint64
+		// requested is, per node, when a full report was last asked of
+		// it, until the report arrives.
+		requested map[string]time.Time
 		// watches are the exit watches of local members and of monitoring
 		// processes.
 		watches  map[proc.PID]func()
@@ -165,6 +169,7 @@ func start(rt *proc.Runtime, nd *node.Node, cfg Config) (*Scope, error) {
 	s.mu.st = newState()
 	s.mu.outFirst = 1
 	s.mu.remote = make(map[string]uint64)
+	s.mu.requested = make(map[string]time.Time)
 	s.mu.watches = make(map[proc.PID]func())
 	s.mu.monitors = make(map[proc.Ref]*monitor)
 	s.mu.byGroup = make(map[string]map[*monitor]struct{})
@@ -522,6 +527,7 @@ func (s *Scope) Close() error {
 // Messages of the server to itself.
 type (
 	flushNow struct{}
+	tick     struct{}
 	exited   struct{ pid proc.PID }
 )
 
@@ -536,6 +542,11 @@ func (sv *server) Init(p *proc.Process) error {
 	sv.s.mu.Lock()
 	sv.s.mu.server = p.Self()
 	sv.s.mu.Unlock()
+	if sv.s.nd != nil {
+		if _, err := p.SendInterval(sv.s.cfg.AntiEntropyInterval, tick{}); err != nil {
+			return err
+		}
+	}
 	sv.s.peers.Start(p)
 	return nil
 }
@@ -557,10 +568,14 @@ func (sv *server) HandleInfo(p *proc.Process, msg any) {
 	}
 	switch m := msg.(type) {
 	case flushNow:
-		s.flush(p)
+		s.flush(p, false)
+	case tick:
+		s.flush(p, true)
+	case digestMsg:
+		s.checkDigest(p, m)
 	case exited:
 		s.exited(m.pid)
-		s.flush(p)
+		s.flush(p, false)
 	case syncMsg:
 		s.applySync(m)
 	case deltaMsg:
@@ -581,22 +596,73 @@ func (s *Scope) sendSync(p *proc.Process, node string) {
 	}
 }
 
-// flush sends the queued changes to every peer, in one message each.
-func (s *Scope) flush(p *proc.Process) {
+// flush sends the queued changes to every peer, in one message each, and
+// on a tick a digest of the members they add up to.
+func (s *Scope) flush(p *proc.Process, digest bool) {
 	s.mu.Lock()
 	ops, first := s.mu.outbox, s.mu.outFirst
 	s.mu.outbox, s.mu.outFirst, s.mu.sealed = nil, s.mu.version+1, 0
 	s.mu.flushing = false
+	// Taken with the changes, so that the digest describes exactly the
+	// members they lead to.
+	dg := digestMsg{From: p.Self(), Version: s.mu.version, Sum: s.mu.st.localSum}
 	s.mu.Unlock()
-	if len(ops) == 0 {
-		return
-	}
-	m := deltaMsg{From: p.Self(), First: first, Ops: ops}
-	for _, peer := range s.peers.Peers() {
-		if s.peers.Send(p, peer.Node, m) == nil {
-			s.stats.DeltasSent.Add(1)
+	if len(ops) > 0 {
+		m := deltaMsg{From: p.Self(), First: first, Ops: ops}
+		for _, peer := range s.peers.Peers() {
+			if s.peers.Send(p, peer.Node, m) == nil {
+				s.stats.DeltasSent.Add(1)
+			}
 		}
 	}
+	if digest {
+		// On the lane of the changes, after them: the peer has applied
+		// them all when it reads the digest, unless some were lost.
+		for _, peer := range s.peers.Peers() {
+			if s.peers.Send(p, peer.Node, dg) == nil {
+				s.stats.DigestsSent.Add(1)
+			}
+		}
+	}
+}
+
+// checkDigest compares a peer's digest with what this node knows of it and
+// asks for a full report when they disagree: a report that never came, a
+// change that never came, or members that differ.
+func (s *Scope) checkDigest(p *proc.Process, m digestMsg) {
+	if !s.peers.Current(m.From) {
+		s.stats.Stale.Add(1)
+		return
+	}
+	node := m.From.Node
+	s.mu.Lock()
+	if at, ok := s.mu.requested[node]; ok && time.Since(at) < 3*s.cfg.AntiEntropyInterval {
+		// A report asked for is on its way; the digest may predate it.
+		s.mu.Unlock()
+		return
+	}
+	applied, synced := s.mu.remote[node]
+	sum := s.mu.st.remoteSum[node]
+	var why string
+	switch {
+	case !synced:
+		why = "full report missing"
+	case applied < m.Version:
+		why = "changes missing"
+	case applied == m.Version && sum != m.Sum:
+		why = "members differ"
+	}
+	if why == "" {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.mu.remote, node) // its changes wait for the report
+	s.mu.requested[node] = time.Now()
+	s.mu.Unlock()
+	s.stats.Resyncs.Add(1)
+	s.log.Warn("pg: another node's members disagree with its digest, resynchronising", slog.String("scope", s.cfg.Name),
+		slog.String("node", node), slog.String("why", why), slog.Uint64("have", applied), slog.Uint64("digest", m.Version))
+	s.peers.Resync(p, node)
 }
 
 func (s *Scope) exited(pid proc.PID) {
@@ -622,6 +688,7 @@ func (s *Scope) dropNode(node string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.mu.remote, node)
+	delete(s.mu.requested, node)
 	for _, ev := range s.mu.st.drop(node) {
 		s.notifyLocked(ev)
 	}
@@ -636,6 +703,7 @@ func (s *Scope) applySync(m syncMsg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.remote[m.From.Node] = m.Version
+	delete(s.mu.requested, m.From.Node)
 	for _, ev := range s.mu.st.replace(m.From.Node, m.Groups) {
 		s.notifyLocked(ev)
 	}
@@ -660,6 +728,7 @@ func (s *Scope) applyDelta(p *proc.Process, m deltaMsg) {
 		// Changes went missing (refused by a full mailbox): ask for a full
 		// report, which replaces what we have.
 		delete(s.mu.remote, node)
+		s.mu.requested[node] = time.Now()
 		s.mu.Unlock()
 		s.stats.Resyncs.Add(1)
 		s.log.Warn("pg: changes of a node went missing, resynchronising", slog.String("scope", s.cfg.Name),

@@ -13,8 +13,9 @@ import (
 
 // Codec names of the messages scopes exchange.
 const (
-	syncTypeName  = "grove.pg.Sync"
-	deltaTypeName = "grove.pg.Delta"
+	syncTypeName   = "grove.pg.Sync"
+	deltaTypeName  = "grove.pg.Delta"
+	digestTypeName = "grove.pg.Digest"
 )
 
 // RegisterTypes registers the messages scopes exchange in r. Start does it
@@ -24,6 +25,7 @@ func RegisterTypes(r *codec.Registry) error {
 		peerset.RegisterTypes(r),
 		peerset.Ensure[syncMsg](r, syncTypeName),
 		peerset.Ensure[deltaMsg](r, deltaTypeName),
+		peerset.Ensure[digestMsg](r, digestTypeName),
 	)
 }
 
@@ -44,6 +46,30 @@ type deltaMsg struct {
 	From  proc.PID
 	First uint64
 	Ops   []op
+}
+
+// digestMsg is a node's anti-entropy digest: the number of its last change
+// and the sum of memberHash over its members as of that change.
+type digestMsg struct {
+	From    proc.PID
+	Version uint64
+	Sum     uint64
+}
+
+// AppendBinary encodes the digest.
+func (m digestMsg) AppendBinary(b []byte) ([]byte, error) {
+	b = appendFrom(b, m.From)
+	b = binary.AppendUvarint(b, m.Version)
+	return binary.AppendUvarint(b, m.Sum), nil
+}
+
+// UnmarshalBinary decodes a digest, checking every field.
+func (m *digestMsg) UnmarshalBinary(data []byte) error {
+	r := newReader(data)
+	m.From = r.from()
+	m.Version = r.Uvarint()
+	m.Sum = r.Uvarint()
+	return r.Done()
 }
 
 // op is one local change: processes joined or left a group.
