@@ -153,7 +153,7 @@ func (a *Agent) serviceRoutes(mux *http.ServeMux, reg *prometheus.Registry) {
 			http.Error(w, fmt.Sprintf("body: at most %d bytes", maxAdminBody), http.StatusRequestEntityTooLarge)
 			return
 		}
-		err = a.svc.ps.Broadcast(r.PathValue("topic"), string(body))
+		err = a.svc.ps.Broadcast(r.Context(), r.PathValue("topic"), string(body))
 		var be *pubsub.BroadcastError
 		switch {
 		case errors.As(err, &be):

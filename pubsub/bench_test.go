@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -33,7 +34,7 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 			b.ResetTimer()
 			for b.Loop() {
-				ps.Broadcast("t", 1)
+				ps.Broadcast(context.Background(), "t", 1)
 				<-done
 			}
 		})
@@ -50,7 +51,7 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 			b.ResetTimer()
 			for b.Loop() {
-				ps.Broadcast("t", 1)
+				ps.Broadcast(context.Background(), "t", 1)
 			}
 			if got.Load()%int64(n) != 0 {
 				b.Fatal(got.Load())

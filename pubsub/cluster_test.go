@@ -160,7 +160,7 @@ func TestClusterBroadcast(t *testing.T) {
 	sent := map[string]uint64{}
 	for _, n := range names {
 		for i := uint64(1); i <= per; i++ {
-			if err := tc.get(n).Broadcast("room", note{n, i}); err != nil {
+			if err := tc.get(n).Broadcast(context.Background(), "room", note{n, i}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -198,13 +198,13 @@ func TestDirectAndLocalBroadcast(t *testing.T) {
 		recs[n] = subscribeRecorder(t, tc.get(n), "t")
 	}
 	a := tc.get(names[0])
-	if err := a.DirectBroadcast(names[1], "t", note{"a", 1}); err != nil {
+	if err := a.DirectBroadcast(context.Background(), names[1], "t", note{"a", 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.LocalBroadcast("t", note{"a", 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.DirectBroadcast(names[0], "t", note{"a", 3}); err != nil {
+	if err := a.DirectBroadcast(context.Background(), names[0], "t", note{"a", 3}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, func() error {
@@ -219,7 +219,7 @@ func TestDirectAndLocalBroadcast(t *testing.T) {
 	if recs[names[2]].len() != 0 {
 		t.Fatal("a node outside the broadcast got it")
 	}
-	if err := a.Broadcast("t", struct{ unregistered int }{}); err == nil || recs[names[0]].len() != 2 {
+	if err := a.Broadcast(context.Background(), "t", struct{ unregistered int }{}); err == nil || recs[names[0]].len() != 2 {
 		t.Fatal("an unencodable payload was broadcast")
 	}
 }
@@ -245,7 +245,7 @@ func TestClusterOrderNoLoss(t *testing.T) {
 			sent[sender] = per
 			wg.Go(func() {
 				for i := uint64(1); i <= per; i++ {
-					if err := tc.get(n).Broadcast("t", note{sender, i}); err != nil {
+					if err := tc.get(n).Broadcast(context.Background(), "t", note{sender, i}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -313,7 +313,7 @@ func TestGapAfterBrokenLink(t *testing.T) {
 	send := func(k int) {
 		for range k {
 			n++
-			if err := a.Broadcast("seq", note{"a", n}); err != nil {
+			if err := a.Broadcast(context.Background(), "seq", note{"a", n}); err != nil {
 				var be *BroadcastError
 				if !errors.As(err, &be) {
 					t.Fatal(err)
@@ -408,7 +408,7 @@ func runNemesis(t *testing.T, seed uint64) {
 				case <-time.After(2 * time.Millisecond):
 				}
 				i++
-				tc.get(n).Broadcast("t", note{n, i})
+				tc.get(n).Broadcast(context.Background(), "t", note{n, i})
 				mu.Lock()
 				sent[n] = i
 				mu.Unlock()
@@ -442,7 +442,7 @@ func runNemesis(t *testing.T, seed uint64) {
 	eventually(t, func() error {
 		for _, n := range names {
 			sent[n]++
-			tc.get(n).Broadcast("t", note{n, sent[n]})
+			tc.get(n).Broadcast(context.Background(), "t", note{n, sent[n]})
 		}
 		deadline := time.Now().Add(200 * time.Millisecond)
 		for {
@@ -480,7 +480,7 @@ func TestRestartedNode(t *testing.T) {
 	names := tc.c.Names()
 	victim := names[2]
 	rec := subscribeRecorder(t, tc.get(names[0]), "t")
-	tc.get(victim).Broadcast("t", note{"v1", 1})
+	tc.get(victim).Broadcast(context.Background(), "t", note{"v1", 1})
 	eventually(t, func() error {
 		if rec.len() != 1 {
 			return errorf("got %d", rec.len())
@@ -494,8 +494,8 @@ func TestRestartedNode(t *testing.T) {
 	ps := tc.start(victim)
 	tc.waitMesh()
 	vrec := subscribeRecorder(t, ps, "t")
-	ps.Broadcast("t", note{"v2", 1})
-	tc.get(names[0]).Broadcast("t", note{"a", 1})
+	ps.Broadcast(context.Background(), "t", note{"v2", 1})
+	tc.get(names[0]).Broadcast(context.Background(), "t", note{"a", 1})
 	eventually(t, func() error {
 		if rec.len() != 3 || vrec.len() != 2 {
 			return errorf("got %d and %d", rec.len(), vrec.len())
@@ -560,7 +560,7 @@ func TestDispatcherAcrossNodes(t *testing.T) {
 		ps.SubscribeFunc("t", vips[i].add, WithMeta("vip"))
 		ps.SubscribeFunc("t", plains[i].add)
 	}
-	if err := pss[0].Broadcast("t", note{"a", 1}, Via("vip")); err != nil {
+	if err := pss[0].Broadcast(context.Background(), "t", note{"a", 1}, Via("vip")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, func() error {

@@ -24,11 +24,15 @@
 //	// goroutine itself: no buffer, no goroutine, the cheapest subscriber.
 //	sub, err = ps.SubscribeFunc("prices", func(m *pubsub.Message) { last.Store(m) }, pubsub.Inline())
 //
-//	ps.Broadcast("room:lobby", Said{Who: "ann", Text: "hi"})     // every node
-//	ps.BroadcastFrom(self, "room:lobby", msg)                      // not to self
+//	ps.Broadcast(ctx, "room:lobby", Said{Who: "ann", Text: "hi"}) // every node
+//	ps.BroadcastFrom(ctx, self, "room:lobby", msg)                 // not to self
 //	ps.LocalBroadcast("room:lobby", msg)                           // this node
-//	ps.DirectBroadcast("b@host", "room:lobby", msg)                // node b only
-//	ps.Broadcast("room:lobby", msg, pubsub.Via("sockets"))         // custom dispatcher
+//	ps.DirectBroadcast(ctx, "b@host", "room:lobby", msg)           // node b only
+//	ps.Broadcast(ctx, "room:lobby", msg, pubsub.Via("sockets"))    // custom dispatcher
+//
+// Broadcast, BroadcastFrom and DirectBroadcast take a context: they can
+// wait while a receiving node's flow control holds its link back, and ctx
+// bounds that wait. LocalBroadcast never waits.
 //
 // Register the payload types in the node's codec (package codec) on every
 // node, as for any message between nodes.

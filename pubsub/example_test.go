@@ -31,7 +31,7 @@ func Example() {
 	for len(psA.Nodes()) == 0 { // until a and b have found each other
 		time.Sleep(time.Millisecond)
 	}
-	psA.Broadcast("room:lobby", "hello")
+	psA.Broadcast(context.Background(), "room:lobby", "hello")
 	fmt.Println(<-got)
 	// Output: hello on room:lobby from n1@faultkit
 }
@@ -46,7 +46,7 @@ func ExamplePubSub_SubscribeChan() {
 
 	sub, _ := ps.SubscribeChan("prices", pubsub.WithBuffer(2, pubsub.DropOldest))
 	for _, p := range []int{100, 101, 102, 103, 104} {
-		ps.Broadcast("prices", p) // nobody is reading yet
+		ps.Broadcast(context.Background(), "prices", p) // nobody is reading yet
 	}
 	var received, dropped uint64
 	for m := range sub.C() {

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -44,10 +45,10 @@ func TestPolicyProcess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ps.Broadcast("t", 0)
+			ps.Broadcast(context.Background(), "t", 0)
 			<-b.entered // the process holds message 0
 			for i := 1; i <= 8; i++ {
-				ps.Broadcast("t", i)
+				ps.Broadcast(context.Background(), "t", i)
 			}
 			if tc.disconnected && !errors.Is(sub.Err(), ErrSlowSubscriber) {
 				t.Fatalf("err %v", sub.Err())
@@ -64,7 +65,7 @@ func TestPolicyProcess(t *testing.T) {
 				}
 				return nil
 			})
-			ps.Broadcast("t", 9)
+			ps.Broadcast(context.Background(), "t", 9)
 			eventually(t, func() error {
 				if n := len(b.messages()); n < len(tc.got) {
 					return errorf("got %d of %d", n, len(tc.got))
@@ -147,14 +148,14 @@ func TestPolicyQueued(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ps.Broadcast("t", 0)
+				ps.Broadcast(context.Background(), "t", 0)
 				<-entered // the subscriber holds message 0
 				want, wantDropped, wantSub := tc.got, tc.dropped, tc.subDropped
 				if kind == kindChan {
 					// A channel subscription's goroutine holds one more
 					// message while it waits for the receiver: fill that
 					// place first, so that the buffer is what is tested.
-					ps.Broadcast("t", 100)
+					ps.Broadcast(context.Background(), "t", 100)
 					eventually(t, func() error {
 						sub.mu.Lock()
 						defer sub.mu.Unlock()
@@ -171,7 +172,7 @@ func TestPolicyQueued(t *testing.T) {
 					}
 				}
 				for i := 1; i <= 5; i++ {
-					ps.Broadcast("t", i)
+					ps.Broadcast(context.Background(), "t", i)
 				}
 				if tc.disconnected {
 					<-sub.Done()
@@ -190,7 +191,7 @@ func TestPolicyQueued(t *testing.T) {
 					}
 					return nil
 				})
-				ps.Broadcast("t", 6)
+				ps.Broadcast(context.Background(), "t", 6)
 				eventually(t, func() error {
 					mu.Lock()
 					defer mu.Unlock()

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -476,7 +477,11 @@ const (
 // out there. It returns once the frames are queued on the links and the
 // local subscribers have the message (in their mailbox, channel buffer or
 // function queue); it never waits for a subscriber, only, like any send,
-// while a receiving node's flow control holds its link back.
+// while a receiving node's flow control holds its link back, and ctx
+// bounds that wait: when ctx ends first, the nodes not reached yet are
+// named in a *BroadcastError with ctx's error (nothing was sent to them),
+// and local subscribers still get the message. A ctx already done sends
+// nothing and returns its error.
 //
 // Messages from one sender (a goroutine, or a process) reach each
 // subscriber in the order sent. Delivery to other nodes is at most once: a
@@ -485,44 +490,49 @@ const (
 // nodes run the PubSub; an encoding error is returned before anything is
 // delivered. A *BroadcastError names the nodes the frame could not be
 // queued for; the others, and local subscribers, got it.
-func (ps *PubSub) Broadcast(topic string, msg any, opts ...BroadcastOption) error {
-	return ps.publish(scopeCluster, "", proc.PID{}, topic, msg, opts)
+func (ps *PubSub) Broadcast(ctx context.Context, topic string, msg any, opts ...BroadcastOption) error {
+	return ps.publish(ctx, scopeCluster, "", proc.PID{}, topic, msg, opts)
 }
 
 // BroadcastFrom is Broadcast that skips the subscriptions of from, like
 // Phoenix's broadcast_from: a process publishing to a topic it listens to.
-func (ps *PubSub) BroadcastFrom(from proc.PID, topic string, msg any, opts ...BroadcastOption) error {
-	return ps.publish(scopeCluster, "", from, topic, msg, opts)
+func (ps *PubSub) BroadcastFrom(ctx context.Context, from proc.PID, topic string, msg any, opts ...BroadcastOption) error {
+	return ps.publish(ctx, scopeCluster, "", from, topic, msg, opts)
 }
 
-// LocalBroadcast delivers msg to the subscribers of topic on this node only.
+// LocalBroadcast delivers msg to the subscribers of topic on this node
+// only. It never waits, so it takes no context.
 func (ps *PubSub) LocalBroadcast(topic string, msg any, opts ...BroadcastOption) error {
-	return ps.publish(scopeLocal, "", proc.PID{}, topic, msg, opts)
+	return ps.publish(context.Background(), scopeLocal, "", proc.PID{}, topic, msg, opts)
 }
 
 // LocalBroadcastFrom is LocalBroadcast that skips the subscriptions of from.
 func (ps *PubSub) LocalBroadcastFrom(from proc.PID, topic string, msg any, opts ...BroadcastOption) error {
-	return ps.publish(scopeLocal, "", from, topic, msg, opts)
+	return ps.publish(context.Background(), scopeLocal, "", from, topic, msg, opts)
 }
 
 // DirectBroadcast delivers msg to the subscribers of topic on node only
 // (this node included), like Phoenix's direct_broadcast. It fails with
-// ErrNoPeer when the PubSub is not known to run there.
-func (ps *PubSub) DirectBroadcast(node, topic string, msg any, opts ...BroadcastOption) error {
-	return ps.publish(scopeDirect, node, proc.PID{}, topic, msg, opts)
+// ErrNoPeer when the PubSub is not known to run there, and with ctx's
+// error when ctx ends while the node's flow control holds the link back.
+func (ps *PubSub) DirectBroadcast(ctx context.Context, node, topic string, msg any, opts ...BroadcastOption) error {
+	return ps.publish(ctx, scopeDirect, node, proc.PID{}, topic, msg, opts)
 }
 
 // DirectBroadcastFrom is DirectBroadcast that skips the subscriptions of
 // from.
-func (ps *PubSub) DirectBroadcastFrom(from proc.PID, node, topic string, msg any, opts ...BroadcastOption) error {
-	return ps.publish(scopeDirect, node, from, topic, msg, opts)
+func (ps *PubSub) DirectBroadcastFrom(ctx context.Context, from proc.PID, node, topic string, msg any, opts ...BroadcastOption) error {
+	return ps.publish(ctx, scopeDirect, node, from, topic, msg, opts)
 }
 
-func (ps *PubSub) publish(sc scope, target string, from proc.PID, topic string, msg any, opts []BroadcastOption) error {
+func (ps *PubSub) publish(ctx context.Context, sc scope, target string, from proc.PID, topic string, msg any, opts []BroadcastOption) error {
 	if ps.closed.Load() {
 		return ErrClosed
 	}
 	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var bc broadcastConfig
@@ -553,7 +563,7 @@ func (ps *PubSub) publish(sc scope, target string, from proc.PID, topic string, 
 		if err != nil {
 			return err
 		}
-		return ps.sendFrame(target, f)
+		return ps.sendFrame(ctx, target, f)
 	}
 	var sendErr error
 	if sc == scopeCluster {
@@ -576,7 +586,7 @@ func (ps *PubSub) publish(sc scope, target string, from proc.PID, topic string, 
 				}
 				return err
 			}
-			sendErr = ps.sendAll(peers, f)
+			sendErr = ps.sendAll(ctx, peers, f)
 		}
 	}
 	ps.dispatch(m, disp)
@@ -601,7 +611,7 @@ func (ps *PubSub) encode(m *Message, dispatcher string) (frame, error) {
 }
 
 // sendAll queues f to the PubSub of every peer that is connected.
-func (ps *PubSub) sendAll(peers []peerset.Peer, f frame) error {
+func (ps *PubSub) sendAll(ctx context.Context, peers []peerset.Peer, f frame) error {
 	connected := ps.nd.Nodes()
 	var failed map[string]error
 	for _, p := range peers {
@@ -611,7 +621,7 @@ func (ps *PubSub) sendAll(peers []peerset.Peer, f frame) error {
 			err = fmt.Errorf("%w: %s", proc.ErrNoConnection, p.Node)
 			ps.stats.SendFailures.Add(1)
 		} else {
-			err = ps.sendFrame(p.Node, f)
+			err = ps.sendFrame(ctx, p.Node, f)
 		}
 		if err != nil {
 			if failed == nil {
@@ -628,8 +638,8 @@ func (ps *PubSub) sendAll(peers []peerset.Peer, f frame) error {
 
 // sendFrame queues f to the PubSub of node. Every frame from this node to
 // node travels on one lane, in order.
-func (ps *PubSub) sendFrame(node string, f frame) error {
-	if err := ps.rt.SendTo(proc.NodeName{Node: node, Name: ps.cfg.Name}, f); err != nil {
+func (ps *PubSub) sendFrame(ctx context.Context, node string, f frame) error {
+	if err := ps.nd.SendNameContext(ctx, proc.PID{}, node, ps.cfg.Name, f); err != nil {
 		ps.stats.SendFailures.Add(1)
 		return err
 	}

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,11 +21,11 @@ func TestSubscribeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		if err := ps.Broadcast("room", i); err != nil {
+		if err := ps.Broadcast(context.Background(), "room", i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ps.Broadcast("other", "not for us")
+	ps.Broadcast(context.Background(), "other", "not for us")
 	eventually(t, func() error {
 		if n := len(b.messages()); n != 100 {
 			return errorf("got %d messages", n)
@@ -71,7 +72,7 @@ func TestSubscribeFuncAndChanOrder(t *testing.T) {
 		done <- out
 	}()
 	for i := range n {
-		ps.Broadcast("t", i)
+		ps.Broadcast(context.Background(), "t", i)
 	}
 	chGot := <-done
 	eventually(t, func() error {
@@ -112,7 +113,7 @@ func TestUnsubscribeAndExit(t *testing.T) {
 	if n := ps.Subscribers("x"); n != 2 {
 		t.Fatalf("subscribers %d", n)
 	}
-	ps.Broadcast("x", 1)
+	ps.Broadcast(context.Background(), "x", 1)
 	eventually(t, func() error {
 		if n := len(b.messages()); n != 2 {
 			return errorf("got %d, want one per subscription", n)
@@ -150,7 +151,7 @@ func TestBroadcastFromSkipsSender(t *testing.T) {
 	pa, pb := spawnInbox(t, rt, a), spawnInbox(t, rt, b)
 	ps.Subscribe(pa, "t")
 	ps.Subscribe(pb, "t")
-	ps.BroadcastFrom(pa, "t", "hello")
+	ps.BroadcastFrom(context.Background(), pa, "t", "hello")
 	ps.LocalBroadcastFrom(pa, "t", "again")
 	eventually(t, func() error {
 		if len(b.messages()) != 2 {
@@ -185,14 +186,14 @@ func TestFilterMetaAndDispatcher(t *testing.T) {
 	even := make(chan int, 10)
 	ps.SubscribeFunc("t", func(m *Message) { even <- m.Payload.(int) }, WithFilter(func(m *Message) bool { return m.Payload.(int)%2 == 0 }))
 	for i := range 4 {
-		ps.Broadcast("t", i)
+		ps.Broadcast(context.Background(), "t", i)
 	}
 	if a, b := <-even, <-even; a != 0 || b != 2 {
 		t.Fatalf("filter let through %d %d", a, b)
 	}
 	vip, _ := ps.SubscribeChan("d", WithMeta("vip"))
 	ps.SubscribeChan("d", WithMeta("plain"))
-	if err := ps.Broadcast("d", "x", Via("meta")); err != nil {
+	if err := ps.Broadcast(context.Background(), "d", "x", Via("meta")); err != nil {
 		t.Fatal(err)
 	}
 	if m := <-vip.C(); m.Payload != "x" {
@@ -204,7 +205,7 @@ func TestFilterMetaAndDispatcher(t *testing.T) {
 		t.Fatalf("dispatcher saw %v", seen)
 	}
 	mu.Unlock()
-	if err := ps.Broadcast("d", "x", Via("nope")); !errors.Is(err, ErrUnknownDispatcher) {
+	if err := ps.Broadcast(context.Background(), "d", "x", Via("nope")); !errors.Is(err, ErrUnknownDispatcher) {
 		t.Fatalf("unknown dispatcher: %v", err)
 	}
 }
@@ -215,7 +216,7 @@ func TestInvalidInput(t *testing.T) {
 	if _, err := ps.SubscribeChan(""); !errors.Is(err, ErrInvalidTopic) {
 		t.Fatal(err)
 	}
-	if err := ps.Broadcast(string(make([]byte, MaxTopicLen+1)), 1); !errors.Is(err, ErrInvalidTopic) {
+	if err := ps.Broadcast(context.Background(), string(make([]byte, MaxTopicLen+1)), 1); !errors.Is(err, ErrInvalidTopic) {
 		t.Fatal(err)
 	}
 	if _, err := ps.SubscribeChan("t", WithBuffer(0, DropNewest)); !errors.Is(err, ErrInvalidConfig) {
@@ -227,7 +228,7 @@ func TestInvalidInput(t *testing.T) {
 	if _, err := ps.Subscribe(proc.PID{Node: "other@x", ID: 1, Creation: 1}, "t"); !errors.Is(err, ErrNotLocal) {
 		t.Fatal(err)
 	}
-	if err := ps.DirectBroadcast("nowhere@x", "t", 1); !errors.Is(err, ErrNoPeer) {
+	if err := ps.DirectBroadcast(context.Background(), "nowhere@x", "t", 1); !errors.Is(err, ErrNoPeer) {
 		t.Fatal(err)
 	}
 	if err := (Config{Buffer: -1}).Validate(); err == nil {
@@ -269,7 +270,7 @@ func TestClose(t *testing.T) {
 		}
 		return errorf("no Disconnected")
 	})
-	if err := ps.Broadcast("t", 1); !errors.Is(err, ErrClosed) {
+	if err := ps.Broadcast(context.Background(), "t", 1); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
 	if _, err := ps.SubscribeChan("t"); !errors.Is(err, ErrClosed) {

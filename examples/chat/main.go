@@ -192,7 +192,7 @@ func (c *chat) say(line string) {
 		slices.Sort(who)
 		c.printf("here: %s", strings.Join(who, ", "))
 	default:
-		err := c.a.PubSub().BroadcastFrom(c.pid, c.topic, Said{User: c.user, Text: line})
+		err := c.a.PubSub().BroadcastFrom(context.Background(), c.pid, c.topic, Said{User: c.user, Text: line})
 		var be *pubsub.BroadcastError
 		if errors.As(err, &be) {
 			c.printf("(not delivered to %d node(s): %v)", len(be.Nodes), be)

@@ -473,7 +473,7 @@ func PubSub(ctx context.Context, cfg PubSubConfig, sec LinkSecurity, startPeer f
 		var times []float64
 		for round := 1; round <= rounds+1; round++ {
 			start := time.Now()
-			if err := drv.ps.Broadcast(topic, round); err != nil {
+			if err := drv.ps.Broadcast(ctx, topic, round); err != nil {
 				return 0, err
 			}
 			if err := rep.await(ctx, topic, round, len(PubSubNodes)); err != nil {
@@ -505,7 +505,7 @@ func PubSub(ctx context.Context, cfg PubSubConfig, sec LinkSecurity, startPeer f
 	}
 	start := time.Now()
 	for i := range cfg.Stream {
-		if err := drv.ps.Broadcast("stream", i); err != nil {
+		if err := drv.ps.Broadcast(ctx, "stream", i); err != nil {
 			return res, err
 		}
 	}
