@@ -113,6 +113,9 @@ func (h *Host) prepareGroup(cfg GroupConfig, b *logstore.Batch) (*group, error) 
 	if _, ok := h.groups[id]; ok {
 		return nil, fmt.Errorf("%w: %s", ErrGroupExists, cfg.Name)
 	}
+	if h.deleting[id] {
+		return nil, fmt.Errorf("%w: %s is being deleted", ErrGroupExists, cfg.Name)
+	}
 	l, err := h.store.Log(id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)

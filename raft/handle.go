@@ -481,11 +481,37 @@ func (g *Group) Stop() error {
 	return nil
 }
 
-// Delete stops this member and deletes its log. Remove it from the group
-// first (RemoveMember), or the others keep counting it.
+// Delete stops this member and deletes its log, and returns once the
+// deletion is on disk. Remove it from the group first (RemoveMember), or
+// the others keep counting it. The deletion is written after every write
+// of the group still on its way to the disk, so nothing of the group
+// survives it; a group of the same name may be started again once Delete
+// returned.
 func (g *Group) Delete() error {
-	if err := g.Stop(); err != nil {
+	ch := make(chan error, 1)
+	if err := g.do(func(gr *group) {
+		h := g.h
+		id := groupID(g.name)
+		if gr == nil {
+			if other := h.groups[id]; other != nil {
+				ch <- fmt.Errorf("%w: %s runs again under another handle", ErrGroupExists, g.name)
+				return
+			}
+		} else {
+			gr.stopLocked(ErrStopped)
+		}
+		if h.failed != nil {
+			ch <- h.failed
+			return
+		}
+		l, err := h.store.Log(id)
+		if err != nil {
+			ch <- fmt.Errorf("%w: %v", ErrStorage, err)
+			return
+		}
+		h.deleteLog(l, func(err error) { ch <- err })
+	}); err != nil {
 		return err
 	}
-	return g.h.store.DeleteGroup(groupID(g.name))
+	return <-ch
 }

@@ -96,8 +96,9 @@ type Host struct {
 	snapOut   []snapSend
 	assembly  map[assemblyKey]*assembly
 	notes     []note
-	open      *writeJob // the batch collecting this round's appends
-	writing   bool      // a batch is with the writer
+	open      *writeJob       // the batch collecting this round's appends
+	writing   bool            // a batch is with the writer
+	deleting  map[uint64]bool // groups whose deletion is not written yet
 
 	writes     chan *writeJob
 	writerDone chan struct{}
@@ -135,7 +136,7 @@ func Start(n *node.Node, cfg Config) (*Host, error) {
 		wake:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		groups: map[uint64]*group{}, active: map[*group]struct{}{}, dirty: map[*group]struct{}{},
 		tickers: map[*group]struct{}{}, connected: map[string]bool{}, outbox: map[string]*wire.Batch{},
-		assembly: map[assemblyKey]*assembly{},
+		assembly: map[assemblyKey]*assembly{}, deleting: map[uint64]bool{},
 	}
 	h.handles.m = map[string]*Group{}
 	for _, name := range n.Nodes() {
@@ -380,6 +381,14 @@ func (h *Host) shutdown() {
 	for _, g := range h.groups {
 		g.stopLocked(ErrStopped)
 	}
+	if j := h.open; j != nil {
+		// Nothing acknowledged waits for it: drop it.
+		h.open = nil
+		j.b.Discard()
+		for _, d := range j.deletes {
+			d.done(ErrStopped)
+		}
+	}
 }
 
 // tick advances every active group by one tick.
@@ -520,11 +529,30 @@ func (h *Host) appendToBatch(g *group, m *pb.Message) {
 
 // writeJob is a batch on its way to the disk and what waits for it.
 type writeJob struct {
-	b     *logstore.Batch
-	sync  bool
-	after []afterWrite
-	snaps []snapApply
-	err   error
+	b       *logstore.Batch
+	sync    bool
+	after   []afterWrite
+	snaps   []snapApply
+	deletes []deletion
+	err     error
+}
+
+// deletion is a group's log deletion and who waits for it.
+type deletion struct {
+	id   uint64
+	done func(error)
+}
+
+// deleteLog adds the deletion of a stopped group's log to the open batch:
+// it is written after every batch that may still hold the group's writes.
+func (h *Host) deleteLog(l *logstore.Log, done func(error)) {
+	if h.open == nil {
+		h.open = &writeJob{b: h.store.NewBatch()}
+	}
+	h.open.b.DeleteGroup(l)
+	h.open.sync = true
+	h.open.deletes = append(h.open.deletes, deletion{l.ID(), done})
+	h.deleting[l.ID()] = true
 }
 
 // afterWrite holds a group's messages released by a committed batch.
@@ -559,7 +587,14 @@ func (h *Host) writer() {
 	for j := range h.writes {
 		j.err = j.b.Commit(j.sync)
 		if h.submit(func() { h.written(j) }) != nil {
-			return
+			// The host is closing: tell the deletions how they went.
+			for _, d := range j.deletes {
+				if j.err != nil {
+					d.done(fmt.Errorf("%w: %v", ErrStorage, j.err))
+				} else {
+					d.done(nil)
+				}
+			}
 		}
 	}
 }
@@ -567,6 +602,14 @@ func (h *Host) writer() {
 // written releases what waited for a committed batch.
 func (h *Host) written(j *writeJob) {
 	h.writing = false
+	for _, d := range j.deletes {
+		delete(h.deleting, d.id)
+		if j.err != nil {
+			d.done(fmt.Errorf("%w: %v", ErrStorage, j.err))
+		} else {
+			d.done(nil)
+		}
+	}
 	if j.err != nil {
 		h.storageFailed(j.err)
 		return

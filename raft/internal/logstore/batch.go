@@ -28,6 +28,7 @@ type update struct {
 	snap        *pb.SnapshotMetadata
 	meta        []byte
 	setMeta     bool
+	deleted     bool
 }
 
 // NewBatch starts a batch.
@@ -168,6 +169,25 @@ func (b *Batch) SetMeta(l *Log, meta []byte) {
 	u.meta, u.setMeta = append([]byte(nil), meta...), true
 }
 
+// DeleteGroup removes everything stored of l's group. Batches commit in
+// the order they were built, so the writes of batches built before this
+// one cannot outlive the deletion. Once committed, l is forgotten by the
+// store: Store.Log loads the group afresh (empty). Nothing more may be
+// written to l.
+func (b *Batch) DeleteGroup(l *Log) {
+	b.sync = true
+	for _, k := range []byte{kindEntry, kindHard, kindSnapshot, kindTrunc, kindMeta} {
+		upper := groupKey(k, l.gid+1)
+		if l.gid == math.MaxUint64 {
+			upper = []byte{k + 1}
+		}
+		b.fail(b.b.DeleteRange(groupKey(k, l.gid), upper, nil))
+	}
+	u := b.upd(l)
+	*u = update{deleted: true}
+	b.stage(l, point{}, point{})
+}
+
 // Commit writes the batch, with one fsync when any write needs it (every
 // write but Truncate and SetHardState does) or when sync is set, and then updates the
 // in-memory view of each log. On error nothing is updated, and the store
@@ -185,6 +205,17 @@ func (b *Batch) Commit(sync bool) error {
 	}
 	for _, l := range b.order {
 		u := b.updates[l]
+		if u.deleted {
+			l.mu.Lock()
+			l.mu.trunc, l.mu.last, l.mu.hs, l.mu.snap, l.mu.meta = point{}, point{}, nil, nil, nil
+			l.mu.Unlock()
+			b.s.mu.Lock()
+			if b.s.mu.logs[l.gid] == l {
+				delete(b.s.mu.logs, l.gid)
+			}
+			b.s.mu.Unlock()
+			continue
+		}
 		l.mu.Lock()
 		if u.trunc != nil {
 			l.mu.trunc = *u.trunc

@@ -157,35 +157,6 @@ func (s *Store) Log(gid uint64) (*Log, error) {
 	return l, nil
 }
 
-// DeleteGroup removes everything stored of group gid, synced.
-func (s *Store) DeleteGroup(gid uint64) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	for _, k := range []byte{kindEntry, kindHard, kindSnapshot, kindTrunc, kindMeta} {
-		hi := gid + 1
-		upper := groupKey(k, hi)
-		if hi == 0 {
-			upper = []byte{k + 1}
-		}
-		if err := b.DeleteRange(groupKey(k, gid), upper, nil); err != nil {
-			return err
-		}
-	}
-	if err := s.commit(b, true); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if l, ok := s.mu.logs[gid]; ok {
-		l.reset()
-		delete(s.mu.logs, gid)
-	}
-	s.mu.Unlock()
-	return nil
-}
-
 func (s *Store) commit(b *pebble.Batch, sync bool) error {
 	if err := s.usable(); err != nil {
 		return err
@@ -287,13 +258,6 @@ var _ raft.Storage = (*Log)(nil)
 
 // ID returns the group id.
 func (l *Log) ID() uint64 { return l.gid }
-
-func (l *Log) reset() {
-	l.staged.ok = false
-	l.mu.Lock()
-	l.mu.trunc, l.mu.last, l.mu.hs, l.mu.snap, l.mu.meta = point{}, point{}, nil, nil, nil
-	l.mu.Unlock()
-}
 
 func (l *Log) load() error {
 	s := l.s

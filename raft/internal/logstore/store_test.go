@@ -104,12 +104,20 @@ func TestAppendOverwriteTruncateReload(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != 1 {
 		t.Fatalf("groups %v %v, want [1] (only group 1 has meta)", ids, err)
 	}
-	if err := s.DeleteGroup(1); err != nil {
+	// A deletion after an append in the same batch wins over it.
+	bt = s.NewBatch()
+	li0, _ := a.LastIndex()
+	bt.Append(a, []*pb.Entry{ent(li0+1, 9, "x")})
+	bt.DeleteGroup(a)
+	if err := bt.Commit(false); err != nil {
 		t.Fatal(err)
 	}
 	a = mustLog(t, s, 1)
-	if li, _ := a.LastIndex(); li != 0 {
-		t.Fatalf("deleted group has last index %d", li)
+	if li, _ := a.LastIndex(); li != 0 || a.Meta() != nil || a.SnapshotMetadata() != nil || a.HardState().GetTerm() != 0 {
+		t.Fatalf("deleted group has last index %d, meta %q", li, a.Meta())
+	}
+	if ids, err := s.Groups(); err != nil || len(ids) != 0 {
+		t.Fatalf("groups after delete %v %v", ids, err)
 	}
 }
 
