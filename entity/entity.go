@@ -105,10 +105,14 @@ type Region struct {
 	shards []proc.PID
 	prefix string
 	closed atomic.Bool
-	stats  Stats
-	member bool   // this node runs entities of the kind (matches Pin)
-	unsub  func() // membership subscription
-	wg     sync.WaitGroup
+	// started is set once Start has set the region up: the member map's
+	// change hook may run before (it reads r.m and r.shards), and Start
+	// reads the members itself at the end.
+	started atomic.Bool
+	stats   Stats
+	member  bool   // this node runs entities of the kind (matches Pin)
+	unsub   func() // membership subscription
+	wg      sync.WaitGroup
 
 	mu      sync.RWMutex
 	members []placement.Candidate // live members running the kind, sorted
@@ -159,6 +163,7 @@ func Start(c *cluster.Cluster, cfg Config) (*Region, error) {
 			return nil, fmt.Errorf("entity: %w", err)
 		}
 	}
+	r.started.Store(true)
 	r.membersChanged()
 	r.unsub = c.Subscribe(func(cluster.Event) { r.membersChanged() })
 	return r, nil
@@ -208,6 +213,9 @@ func (r *Region) Close() error {
 // membersChanged reads the members that run the kind, and tells the
 // shards to move the entities this node no longer owns.
 func (r *Region) membersChanged() {
+	if !r.started.Load() {
+		return
+	}
 	var ms []placement.Candidate
 	r.m.Range(func(e ownermap.Entry) bool {
 		name := e.Ref.Node

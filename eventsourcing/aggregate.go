@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/grovedev/grove/eventstore"
@@ -34,11 +35,19 @@ type Kind struct {
 	// many events, so that loading replays at most that many. 0: never.
 	SnapshotEvery int
 	// Lifespan stops an aggregate's process after this long without a
-	// command. Default 5 minutes.
+	// command (on a ClusterHost, after one to two lifespans: entities
+	// are checked for idleness once per lifespan). Default 5 minutes.
 	Lifespan time.Duration
 	// Retries bounds how often a command is decided again after losing an
 	// append race (wrong expected version). Default 10.
 	Retries int
+	// RememberCommands is how many of the stream's latest events an
+	// instance remembers the command ids of, so that a command dispatched
+	// again with the same id (a retry after a lost reply, a process
+	// manager redelivering an event) is answered from the events it
+	// caused instead of being applied twice. Default 100; the cost is a
+	// few dozen bytes per event remembered.
+	RememberCommands int
 }
 
 func (k Kind) withDefaults() Kind {
@@ -47,6 +56,9 @@ func (k Kind) withDefaults() Kind {
 	}
 	if k.Retries == 0 {
 		k.Retries = 10
+	}
+	if k.RememberCommands == 0 {
+		k.RememberCommands = 100
 	}
 	return k
 }
@@ -58,8 +70,8 @@ func (k Kind) Validate() error {
 		return errors.New("eventsourcing: Kind.Name is required")
 	case k.New == nil:
 		return fmt.Errorf("eventsourcing: kind %s has no New", k.Name)
-	case k.SnapshotEvery < 0 || k.Lifespan < 0 || k.Retries < 0:
-		return fmt.Errorf("eventsourcing: kind %s: negative SnapshotEvery, Lifespan or Retries", k.Name)
+	case k.SnapshotEvery < 0 || k.Lifespan < 0 || k.Retries < 0 || k.RememberCommands < 0:
+		return fmt.Errorf("eventsourcing: kind %s: negative SnapshotEvery, Lifespan, Retries or RememberCommands", k.Name)
 	}
 	return nil
 }
@@ -67,12 +79,18 @@ func (k Kind) Validate() error {
 // Stream returns the stream of aggregate id.
 func (k Kind) Stream(id string) string { return k.Name + "-" + id }
 
-// instance is an aggregate with its version, loaded from the store.
+// instance is an aggregate with its version, loaded from the store, and
+// the command ids of its latest events.
 type instance struct {
 	kind    Kind
 	id      string
 	agg     Aggregate
 	version uint64
+	// recent maps the command id of each of the latest events (up to
+	// Kind.RememberCommands) to the version of the last event it caused;
+	// order lists them oldest first.
+	recent map[string]uint64
+	order  []string
 }
 
 const readPage = 1000
@@ -80,7 +98,7 @@ const readPage = 1000
 // load builds the aggregate from its snapshot (if any, and if upTo allows)
 // and the events after it, up to version upTo (eventstore.End: all).
 func load(ctx context.Context, store eventstore.Store, types *Types, k Kind, id string, upTo uint64) (*instance, error) {
-	in := &instance{kind: k, id: id, agg: k.New(id)}
+	in := &instance{kind: k, id: id, agg: k.New(id), recent: map[string]uint64{}}
 	stream := k.Stream(id)
 	if k.SnapshotEvery > 0 {
 		snap, err := store.LoadSnapshot(ctx, stream)
@@ -90,6 +108,9 @@ func load(ctx context.Context, store eventstore.Store, types *Types, k Kind, id 
 				return nil, fmt.Errorf("eventsourcing: snapshot of %s: %w", stream, err)
 			}
 			in.version = snap.Version
+			if err := in.rememberBefore(ctx, store); err != nil {
+				return nil, err
+			}
 		case err != nil && !errors.Is(err, eventstore.ErrSnapshotNotFound):
 			return nil, err
 		}
@@ -98,6 +119,52 @@ func load(ctx context.Context, store eventstore.Store, types *Types, k Kind, id 
 		return nil, err
 	}
 	return in, nil
+}
+
+// rememberBefore reads the command ids of the events up to the snapshot's
+// version, which the snapshot does not replay.
+func (in *instance) rememberBefore(ctx context.Context, store eventstore.Store) error {
+	if in.kind.RememberCommands == 0 || in.version == 0 {
+		return nil
+	}
+	evs, err := store.ReadStream(ctx, in.kind.Stream(in.id), in.version, in.kind.RememberCommands, eventstore.Backward)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		in.remember(commandOf(evs[i]), evs[i].Version)
+	}
+	return nil
+}
+
+// commandOf returns the command id in an event's metadata, "" if none.
+func commandOf(e eventstore.RecordedEvent) string {
+	if len(e.Metadata) == 0 {
+		return ""
+	}
+	var m Metadata
+	if json.Unmarshal(e.Metadata, &m) != nil {
+		return ""
+	}
+	return m[MetaCommandID]
+}
+
+// remember records that the event at version v came from command cmd.
+func (in *instance) remember(cmd string, v uint64) {
+	if cmd == "" || in.kind.RememberCommands == 0 {
+		return
+	}
+	if _, ok := in.recent[cmd]; !ok {
+		in.order = append(in.order, cmd)
+	}
+	in.recent[cmd] = v
+	for len(in.order) > in.kind.RememberCommands {
+		delete(in.recent, in.order[0])
+		in.order = in.order[1:]
+	}
 }
 
 // catchUp applies the stream's events after the instance's version, up to
@@ -122,6 +189,7 @@ func (in *instance) catchUp(ctx context.Context, store eventstore.Store, types *
 			}
 			in.agg.Apply(ev.Data)
 			in.version = e.Version
+			in.remember(ev.Metadata[MetaCommandID], e.Version)
 		}
 		if len(evs) < readPage {
 			return nil
@@ -130,12 +198,53 @@ func (in *instance) catchUp(ctx context.Context, store eventstore.Store, types *
 	return nil
 }
 
+// done returns the result of a command this instance has already applied
+// (its id among the latest events'), read back from its events.
+func (in *instance) done(ctx context.Context, store eventstore.Store, types *Types, cmd string) (Result, bool, error) {
+	last, ok := in.recent[cmd]
+	if !ok || cmd == "" {
+		return Result{}, false, nil
+	}
+	evs, err := store.ReadStream(ctx, in.kind.Stream(in.id), last, readPage, eventstore.Backward)
+	if err != nil {
+		return Result{}, false, err
+	}
+	res := Result{Version: last, Aggregate: in.agg}
+	var mine []eventstore.RecordedEvent
+	for _, e := range evs {
+		if commandOf(e) != cmd {
+			break
+		}
+		mine = append(mine, e)
+	}
+	if len(mine) == 0 {
+		return Result{}, false, nil
+	}
+	res.Position = mine[0].Position
+	for i := len(mine) - 1; i >= 0; i-- {
+		ev, err := types.Decode(mine[i])
+		if err != nil {
+			return Result{}, false, err
+		}
+		res.Events = append(res.Events, ev.Data)
+	}
+	return res, true, nil
+}
+
 // execute decides cmd, appends its events expecting the instance's
 // version, and applies them; after a lost race it catches up and decides
-// again. refused tells an error of the aggregate (the command refused)
-// from a failure to load or append.
+// again. A command whose id the instance remembers (applied before: this
+// is a retry) is answered from its events and not decided again. refused
+// tells an error of the aggregate (the command refused) from a failure to
+// load or append. An append whose outcome the store cannot tell gives an
+// *OutcomeUnknownError.
 func (in *instance) execute(ctx context.Context, store eventstore.Store, types *Types, cmd any, meta Metadata) (_ Result, refused bool, _ error) {
+	cmdID := meta[MetaCommandID]
+	stream := in.kind.Stream(in.id)
 	for attempt := 0; ; attempt++ {
+		if res, ok, err := in.done(ctx, store, types, cmdID); err != nil || ok {
+			return res, false, err
+		}
 		events, err := in.agg.Execute(cmd)
 		if err != nil {
 			return Result{}, true, err
@@ -148,8 +257,13 @@ func (in *instance) execute(ctx context.Context, store eventstore.Store, types *
 			if data[i], err = types.Encode(ev, meta); err != nil {
 				return Result{}, true, err
 			}
+			if cmdID != "" {
+				// The same command decided again gives the same ids, so
+				// that the store recognises a retried append.
+				data[i].ID = deriveID(stream, cmdID, strconv.Itoa(i))
+			}
 		}
-		res, err := store.Append(ctx, in.kind.Stream(in.id), eventstore.Exact(in.version), data...)
+		res, err := store.Append(ctx, stream, eventstore.Exact(in.version), data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < in.kind.Retries {
 			if err := in.catchUp(ctx, store, types, eventstore.End); err != nil {
 				return Result{}, false, err
@@ -157,6 +271,9 @@ func (in *instance) execute(ctx context.Context, store eventstore.Store, types *
 			continue
 		}
 		if err != nil {
+			if !certainlyNotAppended(err) {
+				err = &OutcomeUnknownError{Stream: stream, Err: err}
+			}
 			return Result{}, false, err
 		}
 		before := in.version
@@ -164,13 +281,21 @@ func (in *instance) execute(ctx context.Context, store eventstore.Store, types *
 			in.agg.Apply(ev)
 		}
 		in.version = res.Streams[0].Version
+		in.remember(cmdID, in.version)
 		if n := uint64(in.kind.SnapshotEvery); n > 0 && in.version/n != before/n {
 			if b, err := json.Marshal(in.agg); err == nil {
-				_ = store.SaveSnapshot(ctx, eventstore.Snapshot{Stream: in.kind.Stream(in.id), Version: in.version, Type: in.kind.Name, Data: b})
+				_ = store.SaveSnapshot(ctx, eventstore.Snapshot{Stream: stream, Version: in.version, Type: in.kind.Name, Data: b})
 			}
 		}
 		return Result{Events: events, Version: in.version, Position: res.Position, Aggregate: in.agg}, false, nil
 	}
+}
+
+// certainlyNotAppended tells the append errors after which nothing was
+// written.
+func certainlyNotAppended(err error) bool {
+	return errors.Is(err, eventstore.ErrWrongExpectedVersion) || errors.Is(err, eventstore.ErrInvalid) ||
+		errors.Is(err, eventstore.ErrStreamDeleted)
 }
 
 // copyState returns a copy of agg (through its JSON), for callers outside

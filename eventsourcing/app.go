@@ -31,7 +31,8 @@ type Config struct {
 	// Runtime runs the aggregates' processes (LocalHost) and the process
 	// managers. Required unless Host is set.
 	Runtime *proc.Runtime
-	// Host runs the aggregates. Default a LocalHost on Runtime.
+	// Host runs the aggregates. Default a LocalHost on Runtime; a
+	// ClusterHost runs each on one node of a cluster.
 	Host Host
 	// Middleware wraps every dispatch, first outermost.
 	Middleware []Middleware
@@ -96,6 +97,11 @@ func Route[C any](a *App, k Kind, identity func(C) string) error {
 		return err
 	}
 	k = k.withDefaults()
+	if h, ok := a.host.(interface{ AddKind(Kind) error }); ok {
+		if err := h.AddKind(k); err != nil {
+			return err
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.mu.routes[reflect.TypeFor[C]()] = route{kind: k, identity: func(cmd any) string { return identity(cmd.(C)) }}

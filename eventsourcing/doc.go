@@ -25,17 +25,41 @@
 //
 // An Aggregate's Execute decides the events of a command from the state,
 // without changing it; Apply evolves the state by one event. The host
-// (LocalHost: one proc process per aggregate id, registered under
-// "aggregate:<kind>:<id>") loads the aggregate from its snapshot and
-// stream, executes commands one at a time, appends their events expecting
-// the version it holds, and applies them. If another process appended
+// loads the aggregate from its snapshot and stream on its first command,
+// executes commands one at a time, appends their events expecting the
+// version it holds, and applies them. If another process appended
 // meanwhile (a second node, a restarted instance), the append fails with
 // a wrong expected version; the host reads the new events and decides
-// again, up to Kind.Retries times. So two nodes may run the same aggregate
-// without ever overwriting each other; running it on one node at a time
-// (keyed processes of the cluster) only saves the retries. An aggregate
-// idle for Kind.Lifespan stops; the next command starts it again. Every
+// again, up to Kind.Retries times. So two instances of one aggregate may
+// run at once without ever overwriting each other. An aggregate idle for
+// Kind.Lifespan stops; the next command starts it again. Every
 // Kind.SnapshotEvery events the state's JSON is saved as a snapshot.
+//
+// LocalHost (the default) runs one proc process per aggregate id on one
+// runtime, registered under "aggregate:<kind>:<id>". ClusterHost runs each
+// aggregate id on one node of a cluster at a time, on the keyed processes
+// of package entity: routed there from any node, activated by its first
+// command, passivated after its lifespan, moved when the members change.
+//
+//	host, _ := eventsourcing.NewClusterHost(clu, eventsourcing.ClusterHostConfig{Store: store, Types: types})
+//	app, _ := eventsourcing.New(eventsourcing.Config{Store: store, Types: types, Host: host})
+//	eventsourcing.Route(app, accounts, func(c Deposit) string { return c.Account }) // on every node
+//
+// # Applied once
+//
+// Every command has an id (Metadata[MetaCommandID], random unless given)
+// that its events carry, and its events' ids are derived from it. An
+// instance remembers the command ids of the stream's latest events
+// (Kind.RememberCommands), also across a reload from a snapshot, so a
+// command dispatched again with its id — after a lost reply, a timeout, the
+// death of the node that ran it — is answered from the events it caused
+// and not applied twice. A ClusterHost retries by itself while the node of
+// an aggregate cannot be reached or dies during a command; process
+// managers derive their commands' ids from the event or timeout that
+// caused them, so a redelivered event causes nothing twice. An error that
+// leaves the outcome open (a cut-short append, a node lost with the
+// command) is an *OutcomeUnknownError (ErrOutcomeUnknown): dispatch again
+// with the same id to settle it.
 //
 // # Commands
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -214,9 +215,13 @@ func (p *Process) saveLocked(ctx context.Context, id string, in *pmInstance) err
 	return p.app.cfg.Store.SaveSnapshot(ctx, eventstore.Snapshot{Stream: p.stream(id), Version: in.pos, Type: p.cfg.Name, Data: b})
 }
 
+// dispatchAll dispatches the commands an event (or a timeout) caused, with
+// command ids derived from the cause: dispatched again for the same cause
+// (the event redelivered after a restart, a failed timeout retried), they
+// are recognised by their aggregates and not applied twice.
 func (p *Process) dispatchAll(ctx context.Context, cmds []any, meta Metadata, cause string) error {
-	for _, c := range cmds {
-		m := Metadata{MetaCausationID: cause}
+	for i, c := range cmds {
+		m := Metadata{MetaCausationID: cause, MetaCommandID: deriveID("process", p.cfg.Name, cause, strconv.Itoa(i))}
 		if corr := meta[MetaCorrelationID]; corr != "" {
 			m[MetaCorrelationID] = corr
 		}
@@ -293,7 +298,8 @@ func (p *Process) timeout(id string, d time.Time) {
 		return
 	}
 	cmds := t.OnTimeout()
-	if err := p.dispatchAll(ctx, cmds, Metadata{MetaCorrelationID: id}, "timeout:"+p.cfg.Name+":"+id); err != nil {
+	cause := "timeout:" + p.cfg.Name + ":" + id + ":" + d.UTC().Format(time.RFC3339Nano)
+	if err := p.dispatchAll(ctx, cmds, Metadata{MetaCorrelationID: id}, cause); err != nil {
 		p.app.cfg.Logger.Warn("eventsourcing: process timeout failed; retrying", "process", p.cfg.Name, "id", id, "err", err)
 		p.mu.timers[id] = time.AfterFunc(time.Second, func() { p.fire(id, d) })
 		return

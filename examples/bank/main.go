@@ -8,10 +8,15 @@
 //	go run ./examples/bank --postgres postgres://u@h/db --nodes 3   # three node processes on PostgreSQL
 //
 // With --postgres and --nodes 3 it starts itself three times as node
-// processes that share one schema: each dispatches its share of the
-// transfers, the process manager and the balances projection (into a
-// PostgreSQL table, checkpoint in the same transaction) run on one node at
-// a time through leases. It kills one node halfway, and at the end checks
+// processes that form a Grove cluster (loopback TCP) and share one schema:
+// each account and transfer aggregate runs on one node of the cluster at a
+// time (eventsourcing.ClusterHost on the keyed processes of package
+// entity), commands are routed to it from any node, and each node
+// dispatches its share of the transfers; the process manager and the
+// balances projection (into a PostgreSQL table, checkpoint in the same
+// transaction) run on one node at a time through leases. It kills one node
+// halfway (its aggregates move to the others, commands in flight are
+// retried there and applied once), starts it again, and at the end checks
 // the books against the events and the projection.
 package main
 
@@ -29,12 +34,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grovedev/grove/cluster"
+	"github.com/grovedev/grove/codec"
 	"github.com/grovedev/grove/eventsourcing"
 	"github.com/grovedev/grove/eventsourcing/pgprojection"
 	"github.com/grovedev/grove/eventstore"
 	"github.com/grovedev/grove/eventstore/pebblestore"
 	"github.com/grovedev/grove/eventstore/pgstore"
 	"github.com/grovedev/grove/examples/bank/bank"
+	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -44,6 +52,7 @@ type options struct {
 	data      string
 	nodes     int
 	node      string // set in a node process
+	join      string // gossip addresses to join, in a node process
 	accounts  int
 	transfers int
 	seed      uint64
@@ -77,6 +86,7 @@ func parseFlags(args []string) (options, error) {
 	f.StringVar(&o.data, "data", "", "embedded store directory (default a temporary one)")
 	f.IntVar(&o.nodes, "nodes", 1, "node processes to run (with --postgres)")
 	f.StringVar(&o.node, "node", "", "run as the named node process")
+	f.StringVar(&o.join, "join", "", "gossip addresses of the cluster to join (a node process)")
 	f.IntVar(&o.accounts, "accounts", 8, "accounts")
 	f.IntVar(&o.transfers, "transfers", 200, "transfers in all")
 	f.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "seed of the transfers")
@@ -110,7 +120,9 @@ func transfers(ctx context.Context, app *eventsourcing.App, r *rand.Rand, prefix
 		cmd := bank.RequestTransfer{Transfer: id, From: accountName(from), To: accountName(to), Amount: int64(1 + r.IntN(initial/3))}
 		var err error
 		for attempt := 0; attempt < 50; attempt++ {
-			if _, err = app.Dispatch(ctx, cmd); err == nil {
+			// The same command id on every attempt: an attempt whose
+			// answer was lost is recognised, not applied again.
+			if _, err = app.Dispatch(ctx, cmd, eventsourcing.WithMetadata(eventsourcing.Metadata{eventsourcing.MetaCommandID: "request-" + id})); err == nil {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -260,17 +272,24 @@ func run(ctx context.Context, w io.Writer, o options) error {
 	return nil
 }
 
-// runNodes starts the node processes, kills one halfway through its
-// transfers and starts it again, and returns every transfer id dispatched.
+// runNodes starts the node processes, one after the other, each joining
+// the cluster of those before it; kills the first halfway through its
+// transfers and starts it again; and returns every transfer id dispatched.
 func runNodes(ctx context.Context, w io.Writer, o options) ([]string, error) {
 	type child struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		done  chan []string
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		gossip chan string   // its gossip address, once it runs
+		done   chan []string // the transfers it dispatched, once settled
+		hosted chan int      // the aggregates it ran, when it stops
+		third  chan struct{} // closed once a third of its transfers are dispatched
 	}
-	start := func(name string, part int, wait bool) (*child, error) {
-		args := []string{"--node", name, "--postgres", o.postgres, "--schema", o.schema,
+	start := func(name string, part int, join []string) (*child, error) {
+		args := []string{"--node", name, "--postgres", o.postgres, "--schema", o.schema, "--nodes", fmt.Sprint(o.nodes),
 			"--accounts", fmt.Sprint(o.accounts), "--transfers", fmt.Sprint(part), "--seed", fmt.Sprint(o.seed)}
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
 		cmd := exec.CommandContext(ctx, o.self, args...)
 		cmd.Env = append(os.Environ(), childEnv+"=1")
 		cmd.Stderr = os.Stderr
@@ -285,77 +304,181 @@ func runNodes(ctx context.Context, w io.Writer, o options) ([]string, error) {
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
-		c := &child{cmd: cmd, stdin: in, done: make(chan []string, 1)}
+		c := &child{cmd: cmd, stdin: in, gossip: make(chan string, 1), done: make(chan []string, 1), hosted: make(chan int, 1),
+			third: make(chan struct{})}
 		go func() {
 			var ids []string
+			settled := false
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
 				line := sc.Text()
 				if id, ok := strings.CutPrefix(line, "dispatched "); ok {
 					ids = append(ids, id)
-				} else if line == "done" && wait {
-					break
+					if len(ids) == max(part/3, 1) {
+						close(c.third)
+					}
+				} else if addr, ok := strings.CutPrefix(line, "gossip "); ok {
+					c.gossip <- addr
+				} else if n, ok := strings.CutPrefix(line, "hosted "); ok {
+					var k int
+					fmt.Sscan(n, &k)
+					c.hosted <- k
+				} else if line == "done" && !settled {
+					settled = true
+					c.done <- ids
 				} else {
 					fmt.Fprintf(w, "  [%s] %s\n", name, line)
 				}
 			}
-			c.done <- ids
+			if !settled {
+				c.done <- ids
+			}
+			close(c.hosted)
 		}()
 		return c, nil
+	}
+	waitGossip := func(c *child) (string, error) {
+		select {
+		case addr := <-c.gossip:
+			return addr, nil
+		case <-time.After(30 * time.Second):
+			return "", errors.New("a node process did not start within 30 s")
+		}
 	}
 	part := o.transfers / o.nodes
 	var all []string
 	var children []*child
+	var join []string
 	for i := range o.nodes {
-		c, err := start(fmt.Sprintf("node%d", i+1), part, true)
+		c, err := start(fmt.Sprintf("node%d", i+1), part, join)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := waitGossip(c)
 		if err != nil {
 			return nil, err
 		}
 		children = append(children, c)
+		join = append(join, addr)
 	}
-	fmt.Fprintf(w, "started %d node processes, %d transfers each\n", o.nodes, part)
+	fmt.Fprintf(w, "started %d node processes in a cluster, %d transfers each\n", o.nodes, part)
 	// Kill the first node while it works, then start it again.
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-children[0].third:
+	case <-time.After(time.Minute):
+	}
 	_ = children[0].cmd.Process.Kill()
 	all = append(all, <-children[0].done...)
 	_ = children[0].cmd.Wait()
 	fmt.Fprintf(w, "killed node1 (kill -9) after %d transfers; starting it again\n", len(all))
-	again, err := start("node1", part, true)
+	again, err := start("node1", part, join[1:])
 	if err != nil {
+		return nil, err
+	}
+	if _, err := waitGossip(again); err != nil {
 		return nil, err
 	}
 	children[0] = again
 	for _, c := range children {
 		all = append(all, <-c.done...)
 	}
+	ran := 0
 	for _, c := range children {
 		c.stdin.Close() // a node stops when its stdin closes
+		if n := <-c.hosted; n > 0 {
+			ran++
+		}
 		_ = c.cmd.Wait()
 	}
+	fmt.Fprintf(w, "aggregates ran on %d of %d nodes\n", ran, o.nodes)
 	return all, nil
 }
 
 // childEnv marks a process started by runNodes.
 const childEnv = "GROVE_BANK_NODE"
 
-// runNode is one node process: an application on PostgreSQL with the
-// transfer process manager and the balances projection (each on one node
-// at a time), dispatching its share of the transfers. It prints
-// "dispatched ID" per transfer and "done" once they are settled, and runs
-// until its stdin closes.
+// cookie authenticates the bank's nodes to one another.
+const cookie = "grove-bank-example"
+
+// startGrove starts this process's Grove node and joins the cluster: node
+// links and gossip on loopback TCP, a codec with the bank's commands.
+func startGrove(ctx context.Context, o options) (*proc.Runtime, *node.Node, *cluster.Cluster, error) {
+	name := o.node + "@127.0.0.1"
+	rt, err := proc.New(proc.Config{Node: name, Logger: quiet})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg, err := codec.NewRegistry(codec.Config{})
+	if err == nil {
+		err = bank.RegisterTypes(reg)
+	}
+	if err != nil {
+		rt.Close(ctx)
+		return nil, nil, nil, err
+	}
+	nd, err := node.Start(ctx, rt, node.Config{Name: name, Listen: "127.0.0.1:0", Cookie: []byte(cookie), Codec: reg,
+		Heartbeat: 100 * time.Millisecond, HeartbeatTimeout: time.Second, Logger: quiet})
+	if err != nil {
+		rt.Close(ctx)
+		return nil, nil, nil, err
+	}
+	cc := cluster.DefaultLocalConfig()
+	cc.Bind, cc.Logger, cc.RejoinInterval = "127.0.0.1:0", quiet, 200*time.Millisecond
+	if o.join != "" {
+		cc.Seeds = strings.Split(o.join, ",")
+	}
+	cl, err := cluster.Start(ctx, nd, cc)
+	if err != nil {
+		nd.Close()
+		rt.Close(ctx)
+		return nil, nil, nil, err
+	}
+	return rt, nd, cl, nil
+}
+
+// runNode is one node process: a Grove node in the bank's cluster, whose
+// aggregates run on the keyed processes of the cluster (each account and
+// transfer on one node at a time), on PostgreSQL, with the transfer process
+// manager and the balances projection (each on one node at a time),
+// dispatching its share of the transfers. It prints "gossip ADDR" once it
+// runs, "dispatched ID" per transfer, "done" once they are settled and
+// "hosted N" (the aggregates it ran) when its stdin closes; then it leaves.
 func runNode(ctx context.Context, w io.Writer, stdin io.Reader, o options) error {
 	pg, err := pgstore.Open(ctx, pgstore.Config{URL: o.postgres, Schema: o.schema, Logger: quiet, LeaseTTL: time.Second})
 	if err != nil {
 		return err
 	}
 	defer pg.Close()
-	rt, err := proc.New(proc.Config{Node: o.node + "@bank", Logger: quiet})
+	rt, nd, cl, err := startGrove(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer rt.Close(ctx)
-	app, err := newApp(pg, rt)
+	defer nd.Close()
+	defer cl.Close()
+	fmt.Fprintln(w, "gossip", cl.GossipAddr())
+	// Dispatch once every node is a member, so that the aggregates spread.
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		alive := 0
+		for _, m := range cl.Members() {
+			if m.State == cluster.StateAlive {
+				alive++
+			}
+		}
+		if alive >= o.nodes {
+			break
+		}
+	}
+	host, err := eventsourcing.NewClusterHost(cl, eventsourcing.ClusterHostConfig{Store: pg, Types: bank.Types(), Logger: quiet})
 	if err != nil {
+		return err
+	}
+	defer host.Close()
+	app, err := eventsourcing.New(eventsourcing.Config{Store: pg, Types: bank.Types(), Host: host, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	if err := bank.Routes(app); err != nil {
 		return err
 	}
 	pm, err := app.StartProcess(ctx, bank.TransferProcess(eventsourcing.HandlerConfig{Locker: pg, PollInterval: 100 * time.Millisecond}))
@@ -385,6 +508,14 @@ func runNode(ctx context.Context, w io.Writer, stdin io.Reader, o options) error
 	}
 	fmt.Fprintln(w, "done")
 	_, _ = io.Copy(io.Discard, stdin)
+	var hosted uint64
+	for _, k := range []eventsourcing.Kind{bank.AccountKind, bank.TransferKind} {
+		hosted += host.Stats(k.Name).Activated.Load()
+	}
+	fmt.Fprintln(w, "hosted", hosted)
+	leave, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = cl.Leave(leave)
 	return nil
 }
 

@@ -40,9 +40,10 @@ func TestEmbedded(t *testing.T) {
 	}
 }
 
-// TestThreeNodesPostgres runs the bank on three node processes sharing a
-// PostgreSQL schema, kills one with SIGKILL and restarts it, and checks the
-// books and the projection.
+// TestThreeNodesPostgres runs the bank on three node processes that form a
+// cluster, with the aggregates on its keyed processes and one PostgreSQL
+// schema, kills one with SIGKILL and restarts it, and checks the books and
+// the projection.
 func TestThreeNodesPostgres(t *testing.T) {
 	url, schema := storetest.PostgresSchema(t)
 	var out bytes.Buffer
@@ -51,7 +52,7 @@ func TestThreeNodesPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"killed node1", "agrees with the events", "nothing made, nothing lost"} {
+	for _, want := range []string{"killed node1", "aggregates ran on 3 of 3 nodes", "agrees with the events", "nothing made, nothing lost"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("output lacks %q", want)
 		}
