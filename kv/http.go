@@ -68,7 +68,7 @@ func Status(err error) int {
 		return http.StatusGatewayTimeout
 	case errors.Is(err, raft.ErrNoLeader), errors.Is(err, raft.ErrNoQuorum), errors.Is(err, raft.ErrTimeout),
 		errors.Is(err, raft.ErrStopped), errors.Is(err, raft.ErrStorage), errors.Is(err, raft.ErrNotLeader),
-		errors.Is(err, ErrNotStarted), errors.Is(err, raft.ErrRejected):
+		errors.Is(err, ErrNotStarted), errors.Is(err, raft.ErrRejected), errors.Is(err, raft.ErrOverloaded):
 		return http.StatusServiceUnavailable
 	}
 	// Anything else went wrong before or without a proposal, except a

@@ -36,6 +36,15 @@ type Config struct {
 	SnapshotEntries, KeepEntries uint64
 	// MaxCommandBytes bounds a command. Default 1 MiB.
 	MaxCommandBytes int
+	// MaxPendingCommands and MaxPendingBytes bound the commands this host
+	// has accepted and not finished with — queued for the engine,
+	// proposed, waiting to be applied here — by count and by bytes (a
+	// command counts its size plus 64). When the leader cannot keep up, a
+	// Command waits for room until its context ends (ErrTimeout: it was
+	// not proposed) and a Pipeline fails at once with ErrOverloaded.
+	// Defaults 16,384 and 64 MiB.
+	MaxPendingCommands int
+	MaxPendingBytes    int64
 	// MaxSizePerMsg bounds the entries of one append message, and
 	// MaxInflightMsgs the append messages in flight to one follower.
 	// Defaults 1 MiB and 256.
@@ -53,7 +62,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.DataDir == "":
 		return fmt.Errorf("%w: DataDir is required", ErrInvalidConfig)
-	case c.TickInterval < 0, c.ElectionTicks < 0, c.HeartbeatTicks < 0, c.MaxCommandBytes < 0, c.MaxInflightMsgs < 0, c.SnapshotChunkBytes < 0:
+	case c.TickInterval < 0, c.ElectionTicks < 0, c.HeartbeatTicks < 0, c.MaxCommandBytes < 0, c.MaxInflightMsgs < 0, c.SnapshotChunkBytes < 0,
+		c.MaxPendingCommands < 0, c.MaxPendingBytes < 0:
 		return fmt.Errorf("%w: negative duration or count", ErrInvalidConfig)
 	case c.ElectionTicks != 0 && c.HeartbeatTicks != 0 && c.HeartbeatTicks >= c.ElectionTicks:
 		return fmt.Errorf("%w: HeartbeatTicks %d must be below ElectionTicks %d", ErrInvalidConfig, c.HeartbeatTicks, c.ElectionTicks)
@@ -82,6 +92,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxCommandBytes == 0 {
 		c.MaxCommandBytes = 1 << 20
+	}
+	if c.MaxPendingCommands == 0 {
+		c.MaxPendingCommands = 16_384
+	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = 64 << 20
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20

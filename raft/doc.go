@@ -35,12 +35,19 @@
 // correlation id. Errors tell apart what a caller must:
 //
 //   - ErrNoLeader, ErrNoQuorum, ErrTimeout (the context ended before the
-//     proposal left), ErrTooLarge: the command was certainly not applied.
+//     command was proposed), ErrOverloaded, ErrTooLarge: the command was
+//     certainly not applied.
 //   - ErrUnknownOutcome: it was proposed and may be applied, now or later.
 //   - ErrRejected / *RejectedError: raft refused the proposal, or the
 //     machine's reply was an error.
 //   - *NotLeaderError (ErrNotLeader) with the leader's name as a hint, from
 //     operations that only the leader runs.
+//
+// A host bounds the commands it has accepted and not finished with
+// (Config.MaxPendingCommands, MaxPendingBytes): when the leader cannot keep
+// up, Command waits for room (its context bounds the wait) and Pipeline
+// fails at once with ErrOverloaded, so a flood from many goroutines costs
+// bounded memory and the engine keeps answering.
 //
 // # Queries
 //

@@ -16,6 +16,10 @@ var (
 	// when the context ended (or the group stopped): it may have been
 	// applied, now or later. Retry only idempotent commands.
 	ErrUnknownOutcome = errors.New("raft: outcome unknown")
+	// ErrOverloaded: the host holds as many unfinished commands as
+	// Config.MaxPendingCommands and MaxPendingBytes allow, so a Pipeline
+	// was refused at once: it was not proposed, certainly not applied.
+	ErrOverloaded = errors.New("raft: overloaded: too many commands in flight")
 	// ErrRejected: the group refused the command (raft dropped the
 	// proposal, for instance during a leadership transfer or with a
 	// membership change in flight), or the machine answered it with an
@@ -24,9 +28,10 @@ var (
 	// ErrNotLeader is wrapped by NotLeaderError, for operations that run
 	// only on the leader.
 	ErrNotLeader = errors.New("raft: not the leader")
-	// ErrTimeout: a query did not complete before its context ended. A
-	// query changes nothing, so there is no outcome to be unsure of.
-	ErrTimeout = errors.New("raft: query timed out")
+	// ErrTimeout: the context ended before the command was proposed (it
+	// is certainly not applied), or before a query completed (a query
+	// changes nothing, so there is no outcome to be unsure of).
+	ErrTimeout = errors.New("raft: timed out")
 	// ErrStopped: the group or its host stopped.
 	ErrStopped = errors.New("raft: stopped")
 	// ErrStorage: the group's log could not be written (disk full, fsync

@@ -62,6 +62,20 @@ type group struct {
 type pending struct {
 	done     func(Result, error)
 	deadline time.Time // zero: until the caller gives up
+	cost     int64     // its share of the host's admission bound
+}
+
+// finish removes a pending proposal and returns its room to the host.
+func (g *group) finish(t proposalTag) (*pending, bool) {
+	p, ok := g.pending[t]
+	if !ok {
+		return nil, false
+	}
+	delete(g.pending, t)
+	if p.cost > 0 {
+		g.h.admit.release(p.cost)
+	}
+	return p, true
 }
 
 // readReq is a consistent query waiting for its read index.
@@ -268,8 +282,8 @@ func (g *group) stopLocked(err error) {
 	if errors.Is(err, ErrStorage) {
 		outcome = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
 	}
-	for t, p := range g.pending {
-		delete(g.pending, t)
+	for t := range g.pending {
+		p, _ := g.finish(t)
 		p.done(Result{}, outcome)
 	}
 	for t, r := range g.reads {
@@ -445,8 +459,7 @@ func (g *group) applyCommand(e *pb.Entry) {
 	}
 	reply, effects := g.cfg.Machine.Apply(e.GetIndex(), cmd)
 	if t.nonce == g.h.nonce {
-		if p, ok := g.pending[t]; ok {
-			delete(g.pending, t)
+		if p, ok := g.finish(t); ok {
 			res := Result{Reply: reply, Index: e.GetIndex(), Leader: g.known[g.leader]}
 			if rerr, isErr := reply.(error); isErr {
 				p.done(res, &RejectedError{Err: rerr})
@@ -499,8 +512,7 @@ func (g *group) applyConfChange(e *pb.Entry) {
 	}
 	g.members = members
 	if err == nil && tag.nonce == g.h.nonce {
-		if p, ok := g.pending[tag]; ok {
-			delete(g.pending, tag)
+		if p, ok := g.finish(tag); ok {
 			p.done(Result{Index: e.GetIndex(), Leader: g.known[g.leader]}, nil)
 		}
 	}

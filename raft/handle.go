@@ -69,17 +69,26 @@ func (g *Group) errOf(gr *group) error {
 // Command proposes cmd and waits until this member applied it, returning
 // the machine's reply. It works on every member: a follower forwards the
 // proposal to the leader. Errors: ErrNoLeader and ErrNoQuorum (certainly
-// not applied), ErrTimeout (ctx ended before the proposal left: not
-// applied), ErrUnknownOutcome (proposed, fate unknown), ErrRejected or a
-// *RejectedError (refused), ErrTooLarge, ErrStopped.
+// not applied), ErrTimeout (ctx ended before the command was proposed —
+// while it waited for room under Config.MaxPendingCommands or for the
+// engine: certainly not applied), ErrUnknownOutcome (proposed, fate
+// unknown), ErrRejected or a *RejectedError (refused), ErrTooLarge,
+// ErrStopped.
 func (g *Group) Command(ctx context.Context, cmd []byte) (Result, error) {
 	type out struct {
 		r   Result
 		err error
 	}
+	if len(cmd) > g.h.cfg.MaxCommandBytes {
+		return Result{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(cmd), g.h.cfg.MaxCommandBytes)
+	}
+	cost := commandCost(len(cmd))
+	if err := g.h.admit.wait(ctx, cost); err != nil {
+		return Result{}, fmt.Errorf("%w: waiting for room: %w", ErrTimeout, err)
+	}
 	ch := make(chan out, 1)
 	var state atomic.Int32 // 0 queued, 1 proposed, 2 abandoned
-	tag, err := g.propose(cmd, func(r Result, err error) { ch <- out{r, err} }, &state, deadlineOf(ctx))
+	tag, err := g.propose(cmd, cost, func(r Result, err error) { ch <- out{r, err} }, &state, deadlineOf(ctx))
 	if err != nil {
 		return Result{}, err
 	}
@@ -92,7 +101,7 @@ func (g *Group) Command(ctx context.Context, cmd []byte) (Result, error) {
 		}
 		_ = g.do(func(gr *group) {
 			if gr != nil {
-				delete(gr.pending, tag)
+				gr.finish(tag)
 			}
 		})
 		select {
@@ -121,35 +130,50 @@ type Pipelined struct {
 // the reply when this member applied the command, or with an error —
 // certain failures as for Command, or ErrUnknownOutcome when nothing was
 // heard within timeout (default 10 s). A nil done proposes and forgets.
-// The error returned at once means nothing was proposed.
+// The error returned at once means nothing was proposed: ErrTooLarge,
+// ErrStopped, or ErrOverloaded when the host already holds as many
+// unfinished commands as Config.MaxPendingCommands and MaxPendingBytes
+// allow (retry later; the leader is not keeping up).
 func (g *Group) Pipeline(cmd []byte, correlation uint64, timeout time.Duration, done func(Pipelined)) error {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
+	}
+	if len(cmd) > g.h.cfg.MaxCommandBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(cmd), g.h.cfg.MaxCommandBytes)
+	}
+	cost := commandCost(len(cmd))
+	if !g.h.admit.try(cost) {
+		g.h.stats.Overloaded.Add(1)
+		return ErrOverloaded
 	}
 	cb := func(r Result, err error) {
 		if done != nil {
 			done(Pipelined{Correlation: correlation, Result: r, Err: err})
 		}
 	}
-	_, err := g.propose(cmd, cb, nil, time.Now().Add(timeout))
+	_, err := g.propose(cmd, cost, cb, nil, time.Now().Add(timeout))
 	return err
 }
 
-func (g *Group) propose(cmd []byte, done func(Result, error), state *atomic.Int32, deadline time.Time) (proposalTag, error) {
-	if len(cmd) > g.h.cfg.MaxCommandBytes {
-		return proposalTag{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(cmd), g.h.cfg.MaxCommandBytes)
-	}
+// propose hands an admitted command of cost to the engine; its room is
+// returned when it finishes, whichever way.
+func (g *Group) propose(cmd []byte, cost int64, done func(Result, error), state *atomic.Int32, deadline time.Time) (proposalTag, error) {
 	tag := g.h.nextTag()
 	err := g.do(func(gr *group) {
 		if state != nil && !state.CompareAndSwap(0, 1) {
+			g.h.admit.release(cost)
 			return // the caller gave up before it was proposed
 		}
 		if err := g.errOf(gr); err != nil {
+			g.h.admit.release(cost)
 			done(Result{}, err)
 			return
 		}
-		gr.proposeCommand(tag, cmd, done, deadline)
+		gr.proposeCommand(tag, cmd, cost, done, deadline)
 	})
+	if err != nil {
+		g.h.admit.release(cost)
+	}
 	return tag, err
 }
 
@@ -177,17 +201,19 @@ func (gr *group) canPropose() error {
 	return nil
 }
 
-func (gr *group) proposeCommand(tag proposalTag, cmd []byte, done func(Result, error), deadline time.Time) {
+func (gr *group) proposeCommand(tag proposalTag, cmd []byte, cost int64, done func(Result, error), deadline time.Time) {
 	gr.touch()
 	if err := gr.canPropose(); err != nil {
+		gr.h.admit.release(cost)
 		done(Result{}, err)
 		return
 	}
 	if err := gr.rn.Propose(encodeCommand(tag, cmd)); err != nil {
+		gr.h.admit.release(cost)
 		done(Result{}, fmt.Errorf("%w: %v", ErrRejected, err))
 		return
 	}
-	gr.pending[tag] = &pending{done: done, deadline: deadline}
+	gr.pending[tag] = &pending{done: done, deadline: deadline, cost: cost}
 	gr.h.dirty[gr] = struct{}{}
 }
 
@@ -200,7 +226,7 @@ func (h *Host) expirePending() {
 	for g := range h.active { // a group with pending proposals never quiesces
 		for t, p := range g.pending {
 			if !p.deadline.IsZero() && now.After(p.deadline.Add(time.Second)) {
-				delete(g.pending, t)
+				g.finish(t)
 				p.done(Result{}, ErrUnknownOutcome)
 			}
 		}
@@ -355,7 +381,7 @@ func (g *Group) changeMembership(ctx context.Context, typ pb.ConfChangeType, mem
 		}
 		_ = g.do(func(gr *group) {
 			if gr != nil {
-				delete(gr.pending, tag)
+				gr.finish(tag)
 			}
 		})
 		return fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())

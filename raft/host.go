@@ -47,6 +47,8 @@ type Stats struct {
 	SnapshotsSent, SnapshotsReceived, SnapshotsTaken atomic.Uint64
 	// EffectFailures counts effects that could not run (a failed send).
 	EffectFailures atomic.Uint64
+	// Overloaded counts pipelined commands refused with ErrOverloaded.
+	Overloaded atomic.Uint64
 }
 
 // Names of the processes a host registers on its node's runtime.
@@ -69,6 +71,7 @@ type Host struct {
 	nonce  uint64
 	seq    atomic.Uint64
 	stats  Stats
+	admit  admission
 
 	inbox struct {
 		sync.Mutex
@@ -138,6 +141,7 @@ func Start(n *node.Node, cfg Config) (*Host, error) {
 		tickers: map[*group]struct{}{}, connected: map[string]bool{}, outbox: map[string]*wire.Batch{},
 		assembly: map[assemblyKey]*assembly{}, deleting: map[uint64]bool{},
 	}
+	h.admit.maxCount, h.admit.maxBytes = int64(cfg.MaxPendingCommands), cfg.MaxPendingBytes
 	h.handles.m = map[string]*Group{}
 	for _, name := range n.Nodes() {
 		h.connected[name] = true
