@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/grovedev/grove/proc"
@@ -231,4 +232,78 @@ func ExampleRequests() {
 	// north 30 <nil>
 	// south 60 <nil>
 	// proc: no request in the collection
+}
+
+// A registry-like index forgets a process in an OnExit function: by the
+// time its links and monitors hear of the exit, it is gone from the index.
+func ExampleRuntime_OnExit() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	index := map[string]proc.PID{}
+	var mu sync.Mutex
+	worker, _ := rt.Spawn(proc.HandlerFunc(func(*proc.Process, any) {}))
+	index["job:1"] = worker
+	rt.OnExit(worker, func(pid proc.PID, _ error) {
+		mu.Lock()
+		delete(index, "job:1")
+		mu.Unlock()
+	})
+	seen := make(chan int, 1)
+	rt.Spawn(&downWatcher{target: worker, seen: seen, count: func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(index)
+	}})
+	rt.Exit(worker, proc.ErrKill)
+	fmt.Println("entries when the DOWN came:", <-seen)
+	// Output: entries when the DOWN came: 0
+}
+
+// downWatcher monitors target and reports count() when the DOWN comes.
+type downWatcher struct {
+	proc.Base
+	target proc.PID
+	seen   chan int
+	count  func() int
+}
+
+func (d *downWatcher) Init(p *proc.Process) error {
+	p.Monitor(d.target)
+	return nil
+}
+
+func (d *downWatcher) HandleInfo(_ *proc.Process, msg any) {
+	if _, ok := msg.(proc.Down); ok {
+		d.seen <- d.count()
+	}
+}
+
+// WithoutTimeout lets a call wait for as long as its work takes, as OTP's
+// infinity, past the runtime's default call timeout.
+func ExampleWithoutTimeout() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost", CallTimeout: 10 * time.Millisecond})
+	defer rt.Close(ctx)
+
+	slow, _ := rt.Spawn(&slowReport{})
+	_, err := rt.Call(ctx, slow, "report")
+	fmt.Println("default:", err)
+	v, err := rt.Call(proc.WithoutTimeout(ctx), slow, "report")
+	fmt.Println("without timeout:", v, err)
+	// Output:
+	// default: proc: no answer within the default call timeout: context deadline exceeded (10ms)
+	// without timeout: done <nil>
+}
+
+// slowReport takes 50 ms to answer.
+type slowReport struct{ proc.Base }
+
+func (slowReport) HandleCall(_ *proc.Process, from proc.From, _ any) (any, error) {
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		from.Reply("done", nil)
+	}()
+	return proc.NoReply, nil
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Sender is what both a Runtime (from outside any process) and a Process
@@ -185,7 +186,18 @@ func (t *Process) wait(ctx context.Context, slot *replySlot, gen uint64) (any, e
 	default:
 	}
 	note := t.exitNote()
-	ep, until := t.rt.calls.deadline(ctx)
+	var ep *callEpoch
+	var until uint64
+	var timer <-chan time.Time
+	if c := &t.rt.calls; c.precise {
+		if !unbounded(ctx) {
+			tm := time.NewTimer(c.limit)
+			defer tm.Stop()
+			timer = tm.C
+		}
+	} else {
+		ep, until = c.deadline(ctx)
+	}
 	var err error
 wait:
 	for {
@@ -208,6 +220,9 @@ wait:
 				err = t.rt.calls.timedOut()
 				break wait
 			}
+		case <-timer:
+			err = t.rt.calls.timedOut()
+			break wait
 		}
 	}
 	if !slot.gen.CompareAndSwap(gen, gen+1) {

@@ -41,14 +41,16 @@ func unbounded(ctx context.Context) bool {
 // that ends, and a call waiting without a deadline notes the epoch it
 // started in and gives up once span+1 epochs have passed. A call so times
 // out between the timeout and one period later; the period is a tenth of
-// the timeout, at least the sweeper's tick.
+// the timeout. A timeout under ten sweeper ticks (1 s) is measured with a
+// timer per call instead (precise), as the ticks would be too coarse.
 type callClock struct {
-	cur    atomic.Pointer[callEpoch]
-	span   uint64 // epochs in a timeout; 0 when calls have no default timeout
-	every  uint64 // sweeper ticks per epoch
-	ticks  uint64 // sweeper ticks since the epoch began; the sweeper's own
-	period time.Duration
-	limit  time.Duration
+	cur     atomic.Pointer[callEpoch]
+	span    uint64 // epochs in a timeout; 0 when calls have no default timeout
+	every   uint64 // sweeper ticks per epoch
+	ticks   uint64 // sweeper ticks since the epoch began; the sweeper's own
+	period  time.Duration
+	limit   time.Duration
+	precise bool // a timer per call
 }
 
 type callEpoch struct {
@@ -62,6 +64,7 @@ func (c *callClock) init(timeout time.Duration) {
 		return
 	}
 	c.limit = timeout
+	c.precise = timeout < 10*retirePeriod
 	c.every = max(1, uint64(timeout/10/retirePeriod))
 	c.period = time.Duration(c.every) * retirePeriod
 	c.span = uint64((timeout + c.period - 1) / c.period)
@@ -69,7 +72,7 @@ func (c *callClock) init(timeout time.Duration) {
 
 // tick is called by the sweeper on each of its ticks.
 func (c *callClock) tick() {
-	if c.span == 0 {
+	if c.span == 0 || c.precise {
 		return
 	}
 	if c.ticks++; c.ticks < c.every {

@@ -116,3 +116,24 @@ func TestNoDefaultCallTimeout(t *testing.T) {
 		t.Fatal("no cancel")
 	}
 }
+
+// A timeout of a second or more is measured by the sweeper's epochs, not a
+// timer per call: never before the timeout, and about a tenth later at
+// most on a machine that keeps up.
+func TestDefaultCallTimeoutByEpochs(t *testing.T) {
+	const timeout = time.Second
+	rt := newRuntimeWith(t, Config{CallTimeout: timeout})
+	if rt.calls.precise || rt.calls.period != 100*time.Millisecond || rt.calls.span != 10 {
+		t.Fatalf("clock: precise %v, period %v, span %d", rt.calls.precise, rt.calls.period, rt.calls.span)
+	}
+	h := newHolder()
+	pid := mustSpawn(t, rt, h)
+	h.letGo(t)
+	start := time.Now()
+	_, err := rt.Call(context.Background(), pid, "never answered")
+	took := time.Since(start)
+	if !errors.Is(err, ErrTimeout) || took < timeout {
+		t.Fatalf("call: %v after %v", err, took)
+	}
+	t.Logf("timed out after %v", took)
+}
