@@ -142,7 +142,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.wg.Add(1)
 	go a.joinAll()
-	log.Info("node started", slog.String("name", cfg.Name), slog.String("addr", n.Addr()), slog.String("admin", a.AdminAddr()))
+	log.Info("node started", slog.String("name", cfg.Name), slog.String("addr", n.Addr()), slog.String("admin", a.AdminAddr()),
+		slog.String("gossip", a.cluster.GossipAddr()))
 	return a, nil
 }
 
