@@ -85,3 +85,73 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// selfSender sends itself a message in Init, so that its goroutine starts
+// when Init returns.
+type selfSender struct{ Base }
+
+func (selfSender) Init(p *Process) error { return p.Send(p.Self(), "hello") }
+
+// stuckInCallback blocks in HandleInfo until release is closed, ignoring
+// its context, as a callback that does not watch it.
+type stuckInCallback struct {
+	Base
+	entered, release chan struct{}
+}
+
+func (s *stuckInCallback) HandleInfo(*Process, any) {
+	close(s.entered)
+	<-s.release
+}
+
+// A process whose Init returned with messages waiting gets its goroutine
+// counted before it can be killed: a Close that gave up waiting for it
+// (its context ended) waits for that goroutine like any other, instead of
+// the goroutine starting behind Close's wait (a race on the runtime's
+// WaitGroup that -race reports).
+func TestCloseCountsAGoroutineStartedAfterInit(t *testing.T) {
+	rt, err := New(Config{Node: "close@localhost", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := &stuckInCallback{entered: make(chan struct{}), release: make(chan struct{})}
+	spid, err := rt.Spawn(stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Send(spid, "block"); err != nil {
+		t.Fatal(err)
+	}
+	<-stuck.entered
+
+	settled, resume := make(chan struct{}), make(chan struct{})
+	testHookSettled = func(*Process) {
+		close(settled)
+		<-resume
+	}
+	defer func() { testHookSettled = nil }()
+	spawned := make(chan error, 1)
+	go func() {
+		_, err := rt.Spawn(selfSender{})
+		spawned <- err
+	}()
+	<-settled // Init returned, the process is running, its goroutine not started
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err = rt.Close(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("Close returned nil with a callback still running")
+	}
+	close(stuck.release) // the stuck callback ends
+	time.Sleep(10 * time.Millisecond)
+	close(resume) // the spawned process's goroutine starts
+	if err := <-spawned; err != nil {
+		t.Logf("spawn: %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}

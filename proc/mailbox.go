@@ -58,11 +58,18 @@ type mailbox struct {
 	hasSys atomic.Bool  // len(sys) > 0, readable without the lock
 	queued atomic.Int64 // user messages enqueued and not yet handled
 	bound  int64        // maximum queued user messages; 0 means unbounded
+	// active is the runtime's count of its goroutines. The goroutine that
+	// a push to an idle process (or a spawn that ends with messages
+	// waiting) starts is counted here, under the lock, so that the count
+	// happens before any exit of the process, and before a Close that
+	// killed it waits: counted after the lock, it could start behind that
+	// wait.
+	active *sync.WaitGroup
 }
 
 // push queues e. It returns the status the process had, which tells the
-// caller whether to start (idle) or wake (parked) its goroutine; the
-// process is then running.
+// caller whether to start (idle: the goroutine is counted in active
+// already) or wake (parked) its goroutine; the process is then running.
 func (m *mailbox) push(e envelope, mode int) (prev uint32, err error) {
 	m.mu.Lock()
 	prev = m.status.Load()
@@ -81,6 +88,9 @@ func (m *mailbox) push(e envelope, mode int) (prev uint32, err error) {
 		m.queued.Add(1)
 	}
 	if prev != statusRunning {
+		if prev == statusIdle {
+			m.active.Add(1) // for the goroutine the caller starts
+		}
 		m.status.Store(statusRunning)
 	}
 	m.mu.Unlock()
@@ -112,14 +122,19 @@ func (m *mailbox) take(buf, sysBuf []envelope, next uint32) (user, sys []envelop
 
 // settle ends the ownership of the goroutine that spawned the process: the
 // process goes idle when nothing is queued and stays running (the caller
-// must start its goroutine) otherwise. It returns the resulting status.
+// must start its goroutine, counted already) otherwise. It returns the
+// resulting status.
 func (m *mailbox) settle() uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.status.Load()
-	if st == statusRunning && len(m.user) == 0 && len(m.sys) == 0 {
-		st = statusIdle
-		m.status.Store(st)
+	if st == statusRunning {
+		if len(m.user) == 0 && len(m.sys) == 0 {
+			st = statusIdle
+			m.status.Store(st)
+		} else {
+			m.active.Add(1)
+		}
 	}
 	return st
 }

@@ -198,9 +198,9 @@ func (p *Process) Continue(cont any) {
 func (p *Process) Alive() bool { return p.mbox.status.Load() != statusDead }
 
 // schedule starts the goroutine that runs p. The caller has moved p from
-// idle to running.
+// idle to running, and counted the goroutine in rt.active under the
+// mailbox's lock (mailbox.push, mailbox.settle).
 func (p *Process) schedule() {
-	p.rt.active.Add(1)
 	go p.run()
 }
 

@@ -229,13 +229,14 @@ func (rt *Runtime) requestRemote(r *Request, call func(context.Context) (any, er
 	r.mu.Lock()
 	r.cancel = cancel
 	r.mu.Unlock()
-	rt.active.Add(1)
-	go func() {
-		defer rt.active.Done()
+	if !rt.goCounted(func() {
 		defer cancel()
 		v, err := call(ctx)
 		r.deliver(v, err)
-	}()
+	}) {
+		cancel()
+		r.deliver(nil, ErrRuntimeClosed)
+	}
 }
 
 // Requests is a collection of requests in flight, each with a label, as

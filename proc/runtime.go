@@ -78,6 +78,8 @@ type Runtime struct {
 	table   table
 	names   names
 	active  sync.WaitGroup // goroutines running processes or timers' work
+	goMu    sync.Mutex     // orders goCounted's Add before Close's wait
+	goDone  bool           // Close waits for active: goCounted starts nothing
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closing atomic.Bool
@@ -197,6 +199,9 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	}
 	rt.cancel()
 	rt.sweep.wait()
+	rt.goMu.Lock()
+	rt.goDone = true
+	rt.goMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		rt.active.Wait()
@@ -208,6 +213,22 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		return errors.Join(err, fmt.Errorf("proc: close: callbacks still running: %w", ctx.Err()))
 	}
 	return err
+}
+
+// goCounted runs f on a goroutine that Close waits for, and reports true;
+// once Close waits for its goroutines it runs nothing and reports false.
+func (rt *Runtime) goCounted(f func()) bool {
+	rt.goMu.Lock()
+	defer rt.goMu.Unlock()
+	if rt.goDone {
+		return false
+	}
+	rt.active.Add(1)
+	go func() {
+		defer rt.active.Done()
+		f()
+	}()
+	return true
 }
 
 // stopAndWait stops p with a shutdown and waits until its exit has been

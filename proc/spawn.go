@@ -114,6 +114,7 @@ func (rt *Runtime) spawn(parent *Process, beh Behavior, cfg spawnConfig) (*Proce
 		pid: PID{Node: rt.name, Creation: rt.creation, ID: rt.nextID.Add(1)},
 		beh: beh,
 	}
+	p.mbox.active = &rt.active
 	p.mbox.bound = int64(cfg.bound)
 	if cfg.bound == 0 {
 		p.mbox.bound = int64(rt.cfg.DefaultMailboxBound)
@@ -199,6 +200,10 @@ func (rt *Runtime) runInit(p *Process) (err error) {
 	return p.beh.Init(p)
 }
 
+// testHookSettled, when set by a test, runs after a spawn found messages
+// waiting at the end of Init and before the process's goroutine starts.
+var testHookSettled func(*Process)
+
 // afterInit hands the process over to its own goroutine when messages (or
 // continuations) are waiting, or lets it go idle. It reports false when the
 // process died meanwhile.
@@ -224,6 +229,9 @@ func (p *Process) afterInit() bool {
 	case statusDead:
 		return false
 	case statusRunning:
+		if h := testHookSettled; h != nil {
+			h(p)
+		}
 		p.schedule() // messages arrived during Init
 	}
 	return true
