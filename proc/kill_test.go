@@ -72,11 +72,23 @@ func TestMonitorFromKilledProcessLeavesNoWatcher(t *testing.T) {
 // that traps exits gets no Exit message that was not queued before.
 func TestUnlinkStopsASignalOnItsWay(t *testing.T) {
 	rt := newRuntime(t)
-	const runs = 1000
+	runs := 1000
+	if raceEnabled {
+		runs = 300
+	}
+	// A crowd of processes trapping exits, linked to every a, keeps a's
+	// exit busy telling its links for a while: the window in which a
+	// signal is on its way while b unlinks.
+	crowd := spawnCrowd(t, rt, 200, true)
 	violations := 0
 	for i := range runs {
 		trap := i%2 == 1
 		a := mustSpawn(t, rt, newInbox())
+		for _, c := range crowd {
+			if err := rt.table.get(c).Link(a); err != nil {
+				t.Fatal(err)
+			}
+		}
 		unlinked := make(chan bool, 1) // alive when Unlink returned
 		probed := make(chan bool, 1)   // an Exit from a came after the marker
 		late, marked := false, false
@@ -141,10 +153,22 @@ func TestUnlinkStopsASignalOnItsWay(t *testing.T) {
 // already on its way makes Demonitor report false.
 func TestDemonitorStopsADownOnItsWay(t *testing.T) {
 	rt := newRuntime(t)
-	const runs = 1000
+	runs := 1000
+	if raceEnabled {
+		runs = 300
+	}
+	// Many monitors of a, from a crowd, keep a's exit busy sending DOWNs
+	// for a while: the window in which b's DOWN is on its way while b
+	// demonitors. In every other run b is told to demonitor by a process
+	// that got its own DOWN of a, which puts the Demonitor in the middle
+	// of a's exit.
+	crowd := spawnCrowd(t, rt, 200, false)
 	violations := 0
 	for i := range runs {
 		a := mustSpawn(t, rt, newInbox())
+		for _, c := range crowd {
+			rt.table.get(c).Monitor(a)
+		}
 		var ref Ref
 		res := make(chan bool, 1)
 		removed, down := false, false
@@ -163,15 +187,25 @@ func TestDemonitorStopsADownOnItsWay(t *testing.T) {
 		}))
 		rt.Send(b, "monitor")
 		sent := make(chan struct{})
-		go func() {
-			rt.Send(b, "demonitor")
-			close(sent)
-		}()
+		if i%2 == 0 {
+			go func() {
+				rt.Send(b, "demonitor")
+				close(sent)
+			}()
+		} else {
+			trigger := mustSpawn(t, rt, HandlerFunc(func(p *Process, msg any) {
+				if _, ok := msg.(Down); ok {
+					p.Send(b, "demonitor")
+					close(sent)
+				}
+			}))
+			rt.table.get(trigger).Monitor(a)
+		}
 		if i%3 == 0 {
 			runtime.Gosched()
 		}
 		rt.Exit(a, ErrKill) // returns once the DOWN, if any, is queued
-		<-sent
+		within(t, sent, "demonitor sent")
 		rt.Send(b, "probe")
 		if within(t, res, "probe") {
 			violations++
@@ -181,4 +215,15 @@ func TestDemonitorStopsADownOnItsWay(t *testing.T) {
 	if violations > 0 {
 		t.Fatalf("%d of %d runs: a DOWN came after Demonitor returned true", violations, runs)
 	}
+}
+
+// spawnCrowd spawns n processes that discard their messages, trapping
+// exits when trap is set.
+func spawnCrowd(t *testing.T, rt *Runtime, n int, trap bool) []PID {
+	t.Helper()
+	crowd := make([]PID, n)
+	for i := range crowd {
+		crowd[i] = mustSpawn(t, rt, HandlerFunc(func(*Process, any) {}), func(c *spawnConfig) { c.trap = trap })
+	}
+	return crowd
 }

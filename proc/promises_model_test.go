@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"pgregory.net/rapid"
 )
 
@@ -29,7 +30,7 @@ import (
 //     the Exit its exit causes;
 //   - nothing is left behind: links, monitors, watchers and timers of the
 //     live processes are those of the model, dead processes hold none, and
-//     at the end no process and no waiting caller is left.
+//     at the end no process, no waiting caller and no goroutine is left.
 //
 // The default run is short; GROVE_PROC_MODEL_CHECKS=N runs N cases.
 func TestPromisesUnderRandomKills(t *testing.T) {
@@ -43,6 +44,7 @@ func TestPromisesUnderRandomKills(t *testing.T) {
 		}
 	}
 	rapid.Check(t, func(t *rapid.T) {
+		before := goleak.IgnoreCurrent()
 		rt, err := New(Config{Node: "promises@localhost", Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
@@ -55,6 +57,11 @@ func TestPromisesUnderRandomKills(t *testing.T) {
 			w.check()
 		}
 		w.finish()
+		w.close()
+		// No goroutine of the runtime's, nor of a caller, outlives it.
+		if err := goleak.Find(before); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -68,8 +75,11 @@ type promiser struct {
 }
 
 type (
-	opLink      struct{ to PID }
-	opUnlink    struct{ to PID }
+	opLink   struct{ to PID }
+	opUnlink struct {
+		to PID
+		n  int // names the marker
+	}
 	opMonitor   struct{ to PID }
 	opDemonitor struct{ ref Ref }
 	opHold      struct{ id int }
@@ -87,7 +97,10 @@ type (
 		from PID
 		i    int
 	}
-	marker struct{ from PID } // sent to self after unlinking from
+	marker struct { // sent to self after unlinking from
+		from PID
+		n    int // the unlink's number: a process may unlink from the same peer more than once
+	}
 )
 
 // plog is what every process handled, in order.
@@ -120,7 +133,7 @@ func (a *promiser) HandleCall(p *Process, from From, req any) (any, error) {
 	case opUnlink:
 		p.Unlink(r.to)
 		alive := p.Alive()
-		p.Send(p.Self(), marker{from: r.to})
+		p.Send(p.Self(), marker{from: r.to, n: r.n})
 		return alive, nil
 	case opMonitor:
 		return p.Monitor(r.to), nil
@@ -183,6 +196,8 @@ type world struct {
 	holds map[PID]int
 	// stepDowns are the monitors whose DOWN the current step expects.
 	stepDowns []*mmon
+	// unlinks numbers the unlinks, to find each one's marker.
+	unlinks int
 }
 
 type mproc struct {
@@ -366,7 +381,8 @@ func (w *world) step() {
 		a.links[b.pid], b.links[a.pid] = true, true
 	case 3: // unlink, maybe of a process not linked
 		a, b := w.live("a"), rapid.SampledFrom(w.ps).Draw(w.t, "b")
-		w.call(a.pid, opUnlink{b.pid})
+		w.unlinks++
+		w.call(a.pid, opUnlink{to: b.pid, n: w.unlinks})
 		delete(a.links, b.pid)
 		delete(b.links, a.pid)
 	case 4: // monitor
@@ -516,8 +532,10 @@ func (w *world) raceUnlink() {
 		err   error
 	}
 	res := make(chan result, 1)
+	w.unlinks++
+	n := w.unlinks
 	go func() {
-		v, err := w.rt.Call(context.Background(), a.pid, opUnlink{b.pid})
+		v, err := w.rt.Call(context.Background(), a.pid, opUnlink{to: b.pid, n: n})
 		alive, _ := v.(bool)
 		res <- result{alive, err}
 	}()
@@ -532,7 +550,7 @@ func (w *world) raceUnlink() {
 			if x, ok := e.(Exit); ok && x.From == b.pid && x.Reason == ErrKilled {
 				signalFirst = true
 			}
-			if m, ok := e.(marker); ok && m.from == b.pid {
+			if m, ok := e.(marker); ok && m.from == b.pid && m.n == n {
 				break
 			}
 		}
