@@ -23,7 +23,8 @@ type Process struct {
 	parentID uint64 // the ID of the spawning process, on this runtime; 0 for none
 	mbox     mailbox
 	trap     atomic.Bool
-	swept    atomic.Bool // on the sweeper's list of parked processes
+	swept    atomic.Bool   // on the sweeper's list of parked processes
+	parkedAt atomic.Uint64 // the sweeper's epoch when the process last parked
 
 	// Fields below are owned by the goroutine running the process.
 	buf, sysBuf []envelope
@@ -341,6 +342,7 @@ func (p *Process) park() bool {
 		return false
 	}
 	since := p.rt.sweep.epoch.Load()
+	p.parkedAt.Store(since)
 	p.rt.sweep.track(p)
 	// Yield once before blocking: a process we just sent to often runs
 	// now and answers, and finding the answer without having blocked saves
