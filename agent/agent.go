@@ -19,6 +19,7 @@ import (
 	"github.com/grovedev/grove/internal/connlimit"
 	"github.com/grovedev/grove/node"
 	"github.com/grovedev/grove/proc"
+	"github.com/grovedev/grove/transport"
 )
 
 // Agent is a running node: a process runtime, its node links and the admin
@@ -50,6 +51,8 @@ type Agent struct {
 	kv       kvState       // --kv (kv.go)
 	svc      *services     // pubsub, pg and presence (services.go)
 	names    *clusterNames // registry, supervisor, singleton, keyed processes (names.go)
+	faults   *faults       // --fault-injection (faultinject.go); nil without it
+	gossipTr transport.Transport
 }
 
 // Start starts a node as cfg describes: it listens for node links, connects
@@ -84,6 +87,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, fmt.Errorf("--data-dir: %w", err)
 		}
 	}
+	var fl *faults
+	if cfg.FaultInjection {
+		log.Warn("fault injection is on: the admin API can cut this node off from its peers (--fault-injection)")
+		fl = newFaults(log)
+		nodeCfg.Transport = fl.wrap(transport.NewTCP(transport.TCPConfig{}))
+	}
 	rt, err := proc.New(proc.Config{Node: cfg.Name, Logger: log})
 	if err != nil {
 		return nil, err
@@ -93,7 +102,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 		rt.Close(context.Background())
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now()}
+	a := &Agent{cfg: cfg, log: log, rt: rt, node: n, started: time.Now(), faults: fl}
 	a.ctx, a.stop = context.WithCancel(context.Background())
 	if err := a.startCluster(ctx); err != nil {
 		n.Close()
@@ -162,6 +171,10 @@ func (a *Agent) startCluster(ctx context.Context) error {
 		ccfg = cluster.DefaultLocalConfig()
 	}
 	ccfg.Bind, ccfg.Meta, ccfg.Logger = bind, cluster.Meta{Region: a.cfg.Region}, a.log
+	if a.faults != nil {
+		a.gossipTr = a.faults.wrap(transport.NewTCP(transport.TCPConfig{}))
+		ccfg.Transport = a.gossipTr
+	}
 	host, port, err := net.SplitHostPort(bind)
 	if err != nil {
 		return fmt.Errorf("--gossip: %w", err)
@@ -187,6 +200,9 @@ func (a *Agent) startCluster(ctx context.Context) error {
 	}
 	c, err := cluster.Start(ctx, a.node, ccfg)
 	if err != nil {
+		if a.gossipTr != nil {
+			a.gossipTr.Close()
+		}
 		return fmt.Errorf("membership: %w", err)
 	}
 	a.cluster = c
@@ -346,6 +362,12 @@ func (a *Agent) Close(ctx context.Context) error {
 			a.log.Warn("leave notice not confirmed; peers will see this node dead rather than left", slog.Any("err", err))
 		}
 		cancel()
+	}
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
+	if a.gossipTr != nil {
+		a.gossipTr.Close()
 	}
 	nodeErr := a.node.Close()
 	rtErr := a.rt.Close(ctx)

@@ -41,6 +41,7 @@ type Config struct {
 	ShutdownTTL    time.Duration   // --shutdown-timeout, GROVE_SHUTDOWN_TIMEOUT
 	KV             KVConfig        // --kv, --bootstrap-expect, --raft-tick (kv.go)
 	AdminAuth      AdminAuthConfig // --admin-token(-file), --admin-tls-*, --admin-client-ca (adminserver.go)
+	FaultInjection bool            // --fault-injection, GROVE_FAULT_INJECTION: admin endpoints that cut links to peers (faultinject.go); for tests and demos only
 }
 
 // env names, by flag.
@@ -50,7 +51,7 @@ var envNames = map[string]string{
 	"cookie": "GROVE_COOKIE", "cookie-file": "GROVE_COOKIE_FILE", "tls-cert": "GROVE_TLS_CERT",
 	"tls-key": "GROVE_TLS_KEY", "tls-ca": "GROVE_TLS_CA", "region": "GROVE_REGION",
 	"data-dir": "GROVE_DATA_DIR", "admin": "GROVE_ADMIN", "heartbeat": "GROVE_HEARTBEAT",
-	"shutdown-timeout": "GROVE_SHUTDOWN_TIMEOUT",
+	"shutdown-timeout": "GROVE_SHUTDOWN_TIMEOUT", "fault-injection": "GROVE_FAULT_INJECTION",
 }
 
 // RegisterFlags adds the configuration's flags to fs.
@@ -72,6 +73,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Admin, "admin", DefaultAdmin, "HTTP address of the admin API (empty to disable)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 0, "link heartbeat interval; a link silent for 6 heartbeats is dead (default 500ms)")
 	fs.DurationVar(&c.ShutdownTTL, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.BoolVar(&c.FaultInjection, "fault-injection", false, "serve /v1/faults on the admin API, to cut this node off from named peers (tests and demos only)")
 	c.KV.RegisterFlags(fs)
 	c.AdminAuth.RegisterFlags(fs)
 }

@@ -49,7 +49,8 @@ func TestBinary(t *testing.T) {
 		out, _ := run(t, bin, "demo")
 		for _, want := range []string{"restarted it as", "gave up", "reverse start order",
 			"joined n1 over authenticated links", "n1 suspected it", "declared it dead", "both stopped gracefully", "every node holds 12",
-			"dropped bob", "bob is listed everywhere again", "no zombie cat", "reach chat1 again",
+			"dropped bob", "partition {chat1, chat3} | {chat2}", "the diffs it missed while cut off: joins of [ann cat dan]",
+			"bob is listed everywhere again", "no zombie cat", "reach chat1 again",
 			"resolves on sup3", "ran again on the survivors", "were handed off to"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("demo output lacks %q:\n%s", want, out)

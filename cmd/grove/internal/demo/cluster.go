@@ -14,10 +14,15 @@ import (
 )
 
 // startNode starts one `grove node` process of the demo's cluster.
+// Arguments starting with "--" are flags; the others are peers to join.
 func startNode(ctx context.Context, grove, name, cookie string, join ...string) (*nodeproc.Proc, error) {
 	args := []string{"--name", name, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--cookie", cookie, "--heartbeat", "100ms"}
 	for _, j := range join {
+		if strings.HasPrefix(j, "--") {
+			args = append(args, j)
+			continue
+		}
 		args = append(args, "--join", j)
 	}
 	return nodeproc.Start(ctx, grove, args...)
