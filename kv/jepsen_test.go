@@ -148,10 +148,82 @@ func (c *kvCluster) leader() (*kvNode, raft.Status) {
 	return nil, raft.Status{}
 }
 
-// membership rotates the voters until stop: the leader adds the node that
-// is not a voter (as a learner, promoted once caught up) and removes
-// another, or hands leadership to a random voter.
-func (c *kvCluster) membership(seed uint64, every time.Duration, logf func(string, ...any), stop <-chan struct{}) {
+// memberStats counts the membership changes that took effect.
+type memberStats struct {
+	mu                        sync.Mutex
+	adds, removes, transfers  int
+	failedAdds, failedRemoves int
+	failedTransfers           int
+}
+
+func (m *memberStats) String() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprintf("%d adds, %d removes, %d leadership transfers took effect; %d, %d, %d failed",
+		m.adds, m.removes, m.transfers, m.failedAdds, m.failedRemoves, m.failedTransfers)
+}
+
+// change makes one membership change on the leader, chosen by r: hand
+// leadership to another voter, add the node that is not a voter (as a
+// learner, promoted once caught up), or remove a voter other than the
+// leader. It returns what it tried, and false when there is no leader.
+func (c *kvCluster) change(r *rand.Rand, kind int, ms *memberStats, logf func(string, ...any)) bool {
+	l, st := c.leader()
+	if l == nil {
+		return false
+	}
+	g := l.store().Group()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var err error
+	var what string
+	var ok, bad *int
+	switch {
+	case kind == 0:
+		var others []string
+		for _, v := range st.Voters {
+			if v != l.name {
+				others = append(others, v)
+			}
+		}
+		if len(others) == 0 {
+			return true
+		}
+		to := others[r.IntN(len(others))]
+		what, err, ok, bad = "transfer leadership to "+to, g.TransferLeadership(ctx, to), &ms.transfers, &ms.failedTransfers
+	case len(st.Voters) < len(c.names):
+		var spare string
+		for _, n := range c.names {
+			if !slices.Contains(st.Voters, n) {
+				spare = n
+			}
+		}
+		what, err, ok, bad = "add "+spare, g.AddMember(ctx, spare), &ms.adds, &ms.failedAdds
+	default:
+		var victims []string
+		for _, v := range st.Voters {
+			if v != l.name {
+				victims = append(victims, v)
+			}
+		}
+		x := victims[r.IntN(len(victims))]
+		what, err, ok, bad = "remove "+x, g.RemoveMember(ctx, x), &ms.removes, &ms.failedRemoves
+	}
+	ms.mu.Lock()
+	if err == nil {
+		*ok++
+	} else {
+		*bad++
+	}
+	ms.mu.Unlock()
+	logf("membership: %s on leader %s: %v", what, l.name, err)
+	return true
+}
+
+// membership changes the group's members until stop, every so often (the
+// membership part of the nemesis): leadership transfers, and the voters
+// rotated through the cluster's nodes by adds and removes.
+func (c *kvCluster) membership(seed uint64, every time.Duration, ms *memberStats, logf func(string, ...any), stop <-chan struct{}) {
 	r := rand.New(rand.NewPCG(seed, 99))
 	for {
 		select {
@@ -159,37 +231,39 @@ func (c *kvCluster) membership(seed uint64, every time.Duration, logf func(strin
 			return
 		case <-time.After(every/2 + time.Duration(r.Int64N(int64(every)))):
 		}
-		l, st := c.leader()
-		if l == nil {
-			continue
-		}
-		g := l.store().Group()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		var err error
-		var what string
+		kind := 1
 		if r.IntN(3) == 0 {
-			to := st.Voters[r.IntN(len(st.Voters))]
-			what, err = "transfer leadership to "+to, g.TransferLeadership(ctx, to)
-		} else if len(st.Voters) < len(c.names) {
-			var spare string
-			for _, n := range c.names {
-				if !slices.Contains(st.Voters, n) {
-					spare = n
-				}
-			}
-			what, err = "add "+spare, g.AddMember(ctx, spare)
-		} else {
-			var victims []string
-			for _, v := range st.Voters {
-				if v != l.name {
-					victims = append(victims, v)
-				}
-			}
-			x := victims[r.IntN(len(victims))]
-			what, err = "remove "+x, g.RemoveMember(ctx, x)
+			kind = 0
 		}
-		cancel()
-		logf("membership: %s: %v", what, err)
+		c.change(r, kind, ms, logf)
+	}
+}
+
+// cycle makes, on the healed cluster, each kind of change once — a
+// removal, an addition and a leadership transfer — retrying each until it
+// takes effect, so that every run exercises them whatever the faults let
+// through before.
+func (c *kvCluster) cycle(t *testing.T, seed uint64, ms *memberStats) {
+	r := rand.New(rand.NewPCG(seed, 100))
+	count := func(step string) int {
+		ms.mu.Lock()
+		defer ms.mu.Unlock()
+		return map[string]int{"remove": ms.removes, "add": ms.adds, "transfer": ms.transfers}[step]
+	}
+	for _, step := range []string{"remove", "add", "transfer"} {
+		kind := 1 // an add while a node is spare, else a removal
+		if step == "transfer" {
+			kind = 0
+		}
+		before := count(step)
+		deadline := time.Now().Add(30 * time.Second)
+		for count(step) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("healed cluster: no %s took effect in 30 s (%v)", step, ms)
+			}
+			c.change(r, kind, ms, t.Logf)
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
 
@@ -208,7 +282,7 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	rec := history.NewRecorder()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	endpoints := func() []string {
 		var out []string
 		for _, n := range c.names {
@@ -218,18 +292,27 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	}
 	go func() {
 		defer wg.Done()
-		kvcheck.Workload(seed, 5, []string{"x", "y", "z"}, endpoints, 8*time.Second, rec, stop)
+		kvcheck.Workload(seed, 5, []string{"x", "y", "z"}, endpoints, &http.Client{Timeout: 8 * time.Second}, rec, stop)
 	}()
-	go func() { defer wg.Done(); c.membership(seed, 700*time.Millisecond, t.Logf, stop) }()
+	ms := &memberStats{}
+	memberStop := make(chan struct{})
+	var mwg sync.WaitGroup
+	mwg.Add(1)
+	go func() { defer mwg.Done(); c.membership(seed, 700*time.Millisecond, ms, t.Logf, memberStop) }()
 	nem := faultkit.StartNemesis(faultkit.NemesisConfig{
 		Seed: seed, Nodes: c.names, Duration: dur, Hold: 600 * time.Millisecond, Quiet: 300 * time.Millisecond,
 		Faults: []faultkit.Fault{faultkit.FaultPartition, faultkit.FaultPause, faultkit.FaultKill, faultkit.FaultClock, faultkit.FaultDrop, faultkit.FaultReset, faultkit.FaultSlow},
 		Logf:   t.Logf,
 	}, nil, c.fk)
 	<-nem.Done()
+	close(memberStop)
+	mwg.Wait()
 	if err := nem.Close(); err != nil {
 		t.Errorf("nemesis: %v", err)
 	}
+	t.Logf("seed %d: under faults: %v", seed, ms)
+	// Healed: the workload goes on through one change of each kind.
+	c.cycle(t, seed, ms)
 	// Healed: every node must serve writes again.
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, name := range c.names {
@@ -250,7 +333,7 @@ func jepsen(t *testing.T, seed uint64, dur time.Duration) {
 	wg.Wait()
 	h := rec.History()
 	ok, failed, info := kvcheck.Counts(h)
-	t.Logf("seed %d: %d operations: %d ok, %d failed, %d unknown", seed, ok+failed+info, ok, failed, info)
+	t.Logf("seed %d: %d operations: %d ok, %d failed, %d unknown; membership: %v", seed, ok+failed+info, ok, failed, info, ms)
 	if ok == 0 {
 		t.Fatal("no operation succeeded")
 	}

@@ -212,6 +212,14 @@ func (c *Cluster) Stop(ctx context.Context, name string, timeout time.Duration) 
 // cgroup freezer): it keeps its state but does nothing.
 func (c *Cluster) Pause(ctx context.Context, name string) error { return c.docker(ctx, "pause", name) }
 
+// Signal sends a signal to the node's main process, e.g. "STOP" and
+// "CONT": a pause where the engine has no cgroup freezer (docker pause
+// fails there with "unable to freeze"). The engine sends it from outside
+// the container, so even the STOP of its PID 1 takes effect.
+func (c *Cluster) Signal(ctx context.Context, name, signal string) error {
+	return c.docker(ctx, "kill", name, "--signal", signal)
+}
+
 // Resume thaws a paused node.
 func (c *Cluster) Resume(ctx context.Context, name string) error {
 	return c.docker(ctx, "unpause", name)

@@ -68,15 +68,16 @@ func Definite(r Reply) bool {
 // URLs endpoints returns ("http://host:port"), and records every operation
 // in rec. Written values are unique, so a version read stands for one
 // value: a compare-and-set by version is the register model's cas(old
-// value, new value). Every random choice comes from seed.
-func Workload(seed uint64, clients int, keys []string, endpoints func() []string, timeout time.Duration, rec *history.Recorder, stop <-chan struct{}) {
+// value, new value). Every random choice comes from seed. The requests go
+// through client (its Timeout bounds each; its Transport may add the admin
+// API's token).
+func Workload(seed uint64, clients int, keys []string, endpoints func() []string, client *http.Client, rec *history.Recorder, stop <-chan struct{}) {
 	var wg sync.WaitGroup
 	for p := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(seed, uint64(p)))
-			client := &http.Client{Timeout: timeout}
 			n := 0
 			for {
 				select {
