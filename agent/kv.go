@@ -62,8 +62,9 @@ func (c *KVConfig) validate(cfg *Config) error {
 
 // kvState is the store's part of an agent.
 type kvState struct {
-	host  *raft.Host
-	store atomic.Pointer[kv.Store]
+	host      *raft.Host
+	store     atomic.Pointer[kv.Store]
+	peersKick chan struct{} // kv_peers.go
 }
 
 // kvJoinFunc is the RPC a node that was not among the first members calls
@@ -100,6 +101,7 @@ func (a *Agent) startKV() error {
 		return fmt.Errorf("--kv: %w", err)
 	}
 	a.kv.host = h
+	a.kv.peersKick = make(chan struct{}, 1)
 	if err := a.node.Register(kvJoinFunc, func(ctx context.Context, arg any) (any, error) {
 		name, _ := arg.(string)
 		s := a.kv.store.Load()
@@ -111,10 +113,14 @@ func (a *Agent) startKV() error {
 		h.Close()
 		return err
 	}
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		a.formKV()
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.recordKVPeers()
 	}()
 	return nil
 }
@@ -130,7 +136,15 @@ func (a *Agent) formKV() {
 	}
 	var cfg kv.Config
 	var first []string
-	if !slices.Contains(stored, kv.DefaultGroup) {
+	if slices.Contains(stored, kv.DefaultGroup) {
+		// A restart: reach the members where they were last seen, in case
+		// no --join names one (or this node came back on a new address).
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.rejoinKVPeers(ctx)
+		}()
+	} else {
 		n := a.cfg.KV.BootstrapExpect
 		for {
 			members := a.aliveMembers()
@@ -155,6 +169,7 @@ func (a *Agent) formKV() {
 		return
 	}
 	a.kv.store.Store(s)
+	a.kickKVPeers()
 	a.log.Info("kv: store started", slog.Any("members", first), slog.Bool("restarted", first == nil), slog.Bool("join", cfg.Join))
 	if !cfg.Join {
 		return
