@@ -25,7 +25,12 @@ type note struct {
 	N      uint64
 }
 
-func registerNote(r *codec.Registry) error { return codec.Register[note](r, "pubsub.test.note") }
+func registerNote(r *codec.Registry) error {
+	if err := codec.Register[note](r, "pubsub.test.note"); err != nil {
+		return err
+	}
+	return codec.Register[counted](r, "pubsub.test.counted")
+}
 
 // testCluster is a faultkit cluster with a PubSub on every node.
 type testCluster struct {
