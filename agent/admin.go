@@ -159,6 +159,7 @@ func (a *Agent) collector() prometheus.Collector {
 		"a_refused":        d("admin_conns_refused_total", "Admin connections refused at once: too many open from their host, or in all."),
 		"a_evicted":        d("admin_conns_evicted_total", "Admin connections closed to make room for newer ones."),
 		"dropped_by_peer":  d("messages_dropped_by_peer_total", "Messages of this node that peers reported they could not queue."),
+		"lost_link_down":   d("messages_lost_on_link_down_total", "Messages and signals queued on a link that broke before they were written."),
 		"links_paused":     d("links_paused_total", "Times this node paused a peer's sends (MaxRemoteQueued reached)."),
 		"sends_held":       d("sends_held_total", "Sends that waited because a peer paused the link."),
 		"remote_queued":    d("remote_queued_bytes", "Bytes of messages from other nodes waiting in this node's mailboxes."),
@@ -213,6 +214,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter("a_evicted", 0)
 	}
 	counter("dropped_by_peer", s.DroppedByPeer.Load())
+	counter("lost_link_down", s.LostOnLinkDown.Load())
 	counter("links_paused", s.LinksPaused.Load())
 	counter("sends_held", s.SendsHeld.Load())
 	gauge("remote_queued", float64(m.a.node.RemoteQueued()))

@@ -165,7 +165,7 @@ func (p *peer) dispatch(m frame.Message) error {
 			return r.err
 		}
 		n.stats.UndecodableByPeer.Add(1)
-		n.log.Warn("peer could not decode a message from this node", slog.String("peer", p.name), slog.String("message", what))
+		n.logLimited.Warn("undecodable-by:"+p.name, "peer could not decode a message from this node", slog.String("peer", p.name), slog.String("message", what))
 	default:
 		return fmt.Errorf("%w: unknown kind %d", errMalformed, m.Kind)
 	}
@@ -192,7 +192,7 @@ func (p *peer) decode(b []byte, from proc.PID, owned bool) (any, bool) {
 	if errors.As(err, &ut) {
 		what = fmt.Sprintf("unknown message type %#x from %v", ut.ID, from)
 	}
-	p.n.log.Warn("undecodable message", slog.String("peer", p.name), slog.String("err", what))
+	p.n.logLimited.Warn("undecodable:"+p.name, "undecodable message", slog.String("peer", p.name), slog.String("err", what))
 	_ = p.send(kindUndecodable, 0, 0, func(b []byte) []byte { return appendString(b, what) }, nil, false)
 	return nil, false
 }

@@ -51,7 +51,9 @@
 // Delivery across a link is at most once, without duplicates. A send returns
 // once the message is queued on the link (or, when the peer paused the
 // link, once it resumed: see Flow control); if the link breaks, messages still
-// in flight are lost, and every process that links to or monitors a process
+// in flight are lost (those it had queued and not yet written are counted in
+// Stats.LostOnLinkDown; those already written may or may not have
+// arrived), and every process that links to or monitors a process
 // of that node is told at once with proc.ErrNoConnection: links get an exit
 // signal, monitors a DOWN, pending calls an error wrapping ErrNoConnection.
 // A process that must know whether its message arrived calls, or monitors.
@@ -100,10 +102,15 @@
 // messages again.
 //
 // A message whose type the sender has not registered in its codec fails at
-// the sender. One the receiver cannot decode is counted
-// (Stats.Undecodable), logged, and reported back to the sending node
-// (Stats.UndecodableByPeer); a call answers it with the decoding error.
-// Frames that break the protocol cut the link, never the node.
+// the sender, and so does one over the size limit (ErrTooLarge; the link
+// stays up). One the receiver cannot decode is counted
+// (Stats.Undecodable), logged at a bounded rate, and reported back to the
+// sending node (Stats.UndecodableByPeer); a call answers it with the
+// decoding error. Frames that break the protocol or pass the receiver's
+// limits cut the link, never the node, and are counted
+// (Stats.MalformedFrames). What a link had queued and not written when it
+// breaks is counted in Stats.LostOnLinkDown: every way a message can be
+// lost is known to its sender or to a counter.
 //
 // # Security of cookie mode
 //

@@ -678,6 +678,7 @@ type Stats struct {
 	LinksPaused           atomic.Uint64 // times this node paused a peer's sends (MaxRemoteQueued reached)
 	PausedByPeer          atomic.Uint64 // times a peer paused this node's sends
 	SendsHeld             atomic.Uint64 // sends that waited for a paused link
+	LostOnLinkDown        atomic.Uint64 // messages and signals queued on a link that broke before writing them
 
 	refusals refusalCounts
 }

@@ -35,12 +35,14 @@ type peer struct {
 }
 
 func newPeer(n *Node, hp *handshake.Peer) *peer {
+	wcfg := n.cfg.Frame
+	wcfg.OnUnsent = func(k int) { n.stats.LostOnLinkDown.Add(uint64(k)) }
 	return &peer{
 		n:        n,
 		name:     hp.Name,
 		creation: hp.Creation,
 		conn:     hp.Conn,
-		w:        frame.NewWriter(hp.Conn, n.cfg.Frame),
+		w:        frame.NewWriter(hp.Conn, wcfg),
 		r:        frame.NewReader(hp.Conn, n.cfg.Frame),
 		down:     make(chan struct{}),
 	}
@@ -68,6 +70,12 @@ func (p *peer) readLoop() {
 		var m frame.Message
 		m, err = p.r.Next(p.n.ctx)
 		if err != nil {
+			if errors.Is(err, frame.ErrMalformed) || errors.Is(err, frame.ErrTooLarge) {
+				// Whatever was on its way goes with the link: counted.
+				p.n.stats.MalformedFrames.Add(1)
+				p.n.logLimited.Warn("malformed:"+p.name, "node link cut for a malformed or oversized frame",
+					slog.String("peer", p.name), slog.Any("err", err))
+			}
 			break
 		}
 		if err = p.dispatch(m); err != nil {
@@ -103,6 +111,9 @@ func (p *peer) write(kind frame.Kind, flags frame.Flags, lane uint16, payload []
 		err = p.w.Write(context.Background(), m)
 	}
 	if err != nil {
+		if errors.Is(err, frame.ErrTooLarge) {
+			return fmt.Errorf("%w: to %s: %w", ErrTooLarge, p.name, err) // not sent; the link is fine
+		}
 		return fmt.Errorf("%w: %s: %w", proc.ErrNoConnection, p.name, err)
 	}
 	return nil

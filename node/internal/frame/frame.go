@@ -106,6 +106,10 @@ type Config struct {
 	// reading makes the Writer fail with ErrTimeout and a slow but steady
 	// one does not. Zero disables it.
 	WriteTimeout time.Duration
+	// OnUnsent, if set, is told of messages a Writer accepted and lost
+	// without writing them, when it fails or closes (see
+	// WriterStats.Unsent). It must not block.
+	OnUnsent func(messages int)
 }
 
 // Validate reports whether c is consistent.

@@ -41,6 +41,7 @@ type Writer struct {
 		writing  bool                    // a batch is being written (the writing token)
 		wrote    bool                    // a batch was written since the last tick
 		messages uint64                  // messages accepted
+		unsent   uint64                  // messages accepted and never written (unsent.go)
 		batches  uint64                  // write calls made
 	}
 }
@@ -285,6 +286,7 @@ type WriterStats struct {
 	Messages uint64 // messages accepted by Write and WriteNow
 	Batches  uint64 // write calls made on the connection
 	Bytes    uint64 // bytes written to the connection
+	Unsent   uint64 // messages accepted but never written: lost when the Writer failed or closed
 }
 
 // Stats returns the Writer's counters. Messages per batch shows how well
@@ -292,7 +294,7 @@ type WriterStats struct {
 func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return WriterStats{Messages: w.mu.messages, Batches: w.mu.batches, Bytes: w.mu.written}
+	return WriterStats{Messages: w.mu.messages, Batches: w.mu.batches, Bytes: w.mu.written, Unsent: w.mu.unsent}
 }
 
 // Err returns the error that stopped the Writer, or nil while it runs.
@@ -304,12 +306,24 @@ func (w *Writer) Err() error {
 
 // fail makes err sticky and releases every waiter.
 func (w *Writer) fail(err error) {
+	lost := 0
+	defer func() { w.tellUnsent(lost) }()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.mu.err != nil {
 		return
 	}
 	w.mu.err = err
+	lost = completedMessages(w.mu.buf)
+	w.mu.buf = w.mu.buf[:0]
+	for _, lb := range w.mu.lanes {
+		for _, it := range lb.items {
+			if it.frame != nil {
+				lost++
+			}
+		}
+	}
+	w.unsentLocked(lost)
 	for _, bm := range w.mu.active {
 		bm.finish(err)
 	}
@@ -404,11 +418,15 @@ func (w *Writer) takeBatchLocked() []byte {
 // writeBatch writes out, then returns the writing token and the buffer. It
 // reports whether the Writer is still healthy.
 func (w *Writer) writeBatch(out []byte) bool {
-	ok := w.writeOut(out)
+	written, ok := w.writeOut(out)
+	lost := 0
 	w.mu.Lock()
 	w.mu.writing = false
 	if ok {
 		w.mu.written += uint64(len(out))
+	} else {
+		lost = completedMessagesFrom(out, written)
+		w.unsentLocked(lost)
 	}
 	if cap(out) > 4*(w.cfg.WriteBufferSize+w.cfg.ChunkSize+HeaderSize) {
 		out = make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
@@ -417,6 +435,7 @@ func (w *Writer) writeBatch(out []byte) bool {
 	more := len(w.mu.buf) > 0 || len(w.mu.active) > 0
 	w.notifyLocked()
 	w.mu.Unlock()
+	w.tellUnsent(lost)
 	if ok && more {
 		w.signal()
 	}
@@ -447,29 +466,32 @@ func (w *Writer) tick() bool {
 // measures the peer's progress rather than the time a whole batch takes.
 const progressChunk = 128 << 10
 
-func (w *Writer) writeOut(b []byte) bool {
+// writeOut writes b; on failure it fails the Writer and reports how many
+// bytes of b the connection took.
+func (w *Writer) writeOut(b []byte) (written int, ok bool) {
 	if w.dl == nil || w.cfg.WriteTimeout <= 0 {
-		if _, err := w.w.Write(b); err != nil {
+		if n, err := w.w.Write(b); err != nil {
 			w.fail(fmt.Errorf("frame: write: %w", err))
-			return false
+			return n, false
 		}
-		return true
+		return len(b), true
 	}
 	// A write fails only when the peer took less than progressChunk bytes
 	// in WriteTimeout: a slow but steady reader keeps the link.
-	for len(b) > 0 {
-		k := min(len(b), progressChunk)
+	for written < len(b) {
+		k := min(len(b)-written, progressChunk)
 		_ = w.dl.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
-		if _, err := w.w.Write(b[:k]); err != nil {
+		n, err := w.w.Write(b[written : written+k])
+		written += n
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = fmt.Errorf("%w: no progress for %v: %w", ErrTimeout, w.cfg.WriteTimeout, err)
 			}
 			w.fail(fmt.Errorf("frame: write: %w", err))
-			return false
+			return written, false
 		}
-		b = b[k:]
 	}
-	return true
+	return written, true
 }
 
 // appendFragmentsLocked appends fragments of the active messages, one per
