@@ -8,6 +8,7 @@ import (
 
 	"github.com/grovedev/grove/faultkit"
 	"github.com/grovedev/grove/internal/testutil"
+	"github.com/grovedev/grove/proc"
 )
 
 // TestHeartbeatsCoalesced runs 30 busy (never quiescent) groups on three
@@ -225,4 +226,108 @@ func TestLogTruncatedAfterSnapshot(t *testing.T) {
 	if f2, _ := first(h); f2 < f {
 		t.Fatalf("log starts at %d after the restart, at %d before", f2, f)
 	}
+}
+
+// reissuer is a machine of jobs: "job N" adds job N and sends N to a
+// process, "done N" removes it. A new leader sends every pending job
+// again from StateEnter, as the package asks of machines whose effects
+// must not be lost with a leader.
+type reissuer struct {
+	counter
+	to      proc.PID
+	mu      sync.Mutex
+	pending map[uint64]bool
+}
+
+func (m *reissuer) Apply(index uint64, cmd []byte) (any, []Effect) {
+	var n uint64
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := fmt.Sscanf(string(cmd), "job %d", &n); err == nil {
+		m.pending[n] = true
+		return nil, []Effect{Send{To: m.to, Msg: n}}
+	}
+	if _, err := fmt.Sscanf(string(cmd), "done %d", &n); err == nil {
+		delete(m.pending, n)
+	}
+	return nil, nil
+}
+
+func (m *reissuer) StateEnter(r Role) []Effect {
+	if r != Leader {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Effect
+	for n := range m.pending {
+		out = append(out, Send{To: m.to, Msg: n})
+	}
+	return out
+}
+
+// TestEffectsReissuedByNewLeader checks the at-least-once recipe: an
+// effect runs on the leader once per command, and again on the next
+// leader while the machine's state still asks for it; none once done.
+func TestEffectsReissuedByNewLeader(t *testing.T) {
+	tc := newTestCluster(t, 3, 25, Config{})
+	names := tc.fk.Names()
+	box := &mailbox{got: make(chan any, 16)}
+	pid, err := tc.fk.Runtime(names[0]).Spawn(box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		m := &reissuer{to: pid, pending: map[uint64]bool{}}
+		if _, err := tc.host(n).StartGroup(ctxT(t, 10*time.Second), GroupConfig{Name: "j", Members: names, Machine: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(want uint64, why string) {
+		t.Helper()
+		select {
+		case m := <-box.got:
+			if m != want {
+				t.Fatalf("%s: got %v, want %d", why, m, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no message", why)
+		}
+	}
+	none := func(why string) {
+		t.Helper()
+		select {
+		case m := <-box.got:
+			t.Fatalf("%s: unexpected %v", why, m)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	l := tc.leader("j", names)
+	if _, err := tc.command(l, "j", []byte("job 7")); err != nil {
+		t.Fatal(err)
+	}
+	expect(7, "the job's effect")
+	none("the effect ran on a follower too")
+	other := names[(indexOf(names, l)+1)%3]
+	if err := tc.host(l).Group("j").TransferLeadership(ctxT(t, 20*time.Second), other); err != nil {
+		t.Fatal(err)
+	}
+	expect(7, "the new leader re-issues the pending job")
+	if _, err := tc.command(other, "j", []byte("done 7")); err != nil {
+		t.Fatal(err)
+	}
+	// An election on a loaded machine may have re-issued the job once more
+	// before it was done: at least once.
+	for drained := false; !drained; {
+		select {
+		case <-box.got:
+		case <-time.After(300 * time.Millisecond):
+			drained = true
+		}
+	}
+	if err := tc.host(other).Group("j").TransferLeadership(ctxT(t, 20*time.Second), l); err != nil {
+		t.Fatal(err)
+	}
+	tc.leader("j", names)
+	none("a finished job re-issued")
 }
