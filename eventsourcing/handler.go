@@ -169,6 +169,13 @@ func (h *Handler) waitFor(ctx context.Context, pos uint64) error {
 	return h.sub.WaitFor(ctx, pos)
 }
 
+// Err reports why the handler stopped (OnError subscription.Stop, or a
+// store error), nil while it runs.
+func (h *Handler) Err() error { return h.sub.Err() }
+
+// Done is closed when the handler has stopped.
+func (h *Handler) Done() <-chan struct{} { return h.sub.Done() }
+
 // Close stops the handler. It is idempotent.
 func (h *Handler) Close() error {
 	err := h.sub.Close()

@@ -78,6 +78,16 @@
 // removes the stream, its events (from $all too) and its snapshot; the name
 // may then be used again from version 1.
 //
+// Link appends to a stream links to events already stored
+// (link_to_stream): the stream reads them as its own versions, and $all
+// keeps each event once.
+//
+// # Idempotent appends
+//
+// An append repeated with the same event IDs and the same expectation
+// (after a timeout, say) writes nothing and answers as the first did; one
+// partly stored fails with ErrDuplicateEvent. Appender gives the rule.
+//
 // SaveSnapshot keeps one snapshot per stream (the latest), for aggregates
 // that would otherwise replay long streams.
 //

@@ -27,6 +27,16 @@ var (
 	ErrClosed = errors.New("eventstore: closed")
 	// ErrCorrupt: stored data does not decode. The store refuses to guess.
 	ErrCorrupt = errors.New("eventstore: corrupt data")
+	// ErrDuplicateEvent: some of an append's events, by ID, are already
+	// the stream's events at the versions the append would give them, and
+	// some are not (or one stream of a multi-stream append holds its part
+	// already and another does not), so the append is neither new nor a
+	// repeat of one that committed. Nothing was written. See
+	// Appender for the rule.
+	ErrDuplicateEvent = errors.New("eventstore: duplicate event")
+	// ErrEventNotFound: a link names a position that holds no event (never
+	// written, not yet visible, or hard-deleted). Nothing was written.
+	ErrEventNotFound = errors.New("eventstore: event not found")
 )
 
 // VersionError tells which stream failed its expected-version check, what

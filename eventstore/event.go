@@ -43,18 +43,28 @@ type RecordedEvent struct {
 	// Position is the event's place in the global order ($all), from 1.
 	// Positions grow with commit order and may have gaps.
 	Position uint64
-	// StreamID and Version place the event in its stream; versions are
-	// 1, 2, ... with no gaps.
+	// StreamID and Version place the event in the stream it was read
+	// from; versions are 1, 2, ... with no gaps, except where a link's
+	// event was hard-deleted since (see Appender.Link).
 	StreamID string
 	Version  uint64
-	ID       string
-	Type     string
-	Data     []byte
-	Metadata []byte
+	// OriginalStreamID and OriginalVersion are set when the event was read
+	// through a link (Appender.Link): they name the stream and version
+	// where the event was appended, which Position keeps pointing at.
+	// Empty and 0 for an event read where it was appended, and in $all.
+	OriginalStreamID string
+	OriginalVersion  uint64
+	ID               string
+	Type             string
+	Data             []byte
+	Metadata         []byte
 	// Created is when the store committed the event (UTC, microsecond
 	// precision).
 	Created time.Time
 }
+
+// IsLink reports whether e was read through a link.
+func (e *RecordedEvent) IsLink() bool { return e.OriginalStreamID != "" }
 
 // Direction of a read.
 type Direction int
@@ -84,7 +94,8 @@ type AppendResult struct {
 	// Streams lists, in request order, each stream's version after the
 	// append (its last new event's version).
 	Streams []StreamVersion
-	// Position is the global position of the append's last event.
+	// Position is the global position of the append's last event (of a
+	// link, the highest position among the linked events).
 	Position uint64
 }
 
@@ -197,6 +208,31 @@ func ValidateAppend(appends []StreamAppend) error {
 				return fmt.Errorf("%w: event %d of %q has %d bytes (limit %d)", ErrInvalid, j, a.Stream, len(e.Data)+len(e.Metadata), MaxDataBytes)
 			}
 		}
+	}
+	return nil
+}
+
+// ValidateLink checks a link request: a valid stream and expectation, at
+// least one position, none zero or repeated.
+func ValidateLink(stream string, expected ExpectedVersion, positions []uint64) error {
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if !expected.Valid() {
+		return fmt.Errorf("%w: expected version %v", ErrInvalid, expected)
+	}
+	if len(positions) == 0 {
+		return fmt.Errorf("%w: nothing to link", ErrInvalid)
+	}
+	seen := make(map[uint64]bool, len(positions))
+	for _, p := range positions {
+		switch {
+		case p == 0 || p == End:
+			return fmt.Errorf("%w: link to position %d", ErrInvalid, p)
+		case seen[p]:
+			return fmt.Errorf("%w: position %d twice in one link", ErrInvalid, p)
+		}
+		seen[p] = true
 	}
 	return nil
 }

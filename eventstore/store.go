@@ -34,12 +34,38 @@ type Store interface {
 }
 
 // Appender writes events.
+//
+// Appends are idempotent by event ID, so that a writer may retry an append
+// whose outcome it does not know (a timeout, a lost connection) with the
+// same events (same IDs) and the same expectation. An append is a repeat
+// when every one of its streams already holds the append's events for it,
+// by ID and in order, at the versions the append would have given them:
+// after version n for Exact(n), from version 1 for NoStream, and as the
+// stream's last events for Any and StreamExists. A repeat writes nothing
+// and returns the versions and position of the events found. With Any and
+// StreamExists only the stream's tail is compared, so a retry after another
+// writer appended to the same stream writes the events again: use an exact
+// version where a retry must never duplicate. An append that is partly
+// found so (some events or some streams, not all) fails with
+// ErrDuplicateEvent. The same rule applies to Link, by the linked events'
+// IDs.
 type Appender interface {
 	// Append appends events to one stream if its version meets expected.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
 	// AppendMulti appends to several streams atomically: every stream's
 	// expectation must hold, or nothing is written.
 	AppendMulti(ctx context.Context, appends ...StreamAppend) (AppendResult, error)
+	// Link appends to stream links to events already stored, named by
+	// their positions in $all, if the stream's version meets expected
+	// (EventStore's link_to_stream): each link takes the stream's next
+	// version and reads as the event it names (the same ID, type, data and
+	// position, with OriginalStreamID and OriginalVersion set). The event
+	// stays once in $all, at its own position; a link never appears there.
+	// A position with no event fails with ErrEventNotFound. Deleting the
+	// stream that holds links removes the links only; hard-deleting the
+	// event's own stream makes its links vanish from the streams that hold
+	// them (their versions read as gaps).
+	Link(ctx context.Context, stream string, expected ExpectedVersion, positions ...uint64) (AppendResult, error)
 	// Delete soft- or hard-deletes a stream if its version meets expected.
 	Delete(ctx context.Context, stream string, expected ExpectedVersion, mode DeleteMode) error
 }

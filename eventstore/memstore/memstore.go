@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/grovedev/grove/eventstore"
+	"github.com/grovedev/grove/eventstore/internal/repeat"
 )
 
 // Store is an in-memory event store. It is safe for concurrent use.
@@ -31,7 +32,8 @@ type Store struct {
 
 	mu struct {
 		sync.RWMutex
-		all         []eventstore.RecordedEvent // by position; nil Type marks a hard-deleted slot
+		all         []eventstore.RecordedEvent // by position; empty Type marks a hard-deleted slot or a link
+		links       map[uint64]uint64          // a link's own position → the linked event's
 		streams     map[string]*stream
 		snapshots   map[string]eventstore.Snapshot
 		checkpoints map[string]uint64
@@ -60,6 +62,7 @@ func New() *Store {
 	s := &Store{now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 	s.leaseCond = sync.NewCond(&s.leaseMu)
 	s.mu.streams = map[string]*stream{}
+	s.mu.links = map[uint64]uint64{}
 	s.mu.snapshots = map[string]eventstore.Snapshot{}
 	s.mu.checkpoints = map[string]uint64{}
 	return s
@@ -71,7 +74,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	if !s.mu.closed {
 		s.mu.closed = true
-		s.mu.all, s.mu.streams = nil, nil
+		s.mu.all, s.mu.streams, s.mu.links = nil, nil, nil
 		s.watch.Close()
 	}
 	s.mu.Unlock()
@@ -112,18 +115,12 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 	if s.mu.closed {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
-	for _, a := range appends {
-		st := s.mu.streams[a.Stream]
-		var v uint64
-		if st != nil {
-			if st.deleted {
-				return eventstore.AppendResult{}, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
-			}
-			v = uint64(len(st.positions))
-		}
-		if !a.Expected.Check(v) {
-			return eventstore.AppendResult{}, &eventstore.VersionError{Stream: a.Stream, Expected: a.Expected, Actual: v, Exists: st != nil}
-		}
+	ids := make([][]string, len(appends))
+	for i := range appends {
+		ids[i] = repeat.IDs(appends[i].Events)
+	}
+	if res, rep, err := s.checkLocked(appends, ids); rep || err != nil {
+		return res, err
 	}
 	now := s.now()
 	res := eventstore.AppendResult{Streams: make([]eventstore.StreamVersion, 0, len(appends))}
@@ -146,6 +143,115 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 	}
 	s.watch.Notify()
 	return res, nil
+}
+
+// checkLocked applies the idempotence rule and the expectations: a repeat
+// gives the result of the events found; an error, nothing to write.
+func (s *Store) checkLocked(appends []eventstore.StreamAppend, ids [][]string) (eventstore.AppendResult, bool, error) {
+	kinds := make([]repeat.Kind, len(appends))
+	names := make([]string, len(appends))
+	res := eventstore.AppendResult{Streams: make([]eventstore.StreamVersion, len(appends))}
+	for i, a := range appends {
+		names[i] = a.Stream
+		st := s.mu.streams[a.Stream]
+		var v uint64
+		if st != nil {
+			if st.deleted {
+				return eventstore.AppendResult{}, false, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
+			}
+			v = uint64(len(st.positions))
+		}
+		kind, ver, pos, err := repeat.Check(a.Expected, v, ids[i], func(v uint64) (string, uint64, bool, error) {
+			e, ok := s.eventAt(st, v)
+			return e.ID, e.Position, ok, nil
+		})
+		if err != nil {
+			return eventstore.AppendResult{}, false, err
+		}
+		kinds[i] = kind
+		res.Streams[i] = eventstore.StreamVersion{Stream: a.Stream, Version: ver}
+		res.Position = max(res.Position, pos)
+	}
+	if rep, err := repeat.Combine(names, kinds); rep || err != nil {
+		if err != nil {
+			return eventstore.AppendResult{}, false, err
+		}
+		return res, true, nil
+	}
+	for _, a := range appends {
+		st := s.mu.streams[a.Stream]
+		var v uint64
+		if st != nil {
+			v = uint64(len(st.positions))
+		}
+		if !a.Expected.Check(v) {
+			return eventstore.AppendResult{}, false, &eventstore.VersionError{Stream: a.Stream, Expected: a.Expected, Actual: v, Exists: st != nil}
+		}
+	}
+	return eventstore.AppendResult{}, false, nil
+}
+
+// eventAt returns the stream's event at version v (1..n) as read from the
+// stream: a link resolved, false for a link whose event is gone.
+func (s *Store) eventAt(st *stream, v uint64) (eventstore.RecordedEvent, bool) {
+	if st == nil || v == 0 || v > uint64(len(st.positions)) {
+		return eventstore.RecordedEvent{}, false
+	}
+	p := st.positions[v-1]
+	target, isLink := s.mu.links[p]
+	if !isLink {
+		return s.mu.all[p-1], true
+	}
+	e := s.mu.all[target-1]
+	if e.Type == "" {
+		return eventstore.RecordedEvent{}, false
+	}
+	e.OriginalStreamID, e.OriginalVersion = e.StreamID, e.Version
+	link := s.mu.all[p-1]
+	e.StreamID, e.Version = link.StreamID, link.Version
+	return e, true
+}
+
+// Link implements eventstore.Appender: each link takes a slot of $all
+// that reads as a gap there.
+func (s *Store) Link(ctx context.Context, name string, expected eventstore.ExpectedVersion, positions ...uint64) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateLink(name, expected, positions); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	ids := make([]string, len(positions))
+	var maxPos uint64
+	for i, p := range positions {
+		if p > uint64(len(s.mu.all)) || s.mu.all[p-1].Type == "" {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: position %d", eventstore.ErrEventNotFound, p)
+		}
+		ids[i] = s.mu.all[p-1].ID
+		maxPos = max(maxPos, p)
+	}
+	appends := []eventstore.StreamAppend{{Stream: name, Expected: expected}}
+	if res, rep, err := s.checkLocked(appends, [][]string{ids}); rep || err != nil {
+		return res, err
+	}
+	st := s.mu.streams[name]
+	if st == nil {
+		st = &stream{created: s.now()}
+		s.mu.streams[name] = st
+	}
+	for _, p := range positions {
+		pos := uint64(len(s.mu.all)) + 1
+		st.positions = append(st.positions, pos)
+		s.mu.all = append(s.mu.all, eventstore.RecordedEvent{Position: pos, StreamID: name, Version: uint64(len(st.positions))})
+		s.mu.links[pos] = p
+	}
+	s.watch.Notify()
+	return eventstore.AppendResult{Streams: []eventstore.StreamVersion{{Stream: name, Version: uint64(len(st.positions))}}, Position: maxPos}, nil
 }
 
 // Delete implements eventstore.Appender.
@@ -177,6 +283,7 @@ func (s *Store) Delete(ctx context.Context, name string, expected eventstore.Exp
 	}
 	for _, p := range st.positions {
 		s.mu.all[p-1] = eventstore.RecordedEvent{Position: p}
+		delete(s.mu.links, p)
 	}
 	delete(s.mu.streams, name)
 	delete(s.mu.snapshots, name)
@@ -212,12 +319,16 @@ func (s *Store) ReadStream(ctx context.Context, name string, from uint64, max in
 	n := uint64(len(st.positions))
 	if dir == eventstore.Forward {
 		for v := max64(from, 1); v <= n && len(out) < max; v++ {
-			out = append(out, clone(s.mu.all[st.positions[v-1]-1]))
+			if e, ok := s.eventAt(st, v); ok {
+				out = append(out, clone(e))
+			}
 		}
 		return out, nil
 	}
 	for v := min(from, n); v >= 1 && len(out) < max; v-- {
-		out = append(out, clone(s.mu.all[st.positions[v-1]-1]))
+		if e, ok := s.eventAt(st, v); ok {
+			out = append(out, clone(e))
+		}
 	}
 	return out, nil
 }

@@ -21,6 +21,11 @@ const (
 // recordVersion is the first byte of every record, for future formats.
 const recordVersion = 1
 
+// recordLink is the first byte of a link's record, under the link's own
+// position: the stream and version that hold the link and the position of
+// the event it names. $all reads skip it.
+const recordLink = 2
+
 func eventKey(pos uint64) []byte {
 	k := make([]byte, 9)
 	k[0] = kindEvent
@@ -59,6 +64,7 @@ type streamRecord struct {
 	version uint64
 	created time.Time
 	deleted bool
+	lastID  string // the ID of the stream's last event ("" in records written before it was kept)
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -86,7 +92,39 @@ func encodeStream(r streamRecord) []byte {
 	if r.deleted {
 		flag = 1
 	}
-	return append(b, flag)
+	b = append(b, flag)
+	if r.lastID != "" {
+		b = appendBytes(b, []byte(r.lastID))
+	}
+	return b
+}
+
+func encodeLink(stream string, version, target uint64) []byte {
+	b := make([]byte, 0, 24+len(stream))
+	b = append(b, recordLink)
+	b = appendBytes(b, []byte(stream))
+	b = binary.AppendUvarint(b, version)
+	return binary.AppendUvarint(b, target)
+}
+
+// isLink reports whether a record under an event key is a link's.
+func isLink(b []byte) bool { return len(b) > 0 && b[0] == recordLink }
+
+func decodeLink(b []byte) (stream string, version, target uint64, err error) {
+	if !isLink(b) {
+		return "", 0, 0, fmt.Errorf("%w: not a link record", eventstore.ErrCorrupt)
+	}
+	r := reader{b: b[1:]}
+	stream = string(r.bytes("link stream", eventstore.MaxStreamIDBytes))
+	version = r.uvarint("link version")
+	target = r.uvarint("link target")
+	if err := r.done("link"); err != nil {
+		return "", 0, 0, err
+	}
+	if stream == "" || version == 0 || target == 0 {
+		return "", 0, 0, fmt.Errorf("%w: link lacks stream, version or target", eventstore.ErrCorrupt)
+	}
+	return stream, version, target, nil
 }
 
 func encodeSnapshot(s *eventstore.Snapshot) []byte {
@@ -200,6 +238,12 @@ func decodeStream(b []byte) (streamRecord, error) {
 		} else {
 			s.deleted = r.b[0] == 1
 			r.b = r.b[1:]
+		}
+	}
+	if r.err == nil && len(r.b) > 0 {
+		s.lastID = string(r.bytes("stream last id", eventstore.MaxIDBytes))
+		if s.lastID == "" {
+			r.fail("stream last id")
 		}
 	}
 	return s, r.done("stream")

@@ -21,9 +21,12 @@
 // affect the others of its group; a failed commit fails them all and
 // nothing of the group is kept. A delete commits in a group of its own.
 //
-// Keys: 'e'+position → the event; 's'+stream+version → its position (the
-// stream index); 'm'+stream → the stream's version, creation time and
-// deleted flag; 'n'+stream → its snapshot; 'c'+name → a checkpoint; 'h' →
+// Keys: 'e'+position → the event, or a link's record (the stream and
+// version holding the link and the linked event's position; $all reads
+// skip it); 's'+stream+version → its position (the stream index);
+// 'm'+stream → the stream's version, creation time, deleted flag and last
+// event's ID (so that the idempotence check of an append with Any reads
+// nothing unless the IDs match); 'n'+stream → its snapshot; 'c'+name → a checkpoint; 'h' →
 // the last position assigned, so that positions are never reused after a
 // hard delete and a restart. Records start with a format byte and use
 // varints; a record that does not decode gives eventstore.ErrCorrupt.

@@ -16,6 +16,8 @@ func FuzzDecode(f *testing.F) {
 		Data: []byte("data"), Metadata: []byte("m"), Created: time.UnixMicro(1234567).UTC()}
 	f.Add(encodeEvent(&e))
 	f.Add(encodeStream(streamRecord{version: 9, created: time.UnixMicro(5).UTC(), deleted: true}))
+	f.Add(encodeStream(streamRecord{version: 9, created: time.UnixMicro(5).UTC(), lastID: "x"}))
+	f.Add(encodeLink("s", 2, 7))
 	snap := eventstore.Snapshot{Stream: "s", Version: 4, Type: "S", Data: []byte{1, 2}, Created: time.UnixMicro(9).UTC()}
 	f.Add(encodeSnapshot(&snap))
 	f.Add([]byte{})
@@ -37,6 +39,12 @@ func FuzzDecode(f *testing.F) {
 			again, err := decodeSnapshot("s", encodeSnapshot(&s))
 			if err != nil || !reflect.DeepEqual(again, s) {
 				t.Fatalf("snapshot %+v decodes from its encoding as %+v, %v", s, again, err)
+			}
+		}
+		if st, v, p, err := decodeLink(b); err == nil {
+			st2, v2, p2, err := decodeLink(encodeLink(st, v, p))
+			if err != nil || st2 != st || v2 != v || p2 != p {
+				t.Fatalf("link %q %d %d decodes from its encoding as %q %d %d, %v", st, v, p, st2, v2, p2, err)
 			}
 		}
 		_, _ = decodeU64(b)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/grovedev/grove/eventstore"
+	"github.com/grovedev/grove/eventstore/internal/repeat"
 )
 
 // Config tunes a Store. Zero fields mean the defaults.
@@ -148,10 +149,17 @@ func (s *Store) Watch() (<-chan struct{}, func()) { return s.watch.Add() }
 // request is an append or a delete for the committer.
 type request struct {
 	appends []eventstore.StreamAppend
+	link    *linkReq
 	del     *deleteReq
 	res     eventstore.AppendResult
 	err     error
 	done    chan struct{}
+}
+
+type linkReq struct {
+	stream    string
+	expected  eventstore.ExpectedVersion
+	positions []uint64
 }
 
 type deleteReq struct {
@@ -196,6 +204,19 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 		return eventstore.AppendResult{}, err
 	}
 	r := &request{appends: appends}
+	if err := s.submit(ctx, r); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return r.res, nil
+}
+
+// Link implements eventstore.Appender. A link takes a position of its own,
+// under which its record names the linked event; $all reads skip it.
+func (s *Store) Link(ctx context.Context, stream string, expected eventstore.ExpectedVersion, positions ...uint64) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateLink(stream, expected, positions); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	r := &request{link: &linkReq{stream: stream, expected: expected, positions: slices.Clone(positions)}}
 	if err := s.submit(ctx, r); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -258,6 +279,9 @@ func (s *Store) commitLoop() {
 
 func (r *request) events() int {
 	n := 1
+	if r.link != nil {
+		n += len(r.link.positions)
+	}
 	for _, a := range r.appends {
 		n += len(a.Events)
 	}
@@ -281,9 +305,89 @@ type group struct {
 	s       *Store
 	batch   *pebble.Batch
 	pending map[string]streamRecord // streams as this group leaves them
+	parts   map[string][]part       // what this group writes to each stream, for repeat checks
 	head    uint64
 	now     time.Time
 	err     error // a read error: fails the whole group
+}
+
+// part is one request's events (or links) for one stream in a group.
+type part struct {
+	first  uint64 // the version of its first event
+	pos    uint64 // the position of its first event (of events)
+	events []eventstore.EventData
+	ids    []string // of links: the linked events' IDs and positions
+	poss   []uint64
+}
+
+// idAt returns a repeat.IDAt for stream at record rec, as the group
+// leaves it so far: this group's own writes first, then the database
+// (which holds every earlier group). last is the ID the caller will
+// compare the stream's last event with: the record's own last ID answers
+// a mismatch without a read.
+func (g *group) idAt(stream string, rec streamRecord, last string) repeat.IDAt {
+	return func(v uint64) (string, uint64, bool, error) {
+		if v == rec.version && rec.lastID != "" && rec.lastID != last {
+			return rec.lastID, 0, true, nil
+		}
+		for _, p := range g.parts[stream] {
+			if v < p.first {
+				continue
+			}
+			if i := v - p.first; i < uint64(len(p.events)) {
+				return p.events[i].ID, p.pos + i, true, nil
+			} else if i < uint64(len(p.ids)) {
+				return p.ids[i], p.poss[i], true, nil
+			}
+		}
+		return g.s.storedID(stream, v)
+	}
+}
+
+// storedID reads the ID and position of stream's event at version v from
+// the database, following a link; false for a gap.
+func (s *Store) storedID(stream string, v uint64) (string, uint64, bool, error) {
+	b, closer, err := s.db.Get(indexKey(stream, v))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", 0, false, nil
+	}
+	if err != nil {
+		return "", 0, false, err
+	}
+	pos, err := decodeU64(b)
+	closer.Close()
+	if err != nil {
+		return "", 0, false, err
+	}
+	return s.eventID(pos, true)
+}
+
+// eventID reads the ID of the event at pos; a link's record is followed
+// if follow, else it counts as no event.
+func (s *Store) eventID(pos uint64, follow bool) (string, uint64, bool, error) {
+	b, closer, err := s.db.Get(eventKey(pos))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", 0, false, nil
+	}
+	if err != nil {
+		return "", 0, false, err
+	}
+	defer closer.Close()
+	if isLink(b) {
+		if !follow {
+			return "", 0, false, nil
+		}
+		_, _, target, err := decodeLink(b)
+		if err != nil {
+			return "", 0, false, err
+		}
+		return s.eventID(target, false)
+	}
+	e, err := decodeEvent(pos, b)
+	if err != nil {
+		return "", 0, false, err
+	}
+	return e.ID, pos, true, nil
 }
 
 func (g *group) stream(name string) (streamRecord, bool) {
@@ -333,10 +437,12 @@ type flight struct {
 // group. Groups enter the log in commit order, so a group is durable only
 // if every group before it is.
 func (s *Store) commit(reqs []*request) {
-	g := &group{s: s, batch: s.db.NewBatch(), pending: map[string]streamRecord{}, head: s.head, now: s.now()}
+	g := &group{s: s, batch: s.db.NewBatch(), pending: map[string]streamRecord{}, parts: map[string][]part{}, head: s.head, now: s.now()}
 	for _, r := range reqs {
 		if r.del != nil {
 			r.err = g.delete(r.del)
+		} else if r.link != nil {
+			r.res, r.err = g.link(r.link)
 		} else {
 			r.res, r.err = g.append(r.appends)
 		}
@@ -407,27 +513,80 @@ func (s *Store) syncLoop() {
 	}
 }
 
-func (g *group) append(appends []eventstore.StreamAppend) (eventstore.AppendResult, error) {
-	recs := make([]streamRecord, len(appends))
+// check applies the idempotence rule and then the expectations to an
+// append's streams: a repeat gives the result of the events found.
+func (g *group) check(appends []eventstore.StreamAppend, ids [][]string, recs []streamRecord) (eventstore.AppendResult, bool, error) {
+	var kinds []repeat.Kind
+	var res eventstore.AppendResult
+	exists := make([]bool, len(appends))
 	for i, a := range appends {
-		rec, exists := g.stream(a.Stream)
+		rec, ok := g.stream(a.Stream)
 		if g.err != nil {
-			return eventstore.AppendResult{}, g.err
+			return eventstore.AppendResult{}, false, g.err
 		}
 		if rec.deleted {
-			return eventstore.AppendResult{}, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
+			return eventstore.AppendResult{}, false, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
 		}
-		if !a.Expected.Check(rec.version) {
-			return eventstore.AppendResult{}, &eventstore.VersionError{Stream: a.Stream, Expected: a.Expected, Actual: rec.version, Exists: exists}
+		recs[i], exists[i] = rec, ok
+		if !repeat.Needed(a.Expected, rec.version) {
+			continue
 		}
-		if rec.version == 0 {
-			rec.created = g.now
+		var want []string
+		if ids != nil {
+			want = ids[i]
+		} else {
+			want = repeat.IDs(a.Events)
 		}
-		recs[i] = rec
+		kind, ver, pos, err := repeat.Check(a.Expected, rec.version, want, g.idAt(a.Stream, rec, want[len(want)-1]))
+		if err != nil {
+			g.err = err
+			return eventstore.AppendResult{}, false, err
+		}
+		if kind == repeat.None {
+			continue
+		}
+		if kinds == nil {
+			kinds = make([]repeat.Kind, len(appends))
+			res.Streams = make([]eventstore.StreamVersion, len(appends))
+		}
+		kinds[i] = kind
+		res.Streams[i] = eventstore.StreamVersion{Stream: a.Stream, Version: ver}
+		res.Position = max(res.Position, pos)
+	}
+	if kinds != nil {
+		names := make([]string, len(appends))
+		for i := range appends {
+			names[i] = appends[i].Stream
+		}
+		rep, err := repeat.Combine(names, kinds)
+		if err != nil {
+			return eventstore.AppendResult{}, false, err
+		}
+		if rep {
+			return res, true, nil
+		}
+	}
+	for i, a := range appends {
+		if !a.Expected.Check(recs[i].version) {
+			return eventstore.AppendResult{}, false, &eventstore.VersionError{Stream: a.Stream, Expected: a.Expected, Actual: recs[i].version, Exists: exists[i]}
+		}
+		if recs[i].version == 0 {
+			recs[i].created = g.now
+		}
+	}
+	return eventstore.AppendResult{}, false, nil
+}
+
+func (g *group) append(appends []eventstore.StreamAppend) (eventstore.AppendResult, error) {
+	recs := make([]streamRecord, len(appends))
+	if res, rep, err := g.check(appends, nil, recs); rep || err != nil {
+		return res, err
 	}
 	res := eventstore.AppendResult{Streams: make([]eventstore.StreamVersion, len(appends))}
 	for i, a := range appends {
 		rec := recs[i]
+		g.parts[a.Stream] = append(g.parts[a.Stream], part{first: rec.version + 1, pos: g.head + 1, events: a.Events})
+		rec.lastID = a.Events[len(a.Events)-1].ID
 		for _, e := range a.Events {
 			g.head++
 			rec.version++
@@ -448,6 +607,45 @@ func (g *group) append(appends []eventstore.StreamAppend) (eventstore.AppendResu
 	}
 	res.Position = g.head
 	return res, nil
+}
+
+func (g *group) link(l *linkReq) (eventstore.AppendResult, error) {
+	ids := make([]string, len(l.positions))
+	var maxPos uint64
+	for i, p := range l.positions {
+		id, _, ok, err := g.s.eventID(p, false)
+		if err != nil {
+			g.err = err
+			return eventstore.AppendResult{}, err
+		}
+		if !ok {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: position %d", eventstore.ErrEventNotFound, p)
+		}
+		ids[i], maxPos = id, max(maxPos, p)
+	}
+	appends := []eventstore.StreamAppend{{Stream: l.stream, Expected: l.expected}}
+	recs := make([]streamRecord, 1)
+	if res, rep, err := g.check(appends, [][]string{ids}, recs); rep || err != nil {
+		return res, err
+	}
+	rec := recs[0]
+	g.parts[l.stream] = append(g.parts[l.stream], part{first: rec.version + 1, ids: ids, poss: l.positions})
+	for _, p := range l.positions {
+		g.head++
+		rec.version++
+		if g.err = g.batch.Set(eventKey(g.head), encodeLink(l.stream, rec.version, p), nil); g.err != nil {
+			return eventstore.AppendResult{}, g.err
+		}
+		if g.err = g.batch.Set(indexKey(l.stream, rec.version), u64(g.head), nil); g.err != nil {
+			return eventstore.AppendResult{}, g.err
+		}
+	}
+	rec.lastID = ids[len(ids)-1]
+	if g.err = g.batch.Set(streamKey(l.stream), encodeStream(rec), nil); g.err != nil {
+		return eventstore.AppendResult{}, g.err
+	}
+	g.pending[l.stream] = rec
+	return eventstore.AppendResult{Streams: []eventstore.StreamVersion{{Stream: l.stream, Version: rec.version}}, Position: maxPos}, nil
 }
 
 func (g *group) delete(d *deleteReq) error {

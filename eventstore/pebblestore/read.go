@@ -72,13 +72,48 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 			}
 			continue
 		}
-		e, err := readEvent(snap, pos)
+		e, ok, err := readStreamEvent(snap, pos)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
+		if ok {
+			out = append(out, e)
+		}
 	}
 	return out, it.Error()
+}
+
+// readStreamEvent reads the event a stream index entry names, following a
+// link; false for a link whose event was hard-deleted.
+func readStreamEvent(g getter, pos uint64) (eventstore.RecordedEvent, bool, error) {
+	v, closer, err := g.Get(eventKey(pos))
+	if err != nil {
+		return eventstore.RecordedEvent{}, false, fmt.Errorf("pebblestore: event at %d: %w", pos, err)
+	}
+	defer closer.Close()
+	if !isLink(v) {
+		e, err := decodeEvent(pos, v)
+		return e, err == nil, err
+	}
+	stream, version, target, err := decodeLink(v)
+	if err != nil {
+		return eventstore.RecordedEvent{}, false, fmt.Errorf("link at %d: %w", pos, err)
+	}
+	tv, tcloser, err := g.Get(eventKey(target))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return eventstore.RecordedEvent{}, false, nil
+	}
+	if err != nil {
+		return eventstore.RecordedEvent{}, false, fmt.Errorf("pebblestore: event at %d: %w", target, err)
+	}
+	defer tcloser.Close()
+	e, err := decodeEvent(target, tv)
+	if err != nil {
+		return eventstore.RecordedEvent{}, false, err
+	}
+	e.OriginalStreamID, e.OriginalVersion = e.StreamID, e.Version
+	e.StreamID, e.Version = stream, version
+	return e, true, nil
 }
 
 func step(it *pebble.Iterator, dir eventstore.Direction) bool {
@@ -102,15 +137,6 @@ func readStream(g getter, stream string) (streamRecord, bool, error) {
 		return streamRecord{}, false, fmt.Errorf("stream %q: %w", stream, err)
 	}
 	return r, r.version > 0, nil
-}
-
-func readEvent(g getter, pos uint64) (eventstore.RecordedEvent, error) {
-	v, closer, err := g.Get(eventKey(pos))
-	if err != nil {
-		return eventstore.RecordedEvent{}, fmt.Errorf("pebblestore: event at %d: %w", pos, err)
-	}
-	defer closer.Close()
-	return decodeEvent(pos, v)
 }
 
 // ReadAll implements eventstore.Reader. It reads no further than the last
@@ -141,6 +167,9 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int, dir eventst
 		pos, err := decodeU64(k[1:])
 		if err != nil {
 			return nil, err
+		}
+		if isLink(it.Value()) {
+			continue // a link is read through its stream only
 		}
 		e, err := decodeEvent(pos, it.Value())
 		if err != nil {

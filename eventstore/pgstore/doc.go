@@ -15,10 +15,21 @@
 // # Tables
 //
 // Open creates, if missing, a schema (Config.Schema, default grove_es)
-// with a sequence for positions; streams (one row per stream: its version
-// and deleted flag); events (position primary key, unique (stream, version));
-// snapshots; checkpoints; leases; and the functions append, remove and
-// horizon. Nodes that open the same schema at once serialize the creation
+// with a sequence for positions; streams (one row per stream: its version,
+// deleted flag and last event's ID); events (position primary key, unique
+// (stream, version)); links (stream, version → the linked event's position;
+// links draw no position); snapshots; checkpoints; leases; and the
+// functions append, link, remove and horizon (with their helpers bump,
+// repeat_kind and stream_ids). A stream is read as its events and its
+// links merged in version order.
+//
+// The idempotence rule of eventstore.Appender runs inside the append
+// function: the update that checks an exact expectation fails when the
+// stream has moved on, and only then are the events at the expected
+// versions compared with the append's IDs; for Any and StreamExists the
+// update also requires the stream's last ID to differ from the append's
+// last, so a new append costs no read and only a possible repeat is
+// compared. Nodes that open the same schema at once serialize the creation
 // on an advisory lock.
 //
 // # Appends

@@ -117,7 +117,7 @@ var (
 
 // queries are the store's SQL with the schema filled in.
 type queries struct {
-	append, remove, horizon                         string
+	append, link, remove, horizon                   string
 	readStreamFwd, readStreamBack, streamInfo       string
 	readAllFwd, readAllBack                         string
 	saveSnap, loadSnap, delSnap, loadCkpt, saveCkpt string
@@ -130,8 +130,9 @@ func newQueries(s string) queries {
 		remove:         `SELECT ` + s + `.remove($1, $2, $3)`,
 		horizon:        `SELECT o_done, o_hi, o_xips FROM ` + s + `.horizon($1)`,
 		streamInfo:     `SELECT version, deleted, created FROM ` + s + `.streams WHERE stream_id = $1`,
-		readStreamFwd:  `SELECT ` + cols + ` FROM ` + s + `.events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
-		readStreamBack: `SELECT ` + cols + ` FROM ` + s + `.events WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`,
+		link:           `SELECT o_version, o_position FROM ` + s + `.link($1, $2, $3)`,
+		readStreamFwd:  readStream(s, ">=", "") + ` LIMIT $3`,
+		readStreamBack: readStream(s, "<=", " DESC") + ` LIMIT $3`,
 		readAllFwd:     `SELECT ` + cols + ` FROM ` + s + `.events WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3`,
 		readAllBack:    `SELECT ` + cols + ` FROM ` + s + `.events WHERE position <= $1 ORDER BY position DESC LIMIT $2`,
 		saveSnap: `INSERT INTO ` + s + `.snapshots (stream_id, version, type, data, created) VALUES ($1, $2, $3, $4, now())
@@ -142,6 +143,18 @@ func newQueries(s string) queries {
 		saveCkpt: `INSERT INTO ` + s + `.checkpoints (name, position) VALUES ($1, $2)
 			ON CONFLICT (name) DO UPDATE SET position = $2`,
 	}
+}
+
+// readStream selects a stream's own events and its links (the linked
+// events, with where they were appended), in version order.
+func readStream(s, cmp, order string) string {
+	return `SELECT position, stream_id, version, event_id, type, data, metadata, created, '' AS ostream, 0::bigint AS oversion
+		FROM ` + s + `.events WHERE stream_id = $1 AND version ` + cmp + ` $2
+		UNION ALL
+		SELECT e.position, l.stream_id, l.version, e.event_id, e.type, e.data, e.metadata, e.created, e.stream_id, e.version
+		FROM ` + s + `.links l JOIN ` + s + `.events e ON e.position = l.position
+		WHERE l.stream_id = $1 AND l.version ` + cmp + ` $2
+		ORDER BY version` + order
 }
 
 // Open connects, creates the schema if missing, and starts listening for
@@ -300,10 +313,40 @@ func (s *Store) mapErr(err error) error {
 	case "GE002":
 		actual, _ := strconv.ParseUint(pe.Detail, 10, 64)
 		return &eventstore.VersionError{Stream: pe.Message, Actual: actual, Exists: pe.Hint == "true", Expected: eventstore.Any}
+	case "GE004":
+		return fmt.Errorf("%w: %q", eventstore.ErrDuplicateEvent, pe.Message)
+	case "GE005":
+		return fmt.Errorf("%w: position %s", eventstore.ErrEventNotFound, pe.Message)
 	case "23505": // a unique violation: two writers raced for a new stream
 		return &eventstore.VersionError{Stream: pe.TableName, Exists: true, Expected: eventstore.Any}
 	}
 	return fmt.Errorf("pgstore: %w", err)
+}
+
+// Link implements eventstore.Appender: one call of the link function. Links
+// draw no position (they hold $all back for no reader).
+func (s *Store) Link(ctx context.Context, stream string, expected eventstore.ExpectedVersion, positions ...uint64) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateLink(stream, expected, positions); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := s.check(ctx); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	ps := make([]int64, len(positions))
+	for i, p := range positions {
+		ps[i] = clampInt64(p)
+	}
+	var ver, pos int64
+	if err := s.pool.QueryRow(ctx, s.q.link, stream, int64(expected), ps).Scan(&ver, &pos); err != nil {
+		err = s.mapErr(err)
+		var ve *eventstore.VersionError
+		if errors.As(err, &ve) {
+			ve.Expected = expected
+		}
+		return eventstore.AppendResult{}, err
+	}
+	s.changed()
+	return eventstore.AppendResult{Streams: []eventstore.StreamVersion{{Stream: stream, Version: uint64(ver)}}, Position: uint64(pos)}, nil
 }
 
 // Delete implements eventstore.Appender.
@@ -328,16 +371,22 @@ func (s *Store) Delete(ctx context.Context, stream string, expected eventstore.E
 	return nil
 }
 
-func scanEvents(rows pgx.Rows) ([]eventstore.RecordedEvent, error) {
+// scanEvents scans rows of the events' columns, followed (links) by the
+// original stream and version.
+func scanEvents(rows pgx.Rows, links bool) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	var out []eventstore.RecordedEvent
 	for rows.Next() {
 		var e eventstore.RecordedEvent
-		var pos, ver int64
-		if err := rows.Scan(&pos, &e.StreamID, &ver, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.Created); err != nil {
+		var pos, ver, over int64
+		dest := []any{&pos, &e.StreamID, &ver, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.Created}
+		if links {
+			dest = append(dest, &e.OriginalStreamID, &over)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		e.Position, e.Version, e.Created = uint64(pos), uint64(ver), e.Created.UTC()
+		e.Position, e.Version, e.OriginalVersion, e.Created = uint64(pos), uint64(ver), uint64(over), e.Created.UTC()
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -383,7 +432,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
-	evs, err := scanEvents(rows)
+	evs, err := scanEvents(rows, true)
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
@@ -413,7 +462,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int, dir eventst
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
-	evs, err := scanEvents(rows)
+	evs, err := scanEvents(rows, false)
 	if err != nil {
 		return nil, s.mapErr(err)
 	}

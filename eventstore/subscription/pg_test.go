@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,67 @@ func TestPostgresListenLost(t *testing.T) {
 		}
 		appendN(t, writer, "a", 2+2*round, 2)
 		c.waitLen(t, 4+2*round)
+	}
+}
+
+// TestPostgresNotificationsMissedWhileAway makes the subscriber's store miss
+// notifications for sure (EventStore for Elixir #309): its role may not log
+// in and all its connections are cut, so its LISTEN connection stays away
+// while another store appends and notifies. The subscriber polls once an
+// hour, so only the reconnect can bring the events: when the role may log in
+// again, the listener comes back, wakes the subscriber, and it catches up
+// from its position. Three rounds.
+func TestPostgresNotificationsMissedWhileAway(t *testing.T) {
+	url, schema := storetest.PostgresSchema(t)
+	ctx := context.Background()
+	writer := openPG(t, url, schema, 0)
+	role := schema + "_sub"
+	if _, err := writer.Pool().Exec(ctx, `CREATE ROLE `+role+` LOGIN SUPERUSER`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		writer.Pool().Exec(context.Background(), `ALTER ROLE `+role+` LOGIN`)
+		writer.Pool().Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
+		writer.Pool().Exec(context.Background(), `DROP ROLE IF EXISTS `+role)
+	})
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.User(role) // the test server trusts local connections, as in CI
+	reader := openPG(t, u.String(), schema, 0)
+	var c collector
+	start(t, reader, subscription.Config{PollInterval: time.Hour}, c.handle)
+	appendN(t, writer, "a", 0, 2)
+	c.waitLen(t, 2)
+	for round := range 3 {
+		if _, err := writer.Pool().Exec(ctx, `ALTER ROLE `+role+` NOLOGIN`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writer.Pool().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 20*time.Second, func() error {
+			var n int
+			if err := writer.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, role).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("%d connections of the subscriber left", n)
+			}
+			return nil
+		})
+		appendN(t, writer, "a", 2+2*round, 2)
+		if got := len(c.datas()); got != 2+2*round {
+			t.Fatalf("round %d: %d events handled while the subscriber's store was away", round, got)
+		}
+		if _, err := writer.Pool().Exec(ctx, `ALTER ROLE `+role+` LOGIN`); err != nil {
+			t.Fatal(err)
+		}
+		c.waitLen(t, 4+2*round)
+	}
+	if got := c.datas(); fmt.Sprint(got) != "[0 1 2 3 4 5 6 7]" {
+		t.Fatalf("handled %v", got)
 	}
 }
 
