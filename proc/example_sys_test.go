@@ -2,6 +2,7 @@ package proc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -306,4 +307,31 @@ func (slowReport) HandleCall(_ *proc.Process, from proc.From, _ any) (any, error
 		from.Reply("done", nil)
 	}()
 	return proc.NoReply, nil
+}
+
+// One request in flight while the caller goes on: Check does not wait,
+// Receive does. A request whose server is killed before it answers is
+// answered with the exit, at once, as a call monitors its callee.
+func ExampleRuntime_SendRequest() {
+	ctx := context.Background()
+	rt, _ := proc.New(proc.Config{Node: "example@localhost"})
+	defer rt.Close(ctx)
+
+	shop, _ := rt.Spawn(&pricer{price: 42})
+	r, _ := rt.SendRequest(shop, "price?")
+	_, err := r.Check()
+	fmt.Println("before the answer:", err)
+	rt.Cast(shop, "answer now")
+	price, err := r.Receive(ctx)
+	fmt.Println("price:", price, err)
+
+	r, _ = rt.SendRequest(shop, "price?")
+	rt.Exit(shop, proc.ErrKill)
+	_, err = r.Receive(ctx)
+	var exit *proc.ExitError
+	fmt.Println("server killed:", errors.As(err, &exit) && exit.Reason == proc.ErrKilled)
+	// Output:
+	// before the answer: proc: no response yet
+	// price: 42 <nil>
+	// server killed: true
 }
