@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Close racing Spawn: once Close has returned, no process is alive, even
@@ -153,5 +155,63 @@ func TestCloseCountsAGoroutineStartedAfterInit(t *testing.T) {
 	defer cancel()
 	if err := rt.Close(ctx); err != nil {
 		t.Fatalf("second close: %v", err)
+	}
+}
+
+// hibernator goes idle after every message, so that nearly every send
+// finds it idle and starts its goroutine.
+type hibernator struct {
+	Base
+	n int
+}
+
+func (h *hibernator) HandleInfo(p *Process, _ any) {
+	h.n++
+	p.Hibernate()
+}
+
+// Many senders flood processes that go idle after each message, while
+// Close runs: every goroutine a send started is waited for, none is left
+// once Close returned, and -race sees the count ordered before the wait.
+func TestCloseDuringAFloodOfWakeUps(t *testing.T) {
+	runs := 10
+	if raceEnabled {
+		runs = 4
+	}
+	for i := range runs {
+		before := goleak.IgnoreCurrent()
+		rt, err := New(Config{Node: "close@localhost", Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids := make([]PID, 20)
+		for j := range pids {
+			if pids[j], err = rt.Spawn(&hibernator{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for s := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := s; ; k++ {
+					if err := rt.Send(pids[k%len(pids)], k); err != nil && rt.NumProcesses() == 0 {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = rt.Close(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d: close: %v", i, err)
+		}
+		wg.Wait()
+		if err := goleak.Find(before); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
 	}
 }
