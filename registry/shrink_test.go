@@ -38,6 +38,8 @@ func TestRegistryShrinksAfterExits(t *testing.T) {
 		t.Fatalf("entries left: %d, %d", u.Count(), d.Count())
 	}
 	after := heapAlloc()
+	runtime.KeepAlive(u) // the registries are measured, not collected
+	runtime.KeepAlive(d)
 	t.Logf("heap: %d MB before, %d MB with %d registered processes, %d MB after they exited",
 		before>>20, during>>20, n, after>>20)
 	if kept := int64(after) - int64(before); kept > 2<<20 {
