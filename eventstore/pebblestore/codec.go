@@ -11,7 +11,7 @@ import (
 // Keys. Every key starts with a one-byte kind.
 const (
 	kindEvent      = 'e' // 'e' pos(8, big endian) → event record
-	kindIndex      = 's' // 's' uvarint(len) stream version(8) → pos(8)
+	kindIndex      = 's' // 's' uvarint(len) stream version(8) → pos(8), or first version(8) first pos(8)
 	kindStream     = 'm' // 'm' stream → stream record
 	kindSnapshot   = 'n' // 'n' stream → snapshot record
 	kindCheckpoint = 'c' // 'c' name → pos(8)
@@ -44,6 +44,41 @@ func indexKey(stream string, version uint64) []byte {
 	return binary.BigEndian.AppendUint64(streamPrefix(stream), version)
 }
 
+// indexEntry is what a stream index key holds: the versions first..last
+// (last is the key's) at the consecutive positions pos.., so that one
+// append's events for a stream take one entry. A one-version entry (and
+// every entry written before ranges) holds only the position.
+func indexEntry(first, last, pos uint64) []byte {
+	if first == last {
+		return u64(pos)
+	}
+	return binary.BigEndian.AppendUint64(u64(first), pos)
+}
+
+// decodeIndex decodes an index entry under version last: the versions it
+// covers start at first, at position pos.
+func decodeIndex(last uint64, b []byte) (first, pos uint64, err error) {
+	switch len(b) {
+	case 8:
+		return last, binary.BigEndian.Uint64(b), nil
+	case 16:
+		first, pos = binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+		if first == 0 || first > last || pos == 0 || pos+(last-first) < pos {
+			return 0, 0, fmt.Errorf("%w: index entry %d..%d at %d", eventstore.ErrCorrupt, first, last, pos)
+		}
+		return first, pos, nil
+	}
+	return 0, 0, fmt.Errorf("%w: %d-byte index entry", eventstore.ErrCorrupt, len(b))
+}
+
+// indexVersion returns the version of a stream index key.
+func indexVersion(key []byte) (uint64, error) {
+	if len(key) < 9 {
+		return 0, fmt.Errorf("%w: index key of %d bytes", eventstore.ErrCorrupt, len(key))
+	}
+	return binary.BigEndian.Uint64(key[len(key)-8:]), nil
+}
+
 func streamKey(stream string) []byte   { return append([]byte{kindStream}, stream...) }
 func snapshotKey(stream string) []byte { return append([]byte{kindSnapshot}, stream...) }
 func checkpointKey(name string) []byte { return append([]byte{kindCheckpoint}, name...) }
@@ -73,7 +108,11 @@ func appendBytes(b, v []byte) []byte {
 }
 
 func encodeEvent(e *eventstore.RecordedEvent) []byte {
-	b := make([]byte, 0, 32+len(e.StreamID)+len(e.ID)+len(e.Type)+len(e.Data)+len(e.Metadata))
+	return appendEvent(make([]byte, 0, 32+len(e.StreamID)+len(e.ID)+len(e.Type)+len(e.Data)+len(e.Metadata)), e)
+}
+
+// appendEvent appends e's record to b.
+func appendEvent(b []byte, e *eventstore.RecordedEvent) []byte {
 	b = append(b, recordVersion)
 	b = appendBytes(b, []byte(e.StreamID))
 	b = binary.AppendUvarint(b, e.Version)

@@ -23,7 +23,10 @@
 //
 // Keys: 'e'+position → the event, or a link's record (the stream and
 // version holding the link and the linked event's position; $all reads
-// skip it); 's'+stream+version → its position (the stream index);
+// skip it); 's'+stream+version → the stream index: one entry per append and
+// stream, under its last version, holding its first version and first
+// position (an append's events for a stream have consecutive positions), so
+// that a batch of a hundred events adds one index key, not a hundred;
 // 'm'+stream → the stream's version, creation time, deleted flag and last
 // event's ID (so that the idempotence check of an append with Any reads
 // nothing unless the IDs match); 'n'+stream → its snapshot; 'c'+name → a checkpoint; 'h' →

@@ -18,6 +18,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeStream(streamRecord{version: 9, created: time.UnixMicro(5).UTC(), deleted: true}))
 	f.Add(encodeStream(streamRecord{version: 9, created: time.UnixMicro(5).UTC(), lastID: "x"}))
 	f.Add(encodeLink("s", 2, 7))
+	f.Add(append([]byte{9}, indexEntry(3, 10, 77)...))
 	snap := eventstore.Snapshot{Stream: "s", Version: 4, Type: "S", Data: []byte{1, 2}, Created: time.UnixMicro(9).UTC()}
 	f.Add(encodeSnapshot(&snap))
 	f.Add([]byte{})
@@ -45,6 +46,15 @@ func FuzzDecode(f *testing.F) {
 			st2, v2, p2, err := decodeLink(encodeLink(st, v, p))
 			if err != nil || st2 != st || v2 != v || p2 != p {
 				t.Fatalf("link %q %d %d decodes from its encoding as %q %d %d, %v", st, v, p, st2, v2, p2, err)
+			}
+		}
+		if len(b) > 0 {
+			last := uint64(b[0]) + 1
+			if first, pos, err := decodeIndex(last, b[1:]); err == nil {
+				f2, p2, err := decodeIndex(last, indexEntry(first, last, pos))
+				if err != nil || f2 != first || p2 != pos {
+					t.Fatalf("index entry %d..%d at %d decodes from its encoding as %d at %d, %v", first, last, pos, f2, p2, err)
+				}
 			}
 		}
 		_, _ = decodeU64(b)

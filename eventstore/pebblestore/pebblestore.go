@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -306,6 +307,8 @@ type group struct {
 	batch   *pebble.Batch
 	pending map[string]streamRecord // streams as this group leaves them
 	parts   map[string][]part       // what this group writes to each stream, for repeat checks
+	key     []byte                  // scratch buffers for the batch
+	val     []byte
 	head    uint64
 	now     time.Time
 	err     error // a read error: fails the whole group
@@ -347,19 +350,34 @@ func (g *group) idAt(stream string, rec streamRecord, last string) repeat.IDAt {
 // storedID reads the ID and position of stream's event at version v from
 // the database, following a link; false for a gap.
 func (s *Store) storedID(stream string, v uint64) (string, uint64, bool, error) {
-	b, closer, err := s.db.Get(indexKey(stream, v))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return "", 0, false, nil
-	}
-	if err != nil {
-		return "", 0, false, err
-	}
-	pos, err := decodeU64(b)
-	closer.Close()
-	if err != nil {
+	pos, ok, err := indexLookup(s.db, stream, v)
+	if err != nil || !ok {
 		return "", 0, false, err
 	}
 	return s.eventID(pos, true)
+}
+
+// indexLookup finds the position of stream's version v in the index: the
+// entry with the lowest version at or above v covers it.
+func indexLookup(r pebble.Reader, stream string, v uint64) (uint64, bool, error) {
+	prefix := streamPrefix(stream)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, false, err
+	}
+	defer it.Close()
+	if !it.SeekGE(indexKey(stream, v)) {
+		return 0, false, it.Error()
+	}
+	last, err := indexVersion(it.Key())
+	if err != nil {
+		return 0, false, err
+	}
+	first, pos, err := decodeIndex(last, it.Value())
+	if err != nil || first > v {
+		return 0, false, err
+	}
+	return pos + (v - first), true, nil
 }
 
 // eventID reads the ID of the event at pos; a link's record is followed
@@ -587,17 +605,23 @@ func (g *group) append(appends []eventstore.StreamAppend) (eventstore.AppendResu
 		rec := recs[i]
 		g.parts[a.Stream] = append(g.parts[a.Stream], part{first: rec.version + 1, pos: g.head + 1, events: a.Events})
 		rec.lastID = a.Events[len(a.Events)-1].ID
+		firstVersion, firstPos := rec.version+1, g.head+1
 		for _, e := range a.Events {
 			g.head++
 			rec.version++
 			re := eventstore.RecordedEvent{Position: g.head, StreamID: a.Stream, Version: rec.version,
 				ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Created: g.now}
-			if g.err = g.batch.Set(eventKey(g.head), encodeEvent(&re), nil); g.err != nil {
+			// The batch copies key and value: the scratch buffers are reused.
+			g.key = binary.BigEndian.AppendUint64(append(g.key[:0], kindEvent), g.head)
+			g.val = appendEvent(g.val[:0], &re)
+			if g.err = g.batch.Set(g.key, g.val, nil); g.err != nil {
 				return eventstore.AppendResult{}, g.err
 			}
-			if g.err = g.batch.Set(indexKey(a.Stream, rec.version), u64(g.head), nil); g.err != nil {
-				return eventstore.AppendResult{}, g.err
-			}
+		}
+		// One index entry for the part's versions: its positions are
+		// consecutive.
+		if g.err = g.batch.Set(indexKey(a.Stream, rec.version), indexEntry(firstVersion, rec.version, firstPos), nil); g.err != nil {
+			return eventstore.AppendResult{}, g.err
 		}
 		if g.err = g.batch.Set(streamKey(a.Stream), encodeStream(rec), nil); g.err != nil {
 			return eventstore.AppendResult{}, g.err
@@ -676,13 +700,24 @@ func (g *group) delete(d *deleteReq) error {
 		return err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		pos, err := decodeU64(it.Value())
+		last, err := indexVersion(it.Key())
 		if err != nil {
 			it.Close()
 			g.err = err
 			return err
 		}
-		if g.err = g.batch.Delete(eventKey(pos), nil); g.err != nil {
+		first, pos, err := decodeIndex(last, it.Value())
+		if err != nil {
+			it.Close()
+			g.err = err
+			return err
+		}
+		if first == last {
+			g.err = g.batch.Delete(eventKey(pos), nil)
+		} else {
+			g.err = g.batch.DeleteRange(eventKey(pos), eventKey(pos+(last-first)+1), nil)
+		}
+		if g.err != nil {
 			it.Close()
 			return g.err
 		}

@@ -141,3 +141,80 @@ func BenchmarkAppend50Writers(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestReadStreamAcrossIndexEntries reads a stream whose appends hold 1 to
+// 10 events each (one index entry per append) from every version, in both
+// directions, with every limit, and after a reopen, against the versions
+// expected; a hard delete then removes every event of the ranges.
+func TestReadStreamAcrossIndexEntries(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, dir)
+	n := 0
+	for _, k := range []int{1, 5, 3, 10, 1, 2} {
+		evs := make([]eventstore.EventData, k)
+		for i := range evs {
+			evs[i] = eventstore.EventData{Type: "T", Data: []byte(fmt.Sprint(n + i + 1))}
+		}
+		if _, err := s.Append(ctx, "r", eventstore.Exact(uint64(n)), evs...); err != nil {
+			t.Fatal(err)
+		}
+		// Another stream between, so positions and versions differ.
+		if _, err := s.Append(ctx, "other", eventstore.Any, eventstore.EventData{Type: "T"}); err != nil {
+			t.Fatal(err)
+		}
+		n += k
+	}
+	check := func() {
+		for from := uint64(0); from <= uint64(n)+1; from++ {
+			for limit := 1; limit <= n+1; limit++ {
+				for _, dir := range []eventstore.Direction{eventstore.Forward, eventstore.Backward} {
+					var want []string
+					if dir == eventstore.Forward {
+						for v := max(from, 1); v <= uint64(n) && len(want) < limit; v++ {
+							want = append(want, fmt.Sprint(v))
+						}
+					} else {
+						for v := min(from, uint64(n)); v >= 1 && len(want) < limit; v-- {
+							want = append(want, fmt.Sprint(v))
+						}
+					}
+					got, err := s.ReadStream(ctx, "r", from, limit, dir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var gotD []string
+					for _, e := range got {
+						if string(e.Data) != fmt.Sprint(e.Version) {
+							t.Fatalf("version %d holds %q", e.Version, e.Data)
+						}
+						gotD = append(gotD, string(e.Data))
+					}
+					if fmt.Sprint(gotD) != fmt.Sprint(want) {
+						t.Fatalf("%v from %d limit %d: %v, want %v", dir, from, limit, gotD, want)
+					}
+				}
+			}
+		}
+		if got, _ := s.ReadStream(ctx, "r", eventstore.End, 3, eventstore.Backward); len(got) != 3 || got[0].Version != uint64(n) {
+			t.Fatalf("backward from the end: %+v", got)
+		}
+	}
+	check()
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	check()
+	if err := s.Delete(ctx, "r", eventstore.Any, eventstore.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ReadAll(ctx, 0, 1000, eventstore.Forward)
+	if err != nil || len(all) != 6 {
+		t.Fatalf("$all after the hard delete: %d events %v, want the 6 of the other stream", len(all), err)
+	}
+	for _, e := range all {
+		if e.StreamID != "other" {
+			t.Fatalf("left behind: %+v", e)
+		}
+	}
+}

@@ -48,36 +48,54 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	// reader never sees what a crash could still take back.
 	visible := s.visible.Load()
 	var out []eventstore.RecordedEvent
+	// Each index entry covers versions first..last (one append's events
+	// for the stream) at consecutive positions. The entry with the lowest
+	// last version at or above from covers from.
 	var valid bool
 	if dir == eventstore.Forward {
 		valid = it.SeekGE(indexKey(stream, max(from, 1)))
-	} else {
-		if from == eventstore.End {
-			valid = it.Last()
-		} else {
-			valid = it.SeekLT(indexKey(stream, from+1))
-		}
+	} else if valid = from != eventstore.End && it.SeekGE(indexKey(stream, from)); !valid {
+		valid = it.Last()
 	}
 	for ; valid && len(out) < limit; valid = step(it, dir) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		pos, err := decodeU64(it.Value())
+		last, err := indexVersion(it.Key())
 		if err != nil {
 			return nil, err
 		}
-		if pos > visible {
-			if dir == eventstore.Forward {
+		first, pos, err := decodeIndex(last, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		lo, hi, stepV := max(first, from), last, uint64(1)
+		if dir == eventstore.Backward {
+			lo, hi, stepV = min(last, from), first, ^uint64(0) // -1
+		}
+		if (dir == eventstore.Forward && lo > hi) || (dir == eventstore.Backward && lo < hi) {
+			continue // not in range (entries cover 1..n without gaps, so only if corrupt)
+		}
+		for v := lo; len(out) < limit; v += stepV {
+			p := pos + (v - first)
+			if p > visible {
+				// Not yet durable: nothing after it is (forward); skip it
+				// (backward).
+				if dir == eventstore.Forward {
+					return out, nil
+				}
+			} else {
+				e, ok, err := readStreamEvent(snap, p)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					out = append(out, e)
+				}
+			}
+			if v == hi {
 				break
 			}
-			continue
-		}
-		e, ok, err := readStreamEvent(snap, pos)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, e)
 		}
 	}
 	return out, it.Error()
