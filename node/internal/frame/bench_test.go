@@ -2,6 +2,7 @@ package frame
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -314,4 +315,28 @@ func BenchmarkRawPingPongTCP(b *testing.B) {
 	b.StopTimer()
 	a.Close()
 	<-done
+}
+
+// BenchmarkReadLarge measures the Reader alone on frames of a 64 KiB
+// payload and a little more, as the node sends 64 KiB messages, read from
+// memory: the cost of taking each payload into a buffer of its own.
+func BenchmarkReadLarge(b *testing.B) {
+	const frames = 32
+	one := appendHeader(nil, 64<<10+16, 16, 0, 1)
+	one = append(one, make([]byte, 64<<10+16)...)
+	in := bytes.Repeat(one, frames)
+	cfg := Config{ChunkSize: 64<<10 + 512, MaxFrameSize: 64<<10 + 512}
+	src := bytes.NewReader(in)
+	b.SetBytes(64 << 10)
+	b.ReportAllocs()
+	ctx := context.Background()
+	for i := 0; i < b.N; i += frames {
+		src.Reset(in)
+		r := NewReader(src, cfg)
+		for range frames {
+			if _, err := r.Next(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

@@ -22,10 +22,12 @@
 // A message larger than Config.ChunkSize is sent as fragments of at most
 // ChunkSize bytes on its lane. The first fragment carries the flag "more"
 // and starts with the message's total length (8 bytes); the last fragment
-// has "more" cleared. The Writer sends one fragment of each big message per
-// batch and every small message queued in between, so a 64 MiB message
-// delays small messages on other lanes by at most a chunk per batch instead
-// of by the whole message (no head-of-line blocking). Later messages on the
+// has "more" cleared. A message up to half the write buffer (256 KiB by
+// default) is copied into the batch whole, its fragments back to back, as
+// a small message is; a bigger one is sent one fragment per batch with
+// every small message queued in between, so a 64 MiB message delays small
+// messages on other lanes by at most a chunk per batch instead of by the
+// whole message (no head-of-line blocking). Later messages on the
 // same lane wait behind the big one, preserving lane order. A big message
 // whose writer gives up half way is ended by an abort frame and dropped by
 // the Reader.

@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -197,14 +198,17 @@ func (r *Reader) start(h header, p []byte) error {
 	return nil
 }
 
-// grow makes room for n more bytes in pt, doubling its buffer up to the
-// announced size, and charges the growth to the limits.
+// grow makes room for n more bytes in pt, reserving up to twice what has
+// arrived (at least 64 KiB) and never beyond the announced size, and
+// charges the growth to the limits. A message whose first fragment is at
+// least half of it (a 64 KiB payload with its header, say) is thus
+// allocated once, at its size, and never copied to a bigger buffer.
 func (r *Reader) grow(pt *partial, n int) error {
 	need := len(pt.buf) + n
 	if need <= cap(pt.buf) {
 		return nil
 	}
-	c := min(pt.total, max(need, 2*cap(pt.buf), 64<<10))
+	c := min(pt.total, max(2*need, 64<<10))
 	delta := c - cap(pt.buf)
 	if r.pending+delta > r.cfg.MaxReassembly {
 		return &LimitError{What: "reassembly", Size: r.pending + delta, Limit: r.cfg.MaxReassembly}
@@ -252,10 +256,19 @@ func (r *Reader) continuation(h header, pt *partial, p []byte) (Message, bool, e
 
 // readOwned reads the payload of the frame whose header is at r.buf[r.r:]
 // into a new buffer: what is buffered is copied, the rest read straight
-// into it.
+// into it. The new buffer is allocated by extending a copy of the buffered
+// part, so only the part still to be read is zeroed first, not the whole
+// payload (a 64 KiB clear per frame cost as much as the copy).
 func (r *Reader) readOwned(n int) ([]byte, error) {
-	p := make([]byte, n)
-	k := copy(p, r.buf[r.r+HeaderSize:r.w])
+	start := r.r + HeaderSize
+	k := min(n, r.w-start)
+	var p []byte
+	if k == n {
+		p = bytes.Clone(r.buf[start : start+n])
+	} else {
+		// The full slice makes append allocate anew.
+		p = append(r.buf[start:start+k:start+k], make([]byte, n-k)...)[:n:n]
+	}
 	r.r += HeaderSize + k
 	if r.r == r.w {
 		r.r, r.w = 0, 0

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/iotest"
 )
 
 // nextUntilEOF reads messages until an error and returns it.
@@ -107,4 +108,66 @@ func TestOwnedPayloadsSurviveLaterReads(t *testing.T) {
 	if !bytes.Equal(m.Payload, big) {
 		t.Fatal("an owned payload was overwritten by later reads")
 	}
+}
+
+// TestLargeFirstFragmentReservesTheMessage sends the first fragment of a
+// message a little over a chunk, as a 64 KiB payload with its header is:
+// the Reader reserves the whole message at once (it is under twice what
+// arrived), so the last fragment needs no second buffer and no copy.
+func TestLargeFirstFragmentReservesTheMessage(t *testing.T) {
+	const total = DefaultChunkSize + 20
+	in := frameBytes(16, flagMore, 1, first(total, make([]byte, DefaultChunkSize-8)))
+	b := NewBudget(1 << 30)
+	var held int
+	r := NewReader(&peekReader{r: bytes.NewReader(in), onEOF: func() { held = b.Used() }}, Config{Budget: b})
+	if err := nextUntilEOF(r); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %v, want the stream's end inside a message", err)
+	}
+	if held != total {
+		t.Fatalf("first fragment of %d bytes of a %d-byte message reserved %d bytes", DefaultChunkSize-8, total, held)
+	}
+}
+
+// TestOwnedPayloadReadInPieces reads large frames that arrive a few bytes
+// at a time: the part buffered with the header and the part read straight
+// into the payload's own buffer join up, and the payload survives later
+// reads.
+func TestOwnedPayloadReadInPieces(t *testing.T) {
+	a := make([]byte, ownedFrame+333)
+	for i := range a {
+		a[i] = byte(i * 13)
+	}
+	b := bytes.Repeat([]byte{5}, ownedFrame)
+	in := cat(frameBytes(16, 0, 1, a), frameBytes(17, 0, 2, b), frameBytes(18, 0, 1, []byte("end")))
+	r := NewReader(iotest.HalfReader(&chunkReader{b: in, n: 1000}), Config{})
+	ctx := context.Background()
+	m1, err := r.Next(ctx)
+	if err != nil || !m1.Owned || !bytes.Equal(m1.Payload, a) {
+		t.Fatalf("first: owned=%v equal=%v %v", m1.Owned, bytes.Equal(m1.Payload, a), err)
+	}
+	m2, err := r.Next(ctx)
+	if err != nil || !m2.Owned || !bytes.Equal(m2.Payload, b) {
+		t.Fatalf("second: owned=%v %v", m2.Owned, err)
+	}
+	if m3, err := r.Next(ctx); err != nil || string(m3.Payload) != "end" {
+		t.Fatalf("third: %q %v", m3.Payload, err)
+	}
+	if !bytes.Equal(m1.Payload, a) || !bytes.Equal(m2.Payload, b) {
+		t.Fatal("an owned payload was overwritten by later reads")
+	}
+}
+
+// chunkReader returns at most n bytes a call.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }

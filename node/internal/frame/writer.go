@@ -87,11 +87,12 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 	return fw
 }
 
-// Write queues m. A message up to ChunkSize is copied into the current
-// batch and Write returns at once, blocking only while WriteBufferSize
-// bytes are already queued. A bigger message is fragmented: Write then
-// returns once its last fragment is queued, and the Writer reads m.Payload
-// until then. If ctx ends first, a fragmented message is abandoned (the
+// Write queues m. A message up to half the WriteBufferSize is copied into
+// the current batch (fragmented if it exceeds ChunkSize) and Write returns
+// at once, blocking only while WriteBufferSize bytes are already queued. A
+// bigger message is sent fragment by fragment, interleaved with the other
+// lanes' messages: Write then returns once its last fragment is queued,
+// and the Writer reads m.Payload until then. If ctx ends first, a fragmented message is abandoned (the
 // peer drops the part it received) and ctx's error is returned.
 //
 // A nil error means the message was queued, not that it was delivered; a
@@ -115,9 +116,10 @@ func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 		return ErrInvalid
 	}
 	n := len(m.Payload)
-	if n > w.cfg.ChunkSize {
+	if n > w.cfg.ChunkSize && n > w.inlineMax() {
 		return w.writeBig(ctx, m)
 	}
+	size := framedSize(n, w.cfg.ChunkSize)
 	w.mu.Lock()
 	for {
 		if w.mu.err != nil {
@@ -127,10 +129,8 @@ func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 		}
 		if w.mu.lanes != nil {
 			if lb := w.mu.lanes[m.Lane]; lb != nil {
-				if w.mu.backlog+n+HeaderSize <= w.cfg.WriteBufferSize || w.mu.backlog == 0 {
-					f := make([]byte, 0, HeaderSize+n)
-					f = appendHeader(f, n, m.Kind, m.Flags, m.Lane)
-					f = append(f, m.Payload...)
+				if w.mu.backlog+size <= w.cfg.WriteBufferSize || w.mu.backlog == 0 {
+					f := w.appendMessage(make([]byte, 0, size), m)
 					lb.items = append(lb.items, backlogItem{frame: f})
 					w.mu.backlog += len(f)
 					w.mu.messages++
@@ -144,10 +144,9 @@ func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 			}
 		}
 		b := w.mu.buf
-		if len(b)+HeaderSize+n <= w.cfg.WriteBufferSize+HeaderSize || len(b) == 0 {
+		if len(b)+size <= w.cfg.WriteBufferSize+HeaderSize || len(b) == 0 {
 			wasEmpty := len(b) == 0
-			b = appendHeader(b, n, m.Kind, m.Flags, m.Lane)
-			w.mu.buf = append(b, m.Payload...)
+			w.mu.buf = w.appendMessage(b, m)
 			w.mu.messages++
 			if now && !w.mu.writing && len(w.mu.active) == 0 {
 				out := w.takeBatchLocked()
@@ -167,6 +166,40 @@ func (w *Writer) write(ctx context.Context, m Message, now bool) error {
 			return err
 		}
 	}
+}
+
+// inlineMax is the largest message a Writer copies into its batch whole,
+// as consecutive fragments, rather than sending it fragment by fragment
+// with the caller waiting: half the WriteBufferSize. Such a message holds
+// the other lanes back by no more than a batch does, and it costs the
+// caller neither a wait for the writer goroutine nor a write call of its
+// own per fragment.
+func (w *Writer) inlineMax() int { return w.cfg.WriteBufferSize / 2 }
+
+// framedSize is the bytes a message of n bytes takes on the wire: one
+// frame up to chunk bytes, else fragments of chunk bytes, the first of
+// which carries the message's 8-byte length.
+func framedSize(n, chunk int) int {
+	if n <= chunk {
+		return HeaderSize + n
+	}
+	rest := n - (chunk - 8)
+	frames := 1 + (rest+chunk-1)/chunk
+	return n + 8 + frames*HeaderSize
+}
+
+// appendMessage appends m's frames to b: the frame, or every fragment in
+// order, exactly as fragment-by-fragment sending lays them out.
+func (w *Writer) appendMessage(b []byte, m Message) []byte {
+	if len(m.Payload) <= w.cfg.ChunkSize {
+		b = appendHeader(b, len(m.Payload), m.Kind, m.Flags, m.Lane)
+		return append(b, m.Payload...)
+	}
+	bm := bigMsg{kind: m.Kind, flags: m.Flags, lane: m.Lane, payload: m.Payload}
+	for bm.off < len(bm.payload) {
+		b = w.appendFragment(b, &bm)
+	}
+	return b
 }
 
 // waitLocked waits for the writer goroutine to make progress. It is called
