@@ -98,13 +98,14 @@ type Config struct {
 	// without writing anything. Zero disables ticks.
 	TickInterval time.Duration
 	// ReadTimeout makes Reader.Next fail with ErrTimeout when nothing, not
-	// even a tick, arrived for that long. Zero disables it. Set it to a
-	// few TickIntervals of the peer.
+	// even a tick, arrived for that long (up to an eighth longer: the
+	// deadline is moved in steps). Zero disables it. Set it to a few
+	// TickIntervals of the peer.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds the time the peer may take to accept 128 KiB of
-	// what the Writer sends: it measures progress, so a peer that stops
-	// reading makes the Writer fail with ErrTimeout and a slow but steady
-	// one does not. Zero disables it.
+	// what the Writer sends (up to an eighth longer): it measures
+	// progress, so a peer that stops reading makes the Writer fail with
+	// ErrTimeout and a slow but steady one does not. Zero disables it.
 	WriteTimeout time.Duration
 	// OnUnsent, if set, is told of messages a Writer accepted and lost
 	// without writing them, when it fails or closes (see

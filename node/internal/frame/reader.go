@@ -28,6 +28,8 @@ type Reader struct {
 	lanes   map[uint16]*partial
 	pending int // bytes allocated for partial messages
 
+	deadline time.Time // the read deadline set on dl by armDeadline
+
 	ctx  context.Context // context whose cancellation is wired to dl
 	stop func() bool
 	err  error // sticky
@@ -280,7 +282,7 @@ func (r *Reader) readOwned(n int) ([]byte, error) {
 		if r.ctx != nil && r.ctx.Err() != nil {
 			return nil, r.ctx.Err()
 		}
-		_ = r.dl.SetReadDeadline(time.Now().Add(r.cfg.ReadTimeout))
+		r.armDeadline()
 	}
 	for empty := 0; k < n; {
 		m, err := r.src.Read(p[k:])
@@ -312,6 +314,20 @@ func (r *Reader) drop(lane uint16, pt *partial) {
 	delete(r.lanes, lane)
 }
 
+// armDeadline makes the read deadline at least ReadTimeout away. It moves
+// the deadline only when less than that remains, and then to an eighth
+// more, so that a stream of messages moves it once per eighth of the
+// timeout instead of once per read (a timer update each); a read so times
+// out after between ReadTimeout and 9/8 of it without input.
+func (r *Reader) armDeadline() {
+	now := time.Now()
+	if r.deadline.Sub(now) >= r.cfg.ReadTimeout {
+		return
+	}
+	r.deadline = now.Add(r.cfg.ReadTimeout + r.cfg.ReadTimeout/8)
+	_ = r.dl.SetReadDeadline(r.deadline)
+}
+
 // fill makes at least need unread bytes available in r.buf.
 func (r *Reader) fill(need int) error {
 	if r.w-r.r >= need {
@@ -325,7 +341,7 @@ func (r *Reader) fill(need int) error {
 		if r.ctx != nil && r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
-		_ = r.dl.SetReadDeadline(time.Now().Add(r.cfg.ReadTimeout))
+		r.armDeadline()
 	}
 	for empty := 0; r.w-r.r < need; {
 		n, err := r.src.Read(r.buf[r.w:])

@@ -72,13 +72,19 @@ func TestSlowSteadyReaderKeepsTheLink(t *testing.T) {
 	w := frame.NewWriter(c, cfg)
 	defer w.Close()
 	ctx := context.Background()
+	// The payloads are made first: 20 MiB filled by a hundred goroutines
+	// under the race detector could starve the reader past the timeout.
+	payloads := make([][]byte, senders)
+	for i := range payloads {
+		payloads[i] = bytes.Repeat([]byte{byte(i)}, size)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, senders)
 	for i := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- w.Write(ctx, frame.Message{Kind: 20, Lane: uint16(i), Payload: bytes.Repeat([]byte{byte(i)}, size)})
+			errs <- w.Write(ctx, frame.Message{Kind: 20, Lane: uint16(i), Payload: payloads[i]})
 		}()
 	}
 	r := frame.NewReader(&slowReader{r: s, rate: rate}, frame.Config{ReadTimeout: 5 * time.Second})

@@ -25,6 +25,9 @@ type Writer struct {
 	stop chan struct{}  // closed by Close
 	done chan struct{}  // closed when the writer goroutine exits
 	once sync.Once
+	// deadline is the write deadline set on dl; only the holder of the
+	// writing token touches it.
+	deadline time.Time
 
 	mu struct {
 		sync.Mutex
@@ -499,6 +502,19 @@ func (w *Writer) tick() bool {
 // measures the peer's progress rather than the time a whole batch takes.
 const progressChunk = 128 << 10
 
+// armDeadline makes the write deadline at least WriteTimeout away, moving
+// it only when less than that remains, and then to an eighth more: a
+// stream of batches moves it once per eighth of the timeout rather than
+// once per write call. It is called by the holder of the writing token.
+func (w *Writer) armDeadline() {
+	now := time.Now()
+	if w.deadline.Sub(now) >= w.cfg.WriteTimeout {
+		return
+	}
+	w.deadline = now.Add(w.cfg.WriteTimeout + w.cfg.WriteTimeout/8)
+	_ = w.dl.SetWriteDeadline(w.deadline)
+}
+
 // writeOut writes b; on failure it fails the Writer and reports how many
 // bytes of b the connection took.
 func (w *Writer) writeOut(b []byte) (written int, ok bool) {
@@ -513,7 +529,7 @@ func (w *Writer) writeOut(b []byte) (written int, ok bool) {
 	// in WriteTimeout: a slow but steady reader keeps the link.
 	for written < len(b) {
 		k := min(len(b)-written, progressChunk)
-		_ = w.dl.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
+		w.armDeadline()
 		n, err := w.w.Write(b[written : written+k])
 		written += n
 		if err != nil {
