@@ -142,29 +142,33 @@ func appendRef(b []byte, ref proc.Ref) []byte {
 // maxNameLen bounds registered names and function names on the wire.
 const maxNameLen = 255
 
-var laneSeed = maphash.MakeSeed()
+var (
+	laneSeed    = maphash.MakeSeed()
+	laneSeedInt = maphash.Comparable(laneSeed, uint64(0x9e3779b97f4a7c15))
+)
+
+// mix64 is a 64-bit finalizer (splitmix64's): every input bit reaches every
+// output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
 
 // lane maps a sender and a receiver to an ordering lane of the connection:
 // everything from one process to another stays in order, while unrelated
 // pairs may pass each other (and a big message of one pair does not block
-// the others).
+// the others). Lanes are chosen by the sender alone (the receiver only
+// keys reassembly by them), so the function is free to change; it is a
+// seeded mix of the two ids, computed on every send.
 func lane(from, to proc.PID) uint16 {
-	var h maphash.Hash
-	h.SetSeed(laneSeed)
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], from.ID)
-	binary.LittleEndian.PutUint64(b[8:], to.ID)
-	h.Write(b[:])
-	return uint16(h.Sum64())
+	return uint16(mix64(mix64(from.ID^laneSeedInt) + to.ID))
 }
 
 // laneName is lane for a send to a registered name.
 func laneName(from proc.PID, name string) uint16 {
-	var h maphash.Hash
-	h.SetSeed(laneSeed)
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], from.ID)
-	h.Write(b[:])
-	h.WriteString(name)
-	return uint16(h.Sum64())
+	return uint16(mix64(mix64(from.ID^laneSeedInt) + maphash.String(laneSeed, name)))
 }
