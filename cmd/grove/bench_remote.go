@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,7 +39,16 @@ type RemoteResult struct {
 	RawTCPSmallMPS     float64 `json:"raw_tcp_small_mps"`
 	RawTCP64KMiBps     float64 `json:"raw_tcp_64k_mibps"`
 	RawTCPRTTP50us     float64 `json:"raw_tcp_rtt_p50_us"`
+	RawTCP1KMiBps      float64 `json:"raw_tcp_1k_mibps"`
 	RawPayloadBytes    int     `json:"raw_payload_bytes"`
+	// Erlang distribution between two BEAM VMs in the same sitting (left
+	// out when Erlang/OTP is not installed or --erlang=false).
+	ErlangOTP            string  `json:"erlang_otp,omitempty"`
+	ErlangRTTP50us       float64 `json:"erlang_rtt_p50_us,omitempty"`
+	ErlangRTTP99us       float64 `json:"erlang_rtt_p99_us,omitempty"`
+	ErlangStreamSmallMPS float64 `json:"erlang_stream_small_mps,omitempty"`
+	ErlangStream1KMiBps  float64 `json:"erlang_stream_1k_mibps,omitempty"`
+	ErlangStream64KMiBps float64 `json:"erlang_stream_64k_mibps,omitempty"`
 }
 
 // rawPayloadBytes is the size of the raw baseline's frames: about what a
@@ -47,11 +57,11 @@ type RemoteResult struct {
 const rawPayloadBytes = 32
 
 func newBenchRemoteCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, erlang bool
 	var cfg bench.RemoteConfig
 	cmd := &cobra.Command{
 		Use:   "remote",
-		Short: "Two node processes on loopback: streams, round trips, TLS and a raw TCP baseline (B5, B6)",
+		Short: "Two node processes on loopback: streams, round trips, TLS, raw TCP baselines and Erlang distribution (B5, B6)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -59,6 +69,26 @@ func newBenchRemoteCmd() *cobra.Command {
 			res, err := benchRemote(ctx, cfg, progress)
 			if err != nil {
 				return err
+			}
+			if erlang {
+				progress("Erlang distribution (two BEAM VMs)")
+				ecfg := bench.ErlangConfig{RoundTrips: cfg.RoundTrips, BigMessages: cfg.BigMessages}
+				if cfg.SmallMessages > 0 {
+					ecfg.SmallMessages = min(cfg.SmallMessages, 500_000)
+				}
+				if cfg.KiBMessages > 0 {
+					ecfg.KiBMessages = min(cfg.KiBMessages, 200_000)
+				}
+				e, err := bench.RunErlang(ctx, ecfg)
+				switch {
+				case errors.Is(err, bench.ErrNoErlang):
+					fmt.Fprintf(cmd.ErrOrStderr(), "skipping Erlang distribution: %v\n", err)
+				case err != nil:
+					return err
+				default:
+					res.ErlangOTP, res.ErlangRTTP50us, res.ErlangRTTP99us = e.OTP, e.RTTP50us, e.RTTP99us
+					res.ErlangStreamSmallMPS, res.ErlangStream1KMiBps, res.ErlangStream64KMiBps = e.SmallMPS, e.KiBMiBps, e.BigMiBps
+				}
 			}
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
@@ -73,6 +103,7 @@ func newBenchRemoteCmd() *cobra.Command {
 	f.IntVar(&cfg.KiBMessages, "kib", 0, "1 KiB messages to stream (default 500,000)")
 	f.IntVar(&cfg.BigMessages, "big", 0, "64 KiB messages to stream (default 4,000)")
 	f.IntVar(&cfg.RoundTrips, "round-trips", 0, "calls to time (default 20,000)")
+	f.BoolVar(&erlang, "erlang", true, "also measure Erlang distribution between two BEAM VMs, when Erlang/OTP is installed (up to 500,000 small and 200,000 1 KiB messages)")
 	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of both processes of the unencrypted run to `PREFIX`.driver.prof and PREFIX.peer.prof")
 	return cmd
 }
@@ -173,6 +204,14 @@ func benchRemote(ctx context.Context, cfg bench.RemoteConfig, progress func(stri
 		return res, err
 	}
 	res.RawTCP64KMiBps = mps * 64 / 1024
+	kib := cfg.KiBMessages
+	if kib <= 0 {
+		kib = 500_000
+	}
+	if mps, err = bench.RawStream(ctx, addr, kib, make([]byte, 1024)); err != nil {
+		return res, err
+	}
+	res.RawTCP1KMiBps = mps / 1024
 	trips := cfg.RoundTrips
 	if trips <= 0 {
 		trips = 20_000
@@ -293,7 +332,11 @@ func printRemote(w io.Writer, r RemoteResult) {
 	fmt.Fprintf(w, "B5 stream small      %12.0f msg/s   (raw TCP baseline %.0f msg/s of %d-byte frames)\n", r.StreamSmallMPS, r.RawTCPSmallMPS, r.RawPayloadBytes)
 	fmt.Fprintf(w, "B5 stream small TLS  %12.0f msg/s   (TLS costs %.0f%%)\n", r.StreamSmallTLSMPS, 100*r.TLSCost)
 	fmt.Fprintf(w, "B5 stream small AEAD %12.0f msg/s   (encrypted cookie mode costs %.0f%%)\n", r.StreamSmallAEADMPS, 100*r.AEADCost)
-	fmt.Fprintf(w, "B5 stream 1 KiB      %12.0f MiB/s\n", r.Stream1KMiBps)
+	fmt.Fprintf(w, "B5 stream 1 KiB      %12.0f MiB/s   (raw TCP %.0f MiB/s)\n", r.Stream1KMiBps, r.RawTCP1KMiBps)
 	fmt.Fprintf(w, "B5 stream 64 KiB     %12.0f MiB/s   (raw TCP %.0f MiB/s; encrypted %.0f MiB/s)\n", r.Stream64KMiBps, r.RawTCP64KMiBps, r.Stream64KAEADMiBps)
 	fmt.Fprintf(w, "B6 round trip        %12.1f µs p50, %.1f µs p99   (raw TCP %.1f µs p50)\n", r.RTTP50us, r.RTTP99us, r.RawTCPRTTP50us)
+	if r.ErlangOTP != "" {
+		fmt.Fprintf(w, "Erlang/OTP %s distribution: round trip %.1f µs p50, %.1f µs p99; small %.0f msg/s; 1 KiB %.0f MiB/s; 64 KiB %.0f MiB/s\n",
+			r.ErlangOTP, r.ErlangRTTP50us, r.ErlangRTTP99us, r.ErlangStreamSmallMPS, r.ErlangStream1KMiBps, r.ErlangStream64KMiBps)
+	}
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"os"
 	"testing"
 )
 
@@ -40,5 +42,34 @@ func TestRemoteSmall(t *testing.T) {
 	}
 	if err := <-rawDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestErlangDistribution runs the Erlang side at a small size. Starting
+// two BEAM VMs takes seconds under load, so it runs only with
+// GROVE_TEST_ERLANG=1 (and needs Erlang/OTP installed).
+func TestErlangDistribution(t *testing.T) {
+	if os.Getenv("GROVE_TEST_ERLANG") == "" {
+		t.Skip("set GROVE_TEST_ERLANG=1 to run two Erlang VMs")
+	}
+	res, err := RunErlang(context.Background(), ErlangConfig{RoundTrips: 200, SmallMessages: 2000, KiBMessages: 500, BigMessages: 20})
+	if errors.Is(err, ErrNoErlang) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OTP == "" || res.RTTP50us <= 0 || res.RTTP99us < res.RTTP50us || res.SmallMPS <= 0 || res.KiBMiBps <= 0 || res.BigMiBps <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestParseErlang(t *testing.T) {
+	res, err := parseErlang([]byte("noise\nERLANG 25 30.5 99.0 123456.7 40.25 300.00\n"))
+	if err != nil || res != (ErlangResult{OTP: "25", RTTP50us: 30.5, RTTP99us: 99, SmallMPS: 123456.7, KiBMiBps: 40.25, BigMiBps: 300}) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, err := parseErlang([]byte("ERROR error:badarg []\n")); err == nil {
+		t.Fatal("no error for output without figures")
 	}
 }
