@@ -212,3 +212,28 @@ func TestMidSizeMessageWaitsBehindBigOnItsLane(t *testing.T) {
 		t.Fatalf("order %v: the other lane's message waited for the big one", order)
 	}
 }
+
+// TestMidSizeMessageLostIsCounted: a message copied whole that the
+// connection never took counts once in Unsent, like a small one.
+func TestMidSizeMessageLostIsCounted(t *testing.T) {
+	conn := &stallingConn{closed: make(chan struct{})}
+	w := NewWriter(conn, Config{})
+	ctx := context.Background()
+	if err := w.Write(ctx, Message{Kind: 17, Lane: 9, Payload: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.mu.writing {
+			return errors.New("first batch not being written")
+		}
+		return nil
+	})
+	writeWithin(t, 10*time.Second, w, Message{Kind: 20, Lane: 1, Payload: pattern(3*DefaultChunkSize, 1)})
+	close(conn.closed)
+	w.Close()
+	if got := w.Stats().Unsent; got != 2 {
+		t.Fatalf("Unsent %d, want 2 (the small message being written, the mid-size one queued)", got)
+	}
+}

@@ -58,7 +58,8 @@ func TestUnsentMessagesAreCounted(t *testing.T) {
 		}
 	}
 	// Once the connection stalls, a large message holds lane 1 and a small
-	// one waits behind it.
+	// one waits behind it (over half the write buffer, it is sent fragment
+	// by fragment rather than copied whole).
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if conn.left() != 0 {
 			return errors.New("the connection has not stalled yet")
@@ -67,7 +68,7 @@ func TestUnsentMessagesAreCounted(t *testing.T) {
 	})
 	bigErr := make(chan error, 1)
 	go func() {
-		bigErr <- w.Write(context.Background(), Message{Kind: FirstUserKind, Lane: 1, Payload: make([]byte, 4096)})
+		bigErr <- w.Write(context.Background(), Message{Kind: FirstUserKind, Lane: 1, Payload: make([]byte, DefaultWriteBufferSize)})
 	}()
 	testutil.Eventually(t, 5*time.Second, func() error {
 		w.mu.Lock()
