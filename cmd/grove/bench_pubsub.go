@@ -126,9 +126,9 @@ func startPubSubPeer(ctx context.Context, name string, cookie []byte) (string, f
 }
 
 func printPubSub(w io.Writer, r bench.PubSubResult) {
-	fmt.Fprintf(w, "broadcast to %d process subscribers (%d nodes)   %10.2f ms   (target ≤ 10 ms)\n", r.SmallSubscribers, r.Nodes, r.Broadcast10kMs)
+	fmt.Fprintf(w, "broadcast to %d process subscribers (%d nodes)   %10.2f ms   (target ≤ 10 ms; %.1f ms of CPU on the three processes)\n", r.SmallSubscribers, r.Nodes, r.Broadcast10kMs, r.Broadcast10kCPUMs)
 	fmt.Fprintf(w, "broadcast to %d inline subscribers (%d nodes)    %10.2f ms\n", r.SmallSubscribers, r.Nodes, r.Broadcast10kInlineMs)
-	fmt.Fprintf(w, "broadcast to %d process subscribers (%d nodes) %10.2f ms   (target ≤ 300 ms)\n", r.LargeSubscribers, r.Nodes, r.Broadcast1MMs)
+	fmt.Fprintf(w, "broadcast to %d process subscribers (%d nodes) %10.2f ms   (target ≤ 300 ms; %.0f ms of CPU on the three processes)\n", r.LargeSubscribers, r.Nodes, r.Broadcast1MMs, r.Broadcast1MCPUMs)
 	fmt.Fprintf(w, "broadcast to %d inline subscribers (%d nodes)  %10.2f ms\n", r.LargeSubscribers, r.Nodes, r.Broadcast1MInlineMs)
 	fmt.Fprintf(w, "broadcasts, 100 subscribers per node              %10.0f /s\n", r.BroadcastsPerS)
 	fmt.Fprintf(w, "10k pg joins visible on every node                %10.2f ms   (target ≤ 100 ms; %d batches)\n", r.PGJoin10kVisibleMs, r.PGJoinBatches)

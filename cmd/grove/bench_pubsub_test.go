@@ -16,7 +16,8 @@ func TestBenchPubSub(t *testing.T) {
 		t.Fatalf("not one JSON object: %v\n%s", err, out)
 	}
 	for _, k := range []string{"broadcast_10k_ms", "broadcast_1m_ms", "broadcasts_per_s", "pg_join_10k_visible_ms",
-		"presence_list_100k_ms", "broadcast_10k_inline_ms", "broadcast_1m_inline_ms", "slice_copy_100k_ms"} {
+		"presence_list_100k_ms", "broadcast_10k_inline_ms", "broadcast_1m_inline_ms", "slice_copy_100k_ms",
+		"broadcast_10k_cpu_ms", "broadcast_1m_cpu_ms"} {
 		if v, ok := res[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v", k, res[k])
 		}

@@ -55,6 +55,12 @@ type PubSubResult struct {
 	PGJoin10kVisibleMs float64 `json:"pg_join_10k_visible_ms"`
 	PresenceList100kMs float64 `json:"presence_list_100k_ms"`
 
+	// The CPU time the three node processes used together (user and
+	// system, whatever they ran meanwhile), per timed broadcast: what a
+	// broadcast costs, whatever else the machine runs.
+	Broadcast10kCPUMs float64 `json:"broadcast_10k_cpu_ms"`
+	Broadcast1MCPUMs  float64 `json:"broadcast_1m_cpu_ms"`
+
 	// Inline function subscribers (pubsub.Inline) instead of processes.
 	Broadcast10kInlineMs float64 `json:"broadcast_10k_inline_ms"`
 	Broadcast1MInlineMs  float64 `json:"broadcast_1m_inline_ms"`
@@ -168,6 +174,7 @@ func startPSNode(ctx context.Context, name string, sec LinkSecurity) (*psNode, e
 		"bench.ps.watch":    n.watch,
 		"bench.ps.connect":  n.connect,
 		"bench.ps.peers":    func(context.Context, any) (any, error) { return len(n.ps.Nodes()) + 100*len(n.scope.Nodes()), nil },
+		"bench.ps.cpu":      func(context.Context, any) (any, error) { return int64(cpuTime()), nil },
 	} {
 		if err := nd.Register(name, fn); err != nil {
 			n.close()
@@ -457,6 +464,23 @@ func PubSub(ctx context.Context, cfg PubSubConfig, sec LinkSecurity, startPeer f
 			cancel()
 		}
 	}
+	// clusterCPU returns the CPU time the three processes have used.
+	clusterCPU := func() (time.Duration, error) {
+		var sum time.Duration
+		for _, name := range PubSubNodes {
+			v, err := drv.nd.RPC(ctx, name, "bench.ps.cpu", nil)
+			if err != nil {
+				return 0, err
+			}
+			ns, ok := v.(int64)
+			if !ok {
+				return 0, fmt.Errorf("bench: CPU time of %s: got %T", name, v)
+			}
+			sum += time.Duration(ns)
+		}
+		return sum, nil
+	}
+	var lastCPUMs float64 // CPU per timed broadcast of the last timeBroadcasts
 	// timeBroadcasts broadcasts rounds times on a topic with total
 	// subscribers and returns the median time until every node's
 	// subscribers have it.
@@ -471,7 +495,13 @@ func PubSub(ctx context.Context, cfg PubSubConfig, sec LinkSecurity, startPeer f
 		}
 		defer teardown(topic)
 		var times []float64
+		var cpu0 time.Duration
 		for round := 1; round <= rounds+1; round++ {
+			if round == 2 {
+				if cpu0, err = clusterCPU(); err != nil {
+					return 0, err
+				}
+			}
 			start := time.Now()
 			if err := drv.ps.Broadcast(ctx, topic, round); err != nil {
 				return 0, err
@@ -483,18 +513,25 @@ func PubSub(ctx context.Context, cfg PubSubConfig, sec LinkSecurity, startPeer f
 				times = append(times, ms(time.Since(start)))
 			}
 		}
+		cpu1, err := clusterCPU()
+		if err != nil {
+			return 0, err
+		}
+		lastCPUMs = ms(cpu1-cpu0) / float64(rounds)
 		return median(times), nil
 	}
 	res.SmallSubscribers, res.LargeSubscribers = cfg.Small, cfg.Large
 	if res.Broadcast10kMs, err = timeBroadcasts("small", cfg.Small, cfg.Rounds, false); err != nil {
 		return res, err
 	}
+	res.Broadcast10kCPUMs = lastCPUMs
 	if res.Broadcast10kInlineMs, err = timeBroadcasts("small-inline", cfg.Small, cfg.Rounds, true); err != nil {
 		return res, err
 	}
 	if res.Broadcast1MMs, err = timeBroadcasts("large", cfg.Large, max(1, cfg.Rounds/2), false); err != nil {
 		return res, err
 	}
+	res.Broadcast1MCPUMs = lastCPUMs
 	if res.Broadcast1MInlineMs, err = timeBroadcasts("large-inline", cfg.Large, cfg.Rounds, true); err != nil {
 		return res, err
 	}
