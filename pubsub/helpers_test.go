@@ -40,6 +40,7 @@ type inbox struct {
 	msgs    []any
 	gate    chan struct{} // when set, each message waits for a token (or its close)
 	entered chan struct{} // when set, told (without blocking) of each message
+	pid     proc.PID      // for tests that need to name it
 }
 
 func (b *inbox) HandleInfo(_ *proc.Process, msg any) {
