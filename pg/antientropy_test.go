@@ -25,7 +25,6 @@ func dropNext(s *Scope, n int, match func(any) bool) *atomic.Int64 {
 	return &dropped
 }
 
-func isSync(m any) bool  { _, ok := m.(syncMsg); return ok }
 func isDelta(m any) bool { _, ok := m.(deltaMsg); return ok }
 
 var aeConfig = Config{AntiEntropyInterval: 50 * time.Millisecond}
