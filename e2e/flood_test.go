@@ -33,15 +33,39 @@ const (
 	floodFDCeiling  = 1200
 )
 
-// buildGrove builds the grove binary into a temporary directory.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// TestMain removes the binary the process tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildGrove builds the grove binary once for the package's tests.
 func buildGrove(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "grove")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/grovedev/grove/cmd/grove").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "grove-e2e-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "grove")
+		out, err := exec.Command("go", "build", "-o", built.bin, "github.com/grovedev/grove/cmd/grove").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // groveProc is a `grove node` OS process.

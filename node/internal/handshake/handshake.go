@@ -325,16 +325,16 @@ type session struct {
 // empty, the peer must be the node of that name. On error the caller
 // closes conn.
 func Client(ctx context.Context, conn net.Conn, cfg *Config, expect string) (*Peer, error) {
-	return run(ctx, conn, cfg, func(s *session) (*Peer, error) { return s.client(expect) })
+	return run(ctx, conn, cfg, false, func(s *session) (*Peer, error) { return s.client(expect) })
 }
 
 // Server runs the accepting side of a handshake on conn. On error the
 // caller closes conn.
 func Server(ctx context.Context, conn net.Conn, cfg *Config) (*Peer, error) {
-	return run(ctx, conn, cfg, func(s *session) (*Peer, error) { s.server = true; return s.serve() })
+	return run(ctx, conn, cfg, true, func(s *session) (*Peer, error) { return s.serve() })
 }
 
-func run(ctx context.Context, conn net.Conn, cfg *Config, f func(*session) (*Peer, error)) (*Peer, error) {
+func run(ctx context.Context, conn net.Conn, cfg *Config, server bool, f func(*session) (*Peer, error)) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -344,15 +344,17 @@ func run(ctx context.Context, conn net.Conn, cfg *Config, f func(*session) (*Pee
 	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dl, _ := hctx.Deadline()
-	if err := conn.SetDeadline(dl); err != nil {
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	stop := context.AfterFunc(hctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	s := &session{cfg: cfg, conn: conn, ctx: hctx, parent: ctx, version: cfg.Version}
+	s := &session{cfg: cfg, conn: conn, ctx: hctx, parent: ctx, version: cfg.Version, server: server}
 	if s.version == 0 {
 		s.version = ProtocolVersion
 	}
+	dl, _ := hctx.Deadline()
+	if err := conn.SetDeadline(dl); err != nil {
+		// A connection the peer already closed may refuse deadlines
+		// (net.Pipe does): a hang-up, classified as any other.
+		return nil, s.ioErr(err)
+	}
+	stop := context.AfterFunc(hctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	p, err := f(s)
 	if !stop() && err == nil {
 		// The deadline fired as we finished: the connection's deadline
