@@ -66,7 +66,13 @@ func certCfg(name string, cert tls.Certificate, trust *certs.CA) *handshake.Conf
 
 // wantCertRefused checks that the side that checked the bad certificate
 // refused it, and the other side learned only that it was refused.
-func wantCertRefused(t *testing.T, holder, checker result) {
+// wantCertRefused checks that the checker refused the holder's
+// certificate and the holder was told. A holder that accepted the
+// connection may instead see the dialler hang up (ErrHungUp): when the
+// dialler refuses after TLS completed, its close can meet the server's
+// next write before the server reads the refusal, and the server cannot
+// tell that from any other dialler going away.
+func wantCertRefused(t *testing.T, holder, checker result, holderAccepted bool) {
 	t.Helper()
 	if holder.err == nil || checker.err == nil {
 		t.Fatalf("a bad certificate was accepted: holder %v, checker %v", holder.err, checker.err)
@@ -74,7 +80,7 @@ func wantCertRefused(t *testing.T, holder, checker result) {
 	if !errors.Is(checker.err, handshake.ErrUntrustedCert) && !errors.Is(checker.err, handshake.ErrNameMismatch) {
 		t.Fatalf("checker: %v, want an untrusted certificate or a name mismatch", checker.err)
 	}
-	if !errors.Is(holder.err, handshake.ErrRefused) {
+	if !errors.Is(holder.err, handshake.ErrRefused) && !(holderAccepted && errors.Is(holder.err, handshake.ErrHungUp)) {
 		t.Fatalf("holder: %v, want ErrRefused", holder.err)
 	}
 }
@@ -155,7 +161,7 @@ func TestBadNodeCertificates(t *testing.T) {
 						wantOK(t, c, s)
 						return
 					}
-					wantCertRefused(t, c, s)
+					wantCertRefused(t, c, s, false)
 				})
 				t.Run("as dialled", func(t *testing.T) {
 					c, s := shake(t, nw, tlsCfg(t, "a", "a", p.ca, p.ca), certCfg("b", tc.make(t, "b"), p.ca), "")
@@ -169,7 +175,7 @@ func TestBadNodeCertificates(t *testing.T) {
 						wantOK(t, c, s)
 						return
 					}
-					wantCertRefused(t, s, c)
+					wantCertRefused(t, s, c, true)
 				})
 			})
 		}
