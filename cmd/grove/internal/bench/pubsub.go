@@ -366,10 +366,12 @@ func newReports(rt *proc.Runtime) (*reports, error) {
 	return r, err
 }
 
-// await waits for one report of count from each node.
+// await waits for one report of count from each node. The bound is
+// generous: on a loaded machine one broadcast to a million processes has
+// taken over two minutes.
 func (r *reports) await(ctx context.Context, topic string, count, nodes int) error {
 	seen := map[string]bool{}
-	timeout := time.After(2 * time.Minute)
+	timeout := time.After(10 * time.Minute)
 	for len(seen) < nodes {
 		select {
 		case m := <-r.ch:
