@@ -225,6 +225,8 @@ DECLARE
 	bad text;
 	bad_cur bigint;
 	bad_exists boolean;
+	lst text;
+	v bigint;
 BEGIN
 	-- Mark this transaction as an appender of this schema for the horizon,
 	-- before anything else; a shared lock, so appenders never wait for it.
@@ -232,6 +234,26 @@ BEGIN
 	o_versions := '{}';
 	FOR i IN 1 .. ns LOOP
 		n := p_counts[i];
+		-- The common case inline (bump does it again, and the rest, when
+		-- it fails): a nested call per stream costs the busiest path.
+		lst := p_ids[off + n];
+		v := NULL;
+		IF p_expected[i] >= 1 THEN
+			UPDATE {S}.streams SET version = version + n, last_id = lst
+			WHERE stream_id = p_streams[i] AND NOT deleted AND version = p_expected[i]
+			RETURNING version INTO v;
+		ELSIF p_expected[i] = 0 THEN
+			INSERT INTO {S}.streams (stream_id, version, last_id) VALUES (p_streams[i], n, lst)
+			ON CONFLICT (stream_id) DO NOTHING
+			RETURNING version INTO v;
+		END IF;
+		IF v IS NOT NULL THEN
+			notfull := coalesce(notfull, p_streams[i]);
+			o_versions := o_versions || v;
+			firsts := firsts || (v - n);
+			off := off + n;
+			CONTINUE;
+		END IF;
 		SELECT * INTO b FROM {S}.bump(p_streams[i], p_expected[i], p_ids[off + 1 : off + n]);
 		off := off + n;
 		IF b.o_state = 1 THEN
