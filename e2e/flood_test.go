@@ -226,7 +226,8 @@ func (p *groveProc) metrics() (map[string]float64, error) {
 // node's resident memory and open files stay under the documented
 // ceilings, its log stays quiet, its health endpoint answers, the floods
 // are counted in /metrics, and a second `grove node` joins it.
-// GROVE_FLOOD_CONNS sets the connections per kind and port (default 700).
+// GROVE_FLOOD_CONNS sets the connections per kind and port (default 700),
+// GROVE_FLOOD_SOURCES the addresses they come from (default 200).
 func TestFloodOnEveryPort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("floods a grove node process with thousands of connections")
@@ -245,7 +246,11 @@ func TestFloodOnEveryPort(t *testing.T) {
 
 	handshakeStall := []byte{0x01, 0xff, 1, 'G', 'R', 'V', 'H'} // a 511-byte handshake message announced, 5 bytes sent
 	httpStall := []byte("GET /v1/status HTTP/1.1\r\nHost: grove\r\nX-Slow: ")
-	sources := flood.Loopbacks(200)
+	nsources := 200
+	if v, err := strconv.Atoi(os.Getenv("GROVE_FLOOD_SOURCES")); err == nil && v > 0 {
+		nsources = v
+	}
+	sources := flood.Loopbacks(nsources)
 	var floods []*flood.Flood
 	defer func() {
 		for _, f := range floods {
