@@ -164,7 +164,7 @@ func hashicorpWrites(ctx context.Context, cfg RaftConfig, dir string, groups, wr
 		}
 		gs = append(gs, hg)
 	}
-	leaders := make([]*hraft.Raft, groups)
+	leaders := make([]atomic.Pointer[hraft.Raft], groups)
 	for g, hg := range gs {
 		lctx, cancel := context.WithTimeout(ctx, time.Minute)
 		l, err := hg.leader(lctx)
@@ -172,19 +172,26 @@ func hashicorpWrites(ctx context.Context, cfg RaftConfig, dir string, groups, wr
 		if err != nil {
 			return fmt.Errorf("group %d: no leader: %w", g, err)
 		}
-		leaders[g] = l
+		leaders[g].Store(l)
 	}
 	payload := make([]byte, cfg.Payload)
 	var err error
 	*perS, *p50, *p99, err = drive(ctx, cfg.Duration, groups*writersPer, func(ctx context.Context, w int) error {
-		f := leaders[w%groups].Apply(payload, 10*time.Second)
-		if err := f.Error(); err != nil {
-			if errors.Is(err, hraft.ErrNotLeader) {
-				return fmt.Errorf("leadership changed during the run: %w", err)
+		g := w % groups
+		for {
+			l := leaders[g].Load()
+			err := l.Apply(payload, 10*time.Second).Error()
+			if !errors.Is(err, hraft.ErrNotLeader) && !errors.Is(err, hraft.ErrLeadershipLost) {
+				return err
 			}
-			return err
+			// A new election (a loaded machine starves the heartbeats):
+			// write to the new leader, as a client of hashicorp/raft does.
+			nl, lerr := gs[g].leader(ctx)
+			if lerr != nil {
+				return fmt.Errorf("leadership changed during the run and no new leader: %w", err)
+			}
+			leaders[g].CompareAndSwap(l, nl)
 		}
-		return nil
 	})
 	return err
 }
