@@ -57,13 +57,15 @@ func (r *Request) deliver(v any, err error) {
 		return
 	}
 	r.state, r.v, r.err = reqAnswered, v, err
-	close(r.done)
 	c, cancel := r.coll, r.cancel
 	r.cancel = nil
 	r.mu.Unlock()
+	// The watch on the callee (or the call to another node) goes before
+	// the answer can be seen: once Wait returns, the request holds nothing.
 	if cancel != nil {
 		cancel()
 	}
+	close(r.done)
 	if c != nil {
 		c.answered(r)
 	}
