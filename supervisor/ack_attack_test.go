@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grovedev/grove/clock/clocktest"
 	"github.com/grovedev/grove/internal/testutil"
 	"github.com/grovedev/grove/proc"
 )
@@ -94,12 +95,14 @@ func TestSupervisorKilledDuringStartChildAck(t *testing.T) {
 // and the child never runs a callback.
 type stubbornInit struct {
 	proc.Base
+	entered   chan struct{}
 	release   chan struct{}
 	returned  chan struct{}
 	callbacks *atomic.Int64
 }
 
 func (s *stubbornInit) Init(*proc.Process) error {
+	close(s.entered)
 	<-s.release
 	close(s.returned)
 	return nil
@@ -108,22 +111,38 @@ func (s *stubbornInit) Init(*proc.Process) error {
 func (s *stubbornInit) HandleInfo(*proc.Process, any) { s.callbacks.Add(1) }
 
 func TestStartTimeoutWithInitIgnoringContext(t *testing.T) {
-	rt := newRuntime(t, nil)
+	// The runtime's clock is manual: the start times out while Init is
+	// known to run, whatever the load (with a real 50 ms timeout, a slow
+	// machine gave the start up before Init began, and the test waited for
+	// an Init that was rightly never called).
+	clk := clocktest.New(time.Unix(0, 0))
+	rt := newRuntime(t, clk)
 	sup, err := Start(rt, Spec{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var callbacks atomic.Int64
-	beh := &stubbornInit{release: make(chan struct{}), returned: make(chan struct{}), callbacks: &callbacks}
-	start := time.Now()
-	_, err = StartChild(ctxT(t), rt, sup, ChildSpec{
-		ID: "stubborn", StartTimeout: 50 * time.Millisecond, Start: func() proc.Behavior { return beh },
-	})
-	if !errors.Is(err, ErrStartTimeout) {
-		t.Fatalf("start: %v", err)
+	beh := &stubbornInit{entered: make(chan struct{}), release: make(chan struct{}), returned: make(chan struct{}), callbacks: &callbacks}
+	started := make(chan error, 1)
+	go func() {
+		_, err := StartChild(ctxT(t), rt, sup, ChildSpec{
+			ID: "stubborn", StartTimeout: 5 * time.Second, Start: func() proc.Behavior { return beh },
+		})
+		started <- err
+	}()
+	select {
+	case <-beh.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Init did not run")
 	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Fatalf("the start took %v with a 50 ms timeout", el)
+	clk.Advance(5 * time.Second)
+	select {
+	case err := <-started:
+		if !errors.Is(err, ErrStartTimeout) {
+			t.Fatalf("start: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start did not give up at its timeout while Init ran on")
 	}
 	// The supervisor goes on while the abandoned Init still runs.
 	if _, err := StartChild(ctxT(t), rt, sup, ChildSpec{ID: "next", Start: func() proc.Behavior { return &proc.Base{} }}); err != nil {
