@@ -146,14 +146,18 @@ func newQueries(s string) queries {
 }
 
 // readStream selects a stream's own events and its links (the linked
-// events, with where they were appended), in version order.
+// events, with where they were appended), in version order. Each branch
+// takes its own first $3 rows by its (stream, version) index, so that the
+// merge sorts at most twice the limit, never the whole stream.
 func readStream(s, cmp, order string) string {
-	return `SELECT position, stream_id, version, event_id, type, data, metadata, created, '' AS ostream, 0::bigint AS oversion
+	return `(SELECT position, stream_id, version, event_id, type, data, metadata, created, '' AS ostream, 0::bigint AS oversion
 		FROM ` + s + `.events WHERE stream_id = $1 AND version ` + cmp + ` $2
+		ORDER BY version` + order + ` LIMIT $3)
 		UNION ALL
-		SELECT e.position, l.stream_id, l.version, e.event_id, e.type, e.data, e.metadata, e.created, e.stream_id, e.version
+		(SELECT e.position, l.stream_id, l.version, e.event_id, e.type, e.data, e.metadata, e.created, e.stream_id, e.version
 		FROM ` + s + `.links l JOIN ` + s + `.events e ON e.position = l.position
 		WHERE l.stream_id = $1 AND l.version ` + cmp + ` $2
+		ORDER BY l.version` + order + ` LIMIT $3)
 		ORDER BY version` + order
 }
 

@@ -126,3 +126,37 @@ func TestConfigValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSchemaFromBeforeLinks opens a schema as it was before links and the
+// streams' last IDs (the column and table removed), with events in it: Open
+// adds what is missing, the old streams go on, and a repeat expecting Any
+// is recognised once the stream has a last ID.
+func TestSchemaFromBeforeLinks(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	schema := freshSchema(t, url)
+	ctx := context.Background()
+	s := openSchema(t, url, schema)
+	r, err := s.Append(ctx, "old", eventstore.NoStream, eventstore.EventData{ID: "o1", Type: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE `+schema+`.streams DROP COLUMN last_id; DROP TABLE `+schema+`.links`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openSchema(t, url, schema)
+	defer s.Close()
+	if _, err := s.Append(ctx, "old", eventstore.Exact(1), eventstore.EventData{ID: "o2", Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if rr, err := s.Append(ctx, "old", eventstore.Any, eventstore.EventData{ID: "o2", Type: "T"}); err != nil || rr.Streams[0].Version != 2 {
+		t.Fatalf("repeat %+v %v", rr, err)
+	}
+	if _, err := s.Link(ctx, "l", eventstore.NoStream, r.Position); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadStream(ctx, "l", 0, 10, eventstore.Forward)
+	if err != nil || len(got) != 1 || got[0].ID != "o1" {
+		t.Fatalf("link %+v %v", got, err)
+	}
+}

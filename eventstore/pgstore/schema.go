@@ -54,7 +54,13 @@ CREATE TABLE IF NOT EXISTS {S}.leases (
 	expires timestamptz NOT NULL
 );
 
-ALTER TABLE {S}.streams ADD COLUMN IF NOT EXISTS last_id text;
+-- Added to schemas made before it; checked first, because ALTER TABLE
+-- locks the table against every append even when the column is there.
+DO $do$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{S}.streams'::regclass AND attname = 'last_id' AND NOT attisdropped) THEN
+		ALTER TABLE {S}.streams ADD COLUMN last_id text;
+	END IF;
+END $do$;
 CREATE TABLE IF NOT EXISTS {S}.links (
 	stream_id text NOT NULL,
 	version   bigint NOT NULL,
