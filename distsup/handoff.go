@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/grovedev/grove/internal/ownermap"
+	"github.com/grovedev/grove/placement"
 	"github.com/grovedev/grove/proc"
 )
 
@@ -41,34 +44,24 @@ func (s *Supervisor) Drain(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, ackWait)
 	_ = s.m.WaitAcked(wctx)
 	cancel()
-	return s.moveAll(ctx, 0)
+	return s.moveAll(ctx)
 }
 
-// moveAll hands off this node's children (up to limit, 0 for all) to the
-// nodes the placement picks without this one; with limit > 0 only those the
-// placement no longer gives to this node.
-func (s *Supervisor) moveAll(ctx context.Context, limit int) error {
+// moveAll hands off every child of this node to the nodes the placement
+// picks without this one, up to 16 at a time.
+func (s *Supervisor) moveAll(ctx context.Context) error {
 	v, err := s.callHost(ctx, listLocal{})
 	if err != nil {
 		return err
 	}
 	ids := v.([]string)
 	var (
-		mu    sync.Mutex
-		errs  []error
-		moved int
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, 16)
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 16)
 	)
 	for _, id := range ids {
-		if limit > 0 {
-			mu.Lock()
-			full := moved >= limit
-			mu.Unlock()
-			if full {
-				break
-			}
-		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -79,15 +72,10 @@ func (s *Supervisor) moveAll(ctx context.Context, limit int) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := s.handoff(ctx, id, limit > 0)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				moved++
-			case errors.Is(err, errStays):
-			default:
+			if err := s.handoff(ctx, id, nil); err != nil {
+				mu.Lock()
 				errs = append(errs, fmt.Errorf("%q: %w", id, err))
+				mu.Unlock()
 			}
 		}()
 	}
@@ -95,13 +83,47 @@ func (s *Supervisor) moveAll(ctx context.Context, limit int) error {
 	return errors.Join(errs...)
 }
 
+// rebalanceRound moves up to limit children of this node, one after the
+// other, from this node if it runs more than the mean to nodes below the
+// mean. The loads are read from the table once and kept up to date with
+// the round's own moves, so that a round never moves more than this
+// node's excess.
+func (s *Supervisor) rebalanceRound(ctx context.Context, limit int) error {
+	v, err := s.callHost(ctx, listLocal{})
+	if err != nil {
+		return err
+	}
+	loads := map[string]int{}
+	s.m.Range(func(e ownermap.Entry) bool {
+		if !strings.HasPrefix(e.Key, markerPrefix) {
+			loads[e.Ref.Node]++
+		}
+		return true
+	})
+	var errs []error
+	moved := 0
+	for _, id := range v.([]string) {
+		if moved >= limit || ctx.Err() != nil {
+			break
+		}
+		switch err := s.handoff(ctx, id, loads); {
+		case err == nil:
+			moved++
+		case errors.Is(err, errStays):
+		default:
+			errs = append(errs, fmt.Errorf("%q: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // errStays is the outcome of a rebalance that found the child in place.
 var errStays = errors.New("distsup: child stays")
 
 // handoff moves one child to the node the placement picks without this
-// one. With rebalance, a child the placement still gives to this node
-// stays.
-func (s *Supervisor) handoff(ctx context.Context, id string, rebalance bool) error {
+// one. With loads (a rebalance), only to a node below the mean, and only
+// from a node above it (else errStays); loads then count the move.
+func (s *Supervisor) handoff(ctx context.Context, id string, loads map[string]int) error {
 	v, err := s.callHost(ctx, prepareMove{id: id})
 	if err != nil {
 		return err
@@ -109,20 +131,15 @@ func (s *Supervisor) handoff(ctx context.Context, id string, rebalance bool) err
 	mi := v.(moveInfo)
 	abort := func() { _ = s.rt.Send(s.hostPID(), abortMove{id: id}) }
 	self := s.nd.Name()
-	if rebalance {
-		cands := s.candidates(mi.rec, "")
-		for i := range cands {
-			if cands[i].Name == self && cands[i].Load > 0 {
-				cands[i].Load-- // without the child itself
-			}
-		}
-		if t, err := s.place(id, mi.rec, cands); err != nil || t == self {
+	var target string
+	if loads != nil {
+		t, ok := s.rebalanceTarget(id, mi.rec, loads)
+		if !ok {
 			abort()
 			return errStays
 		}
-	}
-	target, err := s.place(id, mi.rec, s.candidates(mi.rec, self))
-	if err != nil {
+		target = t
+	} else if target, err = s.place(id, mi.rec, s.candidates(mi.rec, self)); err != nil {
 		abort()
 		return err
 	}
@@ -177,6 +194,43 @@ func (s *Supervisor) handoff(ctx context.Context, id string, rebalance bool) err
 		s.stopProcess(s.ctx, old, proc.ErrNormal, 5*time.Second)
 	})
 	return nil
+}
+
+// rebalanceTarget says where a rebalance moves child id of this node: a
+// child moves only from a node above the mean load of the nodes that can
+// take it to one below it (the placement picks among those), so that
+// every move narrows the spread and rounds converge instead of passing
+// children back and forth.
+func (s *Supervisor) rebalanceTarget(id string, rec record, loads map[string]int) (string, bool) {
+	self := s.nd.Name()
+	cands := s.candidates(rec, "")
+	if len(cands) < 2 {
+		return "", false
+	}
+	total, own := 0, -1
+	for i, c := range cands {
+		c.Load = loads[c.Name]
+		cands[i].Load = c.Load
+		total += c.Load
+		if c.Name == self {
+			own = c.Load
+		}
+	}
+	hi := (total + len(cands) - 1) / len(cands) // the mean, rounded up
+	if own <= hi {
+		return "", false
+	}
+	under := slices.DeleteFunc(cands, func(c placement.Candidate) bool { return c.Name == self || c.Load >= hi })
+	if len(under) == 0 {
+		return "", false
+	}
+	t, err := s.place(id, rec, under)
+	if err != nil || t == self {
+		return "", false
+	}
+	loads[self]--
+	loads[t]++
+	return t, true
 }
 
 // resumeAfterFailedMove puts back in service a child whose move failed:
@@ -246,7 +300,7 @@ func (s *Supervisor) rebalanceLoop() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Rebalance.Interval)
-		if err := s.moveAll(ctx, s.cfg.Rebalance.PerRound); err != nil {
+		if err := s.rebalanceRound(ctx, s.cfg.Rebalance.PerRound); err != nil {
 			s.log.Debug("rebalance round", slog.Any("err", err))
 		}
 		cancel()

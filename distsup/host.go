@@ -243,6 +243,12 @@ func (h *hostProc) start(id string, rec record, prev *ownermap.Entry, state *han
 		return nil, fmt.Errorf("%w: %q on %s", ErrUnknownKind, rec.Kind, s.nd.Name())
 	}
 	if l := h.children[id]; l != nil {
+		if l.moving {
+			// Being handed off from here: this copy is about to stop
+			// (its successor elsewhere takes the record), so it cannot
+			// stand for the child. The caller keeps its own.
+			return nil, fmt.Errorf("%w: %q is moving away from %s", ErrDraining, id, s.nd.Name())
+		}
 		return startResp{PID: l.pid, Existing: true}, nil
 	}
 	var opts []ownermap.PutOption

@@ -61,7 +61,7 @@ var (
 	ErrClosed = errors.New("distsup: closed")
 	// ErrNotReplicated is wrapped by StartChild's error when the child
 	// runs but ctx ended before a majority of the members had its record.
-	ErrNotReplicated = errors.New("distsup: start not acknowledged by every member")
+	ErrNotReplicated = errors.New("distsup: start not acknowledged by a majority of the members")
 	// ErrDuplicate is the exit reason of a copy of a child stopped because
 	// another copy won (after a partition).
 	ErrDuplicate = errors.New("distsup: duplicate child stopped")

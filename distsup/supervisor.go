@@ -36,8 +36,9 @@ type Config struct {
 	MaxRestarts int
 	Period      time.Duration
 	// Rebalance, when Interval is set, moves up to PerRound children per
-	// round to the node the placement now prefers (after nodes joined),
-	// with a handoff. Off by default.
+	// round and node, with a handoff, from nodes above the mean load to
+	// nodes below it (after nodes joined); Placement picks the node among
+	// those below the mean. Off by default.
 	Rebalance Rebalance
 	// Quorum, when set, keeps at most one copy of each child running
 	// anywhere, at the cost of availability (see Quorum).
@@ -510,6 +511,12 @@ func (s *Supervisor) StartChild(ctx context.Context, spec ChildSpec) (proc.PID, 
 		}
 		if target == s.nd.Name() {
 			v, err = s.rpcStart(ctx, req)
+		} else if !s.linked(target) && len(cands) > 1 {
+			// A member this node has no link to (one joining or cut off
+			// by a false suspicion) would cost a connect timeout, and it
+			// cannot answer in time anyway: the next choice takes it.
+			refused[target] = true
+			continue
 		} else {
 			v, err = s.nd.RPC(ctx, target, s.fn+"start", req)
 		}
@@ -535,6 +542,9 @@ func (s *Supervisor) StartChild(ctx context.Context, spec ChildSpec) (proc.PID, 
 	}
 	return resp.PID, nil
 }
+
+// linked reports whether this node has a link up to member n.
+func (s *Supervisor) linked(n string) bool { return slices.Contains(s.nd.Nodes(), n) }
 
 // rpcStart runs a start on this node: the host starts the child, then the
 // answer waits for a majority of the members to acknowledge the record.

@@ -23,6 +23,26 @@ func (n *notified) HandleInfo(_ *proc.Process, msg any) {
 	}
 }
 
+// byValue is a user-defined Resolver: the greater value wins whatever the
+// age of the claims, and the loser keeps running, told, without the name.
+type byValue struct{}
+
+func (byValue) Less(a, b Entry) bool {
+	av, _ := a.Value.(string)
+	bv, _ := b.Value.(string)
+	if av != bv {
+		return av > bv
+	}
+	return Order(a, b)
+}
+
+func (byValue) Settle(c Conflict) Action {
+	if c.Won {
+		return Keep
+	}
+	return Unregister
+}
+
 // TestConflictAfterPartition registers one key on both sides of a
 // partition and checks, after the heal, each resolver's outcome: the same
 // view everywhere, and what happens to each contender.
@@ -37,6 +57,9 @@ func TestConflictAfterPartition(t *testing.T) {
 		{"StopLoser", StopLoser{}, true, false, false, false},
 		{"KeepBoth", KeepBoth{}, true, true, true, true},
 		{"UnregisterBoth", UnregisterBoth{}, false, true, true, true},
+		// A user's resolver: its own order (by value, against the default
+		// age rule) and its own verdict.
+		{"Custom", byValue{}, true, true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, rs := startNames(t, 3, Config{Resolver: tc.resolver}, nil)

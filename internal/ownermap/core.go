@@ -130,6 +130,7 @@ type peerState struct {
 	needAck  bool              // data received since the last message to it
 	lastSent int               // tick of the last message to it
 	synced   bool              // it sent its own entries up to its seq
+	heard    bool              // a message of this incarnation arrived
 }
 
 func newPeer(creation uint64) *peerState {
@@ -629,6 +630,20 @@ func (c *core) receive(m *syncMsg, now time.Time) {
 			// and says so; start it over.
 			p.digest[o] = 0
 			p.sent[o] = 0
+		}
+	}
+	if !p.heard {
+		// First word from this incarnation: what was sent to it before
+		// may have arrived before it could take it (a member whose map
+		// was not running yet drops it). Send again what it lacks at the
+		// next message rather than RetransmitTicks later: a joining
+		// member then acknowledges at once, and waits for a majority do
+		// not stall on it.
+		p.heard = true
+		for o, sent := range p.sent {
+			if sent > p.digest[o] {
+				p.sent[o] = p.digest[o]
+			}
 		}
 	}
 	// A local loser whose winner's node has now seen it is settled before

@@ -361,3 +361,50 @@ func TestLessIsATotalOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstContactResends: changes sent to a peer before it could take them
+// (a member whose map was not running yet drops them) are sent again as
+// soon as the peer first speaks, not after RetransmitTicks rounds, and a
+// change whose eager send was lost is sent again within RetransmitTicks
+// rounds at the latest.
+func TestFirstContactResends(t *testing.T) {
+	s := newSim(t, false, "a", "b")
+	lost := true
+	s.drop = func(from, to string) bool { return lost && from == "a" && to == "b" }
+	e := s.mustPut("a", "k")
+	s.flush("a")
+	s.deliver()
+	lost = false
+	// b speaks first in the next round (its digest: nothing of a); a's
+	// part of that same round already sends again.
+	for i := range 2 {
+		s.round()
+		s.deliver()
+		if w := s.nodes["b"].view["k"]; len(w) == 1 && w[0].Ref == e.Ref {
+			return
+		}
+		t.Logf("round %d: b has %v", i+1, s.nodes["b"].view["k"])
+	}
+	t.Fatalf("b still lacks a's entry two rounds after first contact")
+}
+
+// TestLostSendResentWithinRetransmitTicks: once both peers have spoken, an
+// eager send that is lost is sent again by the round RetransmitTicks
+// later.
+func TestLostSendResentWithinRetransmitTicks(t *testing.T) {
+	s := newSim(t, false, "a", "b")
+	s.settle(3)
+	lost := true
+	s.drop = func(from, to string) bool { return lost && from == "a" && to == "b" }
+	e := s.mustPut("a", "k")
+	s.flush("a")
+	s.deliver()
+	lost = false
+	for range 5 + 1 {
+		s.round()
+		s.deliver()
+	}
+	if w := s.nodes["b"].view["k"]; len(w) != 1 || w[0].Ref != e.Ref {
+		t.Fatalf("b lacks a's entry %d rounds after the loss: %v", 6, w)
+	}
+}
