@@ -34,9 +34,9 @@ func (c *counter) EndHandoff(_ *proc.Process, state any) error {
 	return nil
 }
 
-// member starts a node with membership and the supervisor "jobs" on host
-// h of an in-memory network.
-func member(nw *memnet.Network, h int, seeds ...string) (*proc.Runtime, *distsup.Supervisor, func()) {
+// clusterMember starts a node with membership on host h of an in-memory
+// network.
+func clusterMember(nw *memnet.Network, h int, seeds ...string) (*proc.Runtime, *cluster.Cluster, func()) {
 	name := fmt.Sprintf("n%d@host%d", h, h)
 	ip := fmt.Sprintf("10.0.0.%d", h)
 	ep := nw.Endpoint(fmt.Sprintf("host%d", h))
@@ -58,6 +58,17 @@ func member(nw *memnet.Network, h int, seeds ...string) (*proc.Runtime, *distsup
 	if err != nil {
 		panic(err)
 	}
+	return rt, c, func() {
+		c.Close()
+		nd.Close()
+		rt.Close(context.Background())
+	}
+}
+
+// member starts a node with membership and the supervisor "jobs" on host
+// h of an in-memory network.
+func member(nw *memnet.Network, h int, seeds ...string) (*proc.Runtime, *distsup.Supervisor, func()) {
+	rt, c, stop := clusterMember(nw, h, seeds...)
 	sup, err := distsup.Start(c, distsup.Config{Name: "jobs"})
 	if err != nil {
 		panic(err)
@@ -65,9 +76,7 @@ func member(nw *memnet.Network, h int, seeds ...string) (*proc.Runtime, *distsup
 	sup.Register("counter", func(string, any) (proc.Behavior, error) { return &counter{}, nil })
 	return rt, sup, func() {
 		sup.Close()
-		c.Close()
-		nd.Close()
-		rt.Close(context.Background())
+		stop()
 	}
 }
 
@@ -105,5 +114,55 @@ func Example() {
 	// started: <nil>
 	// 1
 	// true true
+	// 2 true
+}
+
+// A singleton runs once in the cluster, wherever the placement puts it;
+// every node that runs NewSingleton of the same name keeps it running, and
+// it moves (with its state) when its node drains or leaves, or restarts
+// elsewhere when its node dies.
+func ExampleNewSingleton() {
+	nw := memnet.New(memnet.Config{})
+	defer nw.Close()
+	rt1, c1, stop1 := clusterMember(nw, 1)
+	defer stop1()
+	_, c2, stop2 := clusterMember(nw, 2, "10.0.0.1:7946")
+	defer stop2()
+	newLeader := func() proc.Behavior { return &counter{} }
+	cfg := distsup.SingletonConfig{Check: 50 * time.Millisecond}
+	s1, err := distsup.NewSingleton(c1, "leader", newLeader, cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer s1.Close()
+	s2, err := distsup.NewSingleton(c2, "leader", newLeader, cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer s2.Close()
+	singles := map[string]*distsup.Singleton{"n1@host1": s1, "n2@host2": s2}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		p1, ok1 := s1.WhereIs()
+		p2, ok2 := s2.WhereIs()
+		if ok1 && ok2 && p1 == p2 && len(s1.Supervisor().Nodes()) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	reply, _ := proc.Call[string](ctx, rt1, s1.Via(), "hi")
+	fmt.Println(reply[:1])
+
+	// Its node drains: it moves to the other node, count and all.
+	was, _ := s1.WhereIs()
+	if err := singles[was.Node].Drain(ctx); err != nil {
+		panic(err)
+	}
+	reply, _ = proc.Call[string](ctx, rt1, s1.Via(), "hi")
+	now, _ := s1.WhereIs()
+	fmt.Println(reply[:1], now.Node != was.Node)
+	// Output:
+	// 1
 	// 2 true
 }

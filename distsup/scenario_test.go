@@ -152,9 +152,24 @@ func TestScenarioExactlyOnceAfterHeal(t *testing.T) {
 						return fmt.Errorf("acknowledged %s runs %d times: %s", id, n, debugChild(h, ss, tr, id))
 					}
 				}
-				for id, n := range tr.running() {
+				running := tr.running()
+				for id, n := range running {
 					if n != 1 {
 						return fmt.Errorf("%s runs %d times", id, n)
+					}
+				}
+				// Every node resolves every running child to its one live
+				// process.
+				for _, m := range h.Running() {
+					s := ss.get(m.Name)
+					for id := range running {
+						pid, ok := s.WhereIs(id)
+						tr.mu.Lock()
+						live := tr.live[id][pid]
+						tr.mu.Unlock()
+						if !ok || !live {
+							return fmt.Errorf("%s resolves %s to %v (found %v), not its live process", m.Name, id, pid, ok)
+						}
 					}
 				}
 				return nil

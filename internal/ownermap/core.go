@@ -156,6 +156,9 @@ type coreConfig struct {
 	digestTicks     int
 	conflictTicks   int
 	downRetention   time.Duration
+	// unknownTicks bounds how long a node that peers report entries of,
+	// and that the membership does not list yet, holds completeness up.
+	unknownTicks int
 }
 
 // core is the deterministic heart of a Map: the entries of every origin,
@@ -181,6 +184,14 @@ type core struct {
 	// they run no map of this name: completeness and acknowledgements do
 	// not wait for them until they speak.
 	absent map[string]uint64
+	// unknown lists nodes whose entries peers report but that the
+	// membership does not list (yet: a joiner learns members one by one),
+	// with the tick first reported: completeness waits for them, for
+	// unknownTicks at most (a node gone for good and forgotten may linger
+	// in the peers' tables).
+	unknown map[string]int
+	// listed holds every node the membership ever listed.
+	listed map[string]bool
 
 	// Output of the operation in progress, taken by the caller.
 	dirty     map[string][]*record // key → resolved view before the operation
@@ -214,6 +225,11 @@ func newCore(self Origin, cfg coreConfig) *core {
 		pending:   map[Ref]*pendingConflict{},
 		told:      map[[2]Ref]bool{},
 		absent:    map[string]uint64{},
+		unknown:   map[string]int{},
+		listed:    map[string]bool{},
+	}
+	if c.cfg.unknownTicks == 0 {
+		c.cfg.unknownTicks = 30
 	}
 	c.own = &originState{Origin: self, entries: map[uint64]*record{}, up: true}
 	c.origins[self] = c.own
@@ -512,6 +528,8 @@ func (c *core) setMembers(ms []member, now time.Time) {
 			continue
 		}
 		c.members[m.name] = memberView{up: m.up, creation: m.creation}
+		delete(c.unknown, m.name)
+		c.listed[m.name] = true
 		if m.creation > c.newest[m.name] {
 			c.newest[m.name] = m.creation
 		}
@@ -622,6 +640,11 @@ func (c *core) receive(m *syncMsg, now time.Time) {
 		}
 	}
 	for o, seq := range reported {
+		if seq > 0 && o.Node != c.self.Node && c.unknownNode(o.Node) {
+			if _, ok := c.unknown[o.Node]; !ok {
+				c.unknown[o.Node] = c.tick
+			}
+		}
 		if seq > p.digest[o] {
 			p.digest[o] = seq
 		}
@@ -905,6 +928,11 @@ func (c *core) complete() (bool, string) {
 	if !c.heard {
 		return false, "the membership"
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.unknown)) {
+		if c.tick-c.unknown[name] < c.cfg.unknownTicks && c.unknownNode(name) {
+			return false, name + " (reported by a peer, not yet a member here)"
+		}
+	}
 	names := slices.Sorted(maps.Keys(c.members))
 	for _, name := range names {
 		m := c.members[name]
@@ -918,6 +946,9 @@ func (c *core) complete() (bool, string) {
 	}
 	return true, ""
 }
+
+// unknownNode reports whether the membership never listed node.
+func (c *core) unknownNode(node string) bool { return !c.listed[node] }
 
 // acked reports whether every live member has acknowledged the own origin
 // up to seq, naming one that has not.

@@ -408,3 +408,53 @@ func TestLostSendResentWithinRetransmitTicks(t *testing.T) {
 		t.Fatalf("b lacks a's entry %d rounds after the loss: %v", 6, w)
 	}
 }
+
+// TestJoinerWaitsForMembersItDoesNotKnowYet: a joiner whose membership
+// does not list a member yet (members become visible one by one) is not
+// complete while its peers report entries of that member it lacks (Horde
+// #116, #247).
+func TestJoinerWaitsForMembersItDoesNotKnowYet(t *testing.T) {
+	s := newSim(t, false, "a", "b", "c")
+	for i := range 20 {
+		s.mustPut("a", fmt.Sprint("a", i))
+		s.mustPut("c", fmt.Sprint("c", i))
+	}
+	s.settle(3)
+	j := s.start("j", 1)
+	j.members["a"], j.members["b"], j.members["j"] = true, true, true
+	for _, n := range s.order {
+		s.nodes[n].members["j"] = true
+		if n == "j" {
+			// The joiner's membership lists a and b, not c yet.
+			j.c.setMembers([]member{{name: "a", up: true, creation: 1}, {name: "b", up: true, creation: 1}, {name: "j", up: true, creation: 1}}, s.now)
+			j.collect()
+			continue
+		}
+		var ms []member
+		for _, o := range s.order {
+			ms = append(ms, member{name: o, up: true, creation: 1})
+		}
+		s.nodes[n].c.setMembers(ms, s.now)
+		s.nodes[n].collect()
+	}
+	for range 8 {
+		s.round()
+		s.deliver()
+		if ok, _ := j.c.complete(); ok && len(j.view) != 40 {
+			t.Fatalf("joiner complete with %d of 40 keys while its membership lags", len(j.view))
+		}
+	}
+	j.members["c"] = true
+	s.syncMembers()
+	for range 10 {
+		if ok, _ := j.c.complete(); ok {
+			if len(j.view) != 40 {
+				t.Fatalf("joiner complete with %d of 40 keys", len(j.view))
+			}
+			return
+		}
+		s.round()
+		s.deliver()
+	}
+	t.Fatal("joiner never complete")
+}
