@@ -6,8 +6,12 @@
 // registers a key on its own node; the registration is acknowledged
 // locally at once (no network round trip, no lock taken elsewhere) and sent
 // to every connected node immediately, so that it is visible everywhere
-// within a network hop, and at the latest within one sync interval after
-// a lost message. Lookups read local memory: no network, no mailbox.
+// within a network hop (links are ordered and reliable while they are up).
+// What a node could not take is sent again: to a member whose registry was
+// not running yet, within one sync interval of its first message;
+// otherwise by the first round, with the link up, at least five rounds
+// after the unacknowledged send. Lookups read local memory: no network, no
+// mailbox.
 // Entries are usable as destinations through Via, so
 //
 //	proc.Call[string](ctx, rt, reg.Via("session:42"), "hello")
