@@ -240,3 +240,28 @@ func TestLocalRestartTypes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestUserPlacement: a placement of the user's (here: always the last
+// candidate by name) decides where children start.
+func TestUserPlacement(t *testing.T) {
+	last := placement.StrategyFunc(func(_ string, cands []placement.Candidate) (string, error) {
+		if len(cands) == 0 {
+			return "", placement.ErrNoCandidate
+		}
+		return cands[len(cands)-1].Name, nil
+	})
+	tr := newTracker()
+	h, ss := startSups(t, 3, Config{Placement: last}, tr, nil)
+	ms := h.Running()
+	waitSupsComplete(t, h, ss)
+	ctx := ctxT(t, 30*time.Second)
+	for i := range 6 {
+		pid, err := ss.get(ms[i%3].Name).StartChild(ctx, ChildSpec{ID: fmt.Sprint("u", i), Kind: "worker"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pid.Node != ms[2].Name {
+			t.Fatalf("child placed on %s, the strategy picks %s", pid.Node, ms[2].Name)
+		}
+	}
+}
