@@ -84,8 +84,11 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 		done: make(chan struct{}),
 	}
 	fw.dl, _ = w.(writeDeadliner)
-	fw.mu.buf = make([]byte, 0, cfg.WriteBufferSize+HeaderSize)
-	fw.mu.spare = make([]byte, 0, cfg.WriteBufferSize+HeaderSize)
+	// The batch buffers grow with what is queued, up to WriteBufferSize
+	// and a message: an idle or quiet link holds a few KiB, not two whole
+	// buffers (a node linked to many peers would hold 1 MiB per link).
+	fw.mu.buf = make([]byte, 0, fw.initialBatchCap())
+	fw.mu.spare = make([]byte, 0, fw.initialBatchCap())
 	go fw.loop()
 	return fw
 }
@@ -465,7 +468,7 @@ func (w *Writer) writeBatch(out []byte) bool {
 		w.unsentLocked(lost)
 	}
 	if cap(out) > 4*(w.cfg.WriteBufferSize+w.cfg.ChunkSize+HeaderSize) {
-		out = make([]byte, 0, w.cfg.WriteBufferSize+HeaderSize)
+		out = make([]byte, 0, w.initialBatchCap())
 	}
 	w.mu.spare = out[:0]
 	more := len(w.mu.buf) > 0 || len(w.mu.active) > 0
@@ -652,3 +655,7 @@ func (w *Writer) releaseLaneLocked(out []byte, lane uint16) ([]byte, *bigMsg) {
 	delete(w.mu.lanes, lane)
 	return out, nil
 }
+
+// initialBatchCap is the capacity a batch buffer starts with; appends grow
+// it as far as the batches need.
+func (w *Writer) initialBatchCap() int { return min(w.cfg.WriteBufferSize, 16<<10) + HeaderSize }
