@@ -107,6 +107,14 @@ func TestFiftyConverge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50 members")
 	}
+	if raceEnabled {
+		// 50 members and 1,225 links in one process run several times
+		// slower under the race detector, so that probes time out on
+		// two cores and members are suspected while alive: the test
+		// then measures the machine. The smaller clusters' tests cover
+		// the same code under the detector.
+		t.Skip("50 members in one process: too slow under the race detector to be a fair test of failure detection")
+	}
 	const n = 50
 	h := newHarness(t, func(int) Config {
 		c := fastConfig()

@@ -201,10 +201,18 @@ func TestSingletonMoves(t *testing.T) {
 		}
 		return nil
 	})
-	// Bump it, then drain its node: the count moves with it.
+	// Bump it, then drain its node: the count moves with it. The caller's
+	// node must have seen the new registration first: a name it has not
+	// heard of yet is not registered there.
 	second := where()
 	ctx := ctxT(t, 20*time.Second)
 	m := h.Running()[0]
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if pid, ok := singles[m.Name].WhereIs(); !ok || pid.Node != second {
+			return fmt.Errorf("%s resolves the singleton to %v (%v), want a process on %s", m.Name, pid, ok, second)
+		}
+		return nil
+	})
 	for range 5 {
 		if _, err := proc.Call[int](ctx, m.Runtime, singles[m.Name].Via(), bump{}); err != nil {
 			t.Fatal(err)
@@ -226,7 +234,14 @@ func TestSingletonMoves(t *testing.T) {
 			other = m.Name
 		}
 	}
-	n, err := proc.Call[int](ctx, h.Running()[0].Runtime, singles[other].Via(), getN{})
+	third, caller := where(), h.Running()[0]
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if pid, ok := singles[caller.Name].WhereIs(); !ok || pid.Node != third {
+			return fmt.Errorf("%s resolves the singleton to %v (%v), want a process on %s", caller.Name, pid, ok, third)
+		}
+		return nil
+	})
+	n, err := proc.Call[int](ctx, caller.Runtime, singles[other].Via(), getN{})
 	if err != nil || n != 5 {
 		t.Fatalf("count after the handoff: %d, %v", n, err)
 	}
