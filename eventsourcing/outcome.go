@@ -2,9 +2,10 @@ package eventsourcing
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/grovedev/grove/eventstore"
 )
 
 // ErrOutcomeUnknown: the command may or may not have been applied — its
@@ -42,17 +43,5 @@ func deriveID(parts ...string) string {
 	}
 	var b [16]byte
 	copy(b[:], h.Sum(nil))
-	b[6] = b[6]&0x0f | 0x80
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
+	return eventstore.FormatUUID(b, 8)
 }

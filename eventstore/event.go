@@ -139,7 +139,13 @@ type Snapshot struct {
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
+	return FormatUUID(b, 4)
+}
+
+// FormatUUID sets the version (4 random, 8 custom) and RFC 9562 variant
+// bits of b and writes it in the canonical 36-character form.
+func FormatUUID(b [16]byte, version byte) string {
+	b[6] = b[6]&0x0f | version<<4
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])

@@ -229,26 +229,7 @@ func (p *peer) handleFlow(r *reader) error {
 }
 
 // waitFlow blocks a plain send while the peer holds the link back.
-func (p *peer) waitFlow() error {
-	if !p.out.held.Load() {
-		return nil
-	}
-	p.out.mu.Lock()
-	ch := p.out.ch
-	p.out.mu.Unlock()
-	if ch == nil {
-		return nil
-	}
-	p.n.stats.SendsHeld.Add(1)
-	select {
-	case <-ch:
-		return nil
-	case <-p.down:
-		return fmt.Errorf("%w: %s: link lost while held back", proc.ErrNoConnection, p.name)
-	case <-p.n.ctx.Done():
-		return fmt.Errorf("%w: %w", proc.ErrNoConnection, ErrClosed)
-	}
-}
+func (p *peer) waitFlow() error { return p.waitFlowContext(context.Background()) }
 
 // drops batches the peer's messages this node could not queue, for a
 // report back to the peer.
